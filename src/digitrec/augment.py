@@ -1,0 +1,53 @@
+"""Batched data augmentation on tensors: a whole batch per call, on whatever device it lives on.
+
+Images are (B, 1, H, W) floats in [0, 1] with white ink on black, i.e. before normalisation, so
+that "background" is exactly 0 and resampling pads with background. Every function takes a
+`torch.Generator` so that a seeded run draws the same augmentations again (and a resumed run
+continues the same sequence).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+def _uniform(n: int, low: float, high: float, gen: torch.Generator | None, device) -> torch.Tensor:
+    # Draw on the generator's device (CPU generators cannot fill CUDA tensors), then move.
+    gdev = gen.device if gen is not None else torch.device("cpu")
+    return (torch.rand(n, generator=gen, device=gdev) * (high - low) + low).to(device)
+
+
+def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
+                  shear: float = 10.0, translate: float = 0.1, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate, scale, shear and shift each image by its own random amount.
+
+    degrees: max rotation either way; scale: range of zoom factors; shear: max horizontal shear
+    angle in degrees (handwriting slants sideways, not up and down); translate: max shift as a
+    fraction of the image size. Returns a tensor like `x`.
+    """
+    b = x.shape[0]
+    dev = x.device
+    rot = _uniform(b, -degrees, degrees, gen, dev) * (math.pi / 180)
+    zoom = _uniform(b, scale[0], scale[1], gen, dev)
+    sh = torch.tan(_uniform(b, -shear, shear, gen, dev) * (math.pi / 180))
+    tx = _uniform(b, -translate, translate, gen, dev) * 2  # affine_grid works in [-1, 1] units
+    ty = _uniform(b, -translate, translate, gen, dev) * 2
+    cos, sin = torch.cos(rot), torch.sin(rot)
+    # theta maps output coordinates to input coordinates, so it is the inverse of the intended
+    # transform: zooming in by `zoom` means sampling a region 1/zoom as large.
+    a = torch.stack([torch.stack([cos, -sin + sh * cos], -1), torch.stack([sin, cos + sh * sin], -1)], 1)  # (B, 2, 2)
+    a = a / zoom[:, None, None]
+    theta = torch.cat([a, torch.stack([tx, ty], -1)[:, :, None]], 2)  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """The training-time augmentation at a given strength (0 = off, 1 = the default amounts)."""
+    if strength <= 0:
+        return x
+    return random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
+                         shear=10 * strength, translate=0.08 * strength, gen=gen)

@@ -1,0 +1,189 @@
+"""Self-describing checkpoints: save atomically, load safely, rebuild the model from the file alone.
+
+A checkpoint is a plain dict of tensors and primitives, so `torch.load(weights_only=True)` reads it
+and no code from the file ever runs. Besides the weights it carries everything needed to use the
+model (architecture and its arguments, normalisation, input size, class names) and to trust it
+(training config, validation and test metrics, the data's checksum, versions).
+
+The tutorial's `mnist_model.pth` (a bare `SimpleNN` state dict) is recognised and loaded as `mlp`
+with the tutorial's normalisation.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+import pickle
+import tempfile
+import warnings
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn as nn
+
+from . import __version__
+from .errors import CheckpointError, ConfigError
+from .models import create_model
+
+FORMAT = "digitrec.checkpoint"
+FORMAT_VERSION = 1
+CLASSES = [str(d) for d in range(10)]
+MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the tutorial's (and torchvision's) MNIST statistics
+# Wrappers that prefix parameter names: DDP (`module.`) and torch.compile (`_orig_mod.`).
+_WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+
+
+@dataclass
+class Checkpoint:
+    """A loaded checkpoint: the model, ready for `eval()`, and everything the file said about it."""
+
+    model: nn.Module
+    arch: str
+    arch_args: dict
+    mean: float
+    std: float
+    classes: list[str]
+    input_size: list[int]
+    meta: dict = field(default_factory=dict)  # config, metrics, data checksum, versions, ...
+    path: Path | None = None
+    kind: str = "digitrec"  # "digitrec" or "tutorial" (a bare state dict)
+
+
+def clean_state_dict(state: dict) -> dict:
+    """Strip wrapper prefixes and return CPU tensors, so every checkpoint looks like an unwrapped model's."""
+    out = {}
+    for key, value in state.items():
+        for prefix in _WRAPPER_PREFIXES:
+            while key.startswith(prefix):
+                key = key[len(prefix):]
+        out[key] = value.detach().cpu() if isinstance(value, torch.Tensor) else value
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """`torch.save` to a temp file beside `path`, then rename, so a crash or full disk never leaves
+    a half-written file under the real name."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:
+        raise CheckpointError(f"could not write {path}: {e.strerror or e}; choose another --out") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(obj, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
+        os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointError(f"could not write {path}: {e.strerror or e}; free some disk space or choose another --out") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, *, mean: float = MNIST_MEAN,
+                    std: float = MNIST_STD, config: dict | None = None, metrics: dict | None = None,
+                    data_sha256: str | None = None, extra: dict | None = None) -> dict:
+    """Build the checkpoint dict for `model` (use `atomic_save` to write it)."""
+    ckpt = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "arch": arch,
+        "arch_args": dict(arch_args),
+        "state_dict": clean_state_dict(model.state_dict()),
+        "normalization": {"mean": float(mean), "std": float(std)},
+        "input_size": [1, 28, 28],
+        "classes": list(CLASSES),
+        "config": dict(config or {}),
+        "metrics": dict(metrics or {}),
+        "data_sha256": data_sha256,
+        "digitrec_version": __version__,
+        "torch_version": torch.__version__.split("+")[0],
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+    }
+    if extra:
+        ckpt.update(extra)
+    return ckpt
+
+
+def read_checkpoint(path: str | Path) -> dict:
+    """Read a file with `weights_only=True`; anything that is not plain tensors and primitives is refused."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file; train one with `digitrec train --out DIR` and pass DIR/model.pt")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # torch warns about unusual pickle protocols; we report errors ourselves
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile,
+            UnicodeDecodeError, KeyError, AttributeError, IndexError) as e:
+        # torch's weights_only message is a paragraph; keep the line that names the reason.
+        lines = [ln.strip() for ln in str(e).split("WeightsUnpickler error:")[-1].splitlines() if ln.strip()]
+        code = [ln for ln in lines if "GLOBAL" in ln or "global" in ln]
+        reason = (code or lines or [type(e).__name__])[0][:160]
+        if code:  # weights_only refused a pickled class or function: that is code, not data
+            raise CheckpointError(f"{path}: refused to load, the file contains Python objects, not only tensors "
+                                  f"({reason}); digitrec never executes code from a checkpoint") from None
+        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason or type(e).__name__}); "
+                              "is the file complete, and is it a model saved by digitrec or torch.save?") from None
+    return obj
+
+
+def _tutorial_state_dict(obj: Any) -> dict | None:
+    """If `obj` is a bare state dict of the tutorial's SimpleNN (any hidden size), return it cleaned."""
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+        return None
+    sd = clean_state_dict(obj)
+    if set(sd) != {"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"}:
+        return None
+    h = sd["fc1.weight"].shape[0]
+    shapes_ok = (sd["fc1.weight"].shape == (h, 784) and sd["fc1.bias"].shape == (h,)
+                 and sd["fc2.weight"].shape == (10, h) and sd["fc2.bias"].shape == (10,))
+    return sd if shapes_ok else None
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
+    """Load a digitrec checkpoint or the tutorial's bare state dict; the model is in eval mode."""
+    path = Path(path)
+    obj = read_checkpoint(path)
+    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+        if obj.get("format_version", 0) > FORMAT_VERSION:
+            raise CheckpointError(f"{path}: checkpoint format {obj['format_version']} is newer than this digitrec "
+                                  f"understands ({FORMAT_VERSION}); upgrade digitrec")
+        try:
+            arch, arch_args = obj["arch"], dict(obj["arch_args"])
+            model = create_model(arch, **arch_args)
+            model.load_state_dict(clean_state_dict(obj["state_dict"]))
+            norm = obj["normalization"]
+        except (KeyError, TypeError, RuntimeError, ConfigError) as e:
+            msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CheckpointError(f"{path}: damaged digitrec checkpoint ({msg[:200]})") from None
+        meta = {k: v for k, v in obj.items() if k not in ("state_dict", "train_state")}
+        return Checkpoint(model.to(device).eval(), arch, arch_args, float(norm["mean"]), float(norm["std"]),
+                          list(obj.get("classes", CLASSES)), list(obj.get("input_size", [1, 28, 28])), meta, path)
+    sd = _tutorial_state_dict(obj)
+    if sd is not None:
+        arch_args = {"hidden": sd["fc1.weight"].shape[0]}
+        model = create_model("mlp", **arch_args)
+        model.load_state_dict(sd)
+        meta = {"source": "tutorial state dict (SimpleNN, normalisation 0.1307/0.3081)"}
+        return Checkpoint(model.to(device).eval(), "mlp", arch_args, MNIST_MEAN, MNIST_STD, list(CLASSES),
+                          [1, 28, 28], meta, path, kind="tutorial")
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        keys = ", ".join(list(obj)[:4])
+        raise CheckpointError(f"{path}: a state dict ({keys}, ...) that matches no digitrec model; "
+                              "digitrec reads its own checkpoints and the tutorial's SimpleNN mnist_model.pth")
+    raise CheckpointError(f"{path}: not a digitrec checkpoint (found {type(obj).__name__}); "
+                          "pass a model.pt written by `digitrec train` or the tutorial's mnist_model.pth")

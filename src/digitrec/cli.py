@@ -1,0 +1,186 @@
+"""The `digitrec` command line: a thin layer of click commands over the library.
+
+Every command turns a `DigitrecError` into one line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import __version__
+from .errors import DigitrecError
+
+
+class _Group(click.Group):
+    """Report bad input (DigitrecError) as click errors: one line, exit code 1, no traceback."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except DigitrecError as e:
+            raise click.ClickException(str(e)) from None
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="digitrec")
+def cli():
+    """Recognise handwritten digits: train, evaluate and inspect MNIST models."""
+
+
+def data_option(f):
+    return click.option("--data-dir", type=click.Path(file_okay=False), default=None,
+                        help="Folder with the MNIST files (default: $DIGITREC_DATA, then ~/.cache/digitrec/mnist; "
+                             "downloaded there if missing).")(f)
+
+
+def device_option(f):
+    return click.option("--device", default="auto", show_default=True,
+                        help="auto, cpu, cuda, cuda:N or mps.")(f)
+
+
+@cli.command()
+@click.option("--recipe", default=None, help="Named configuration to start from: fast (default) or tutorial.")
+@click.option("--arch", default=None, help="Model architecture (see `digitrec models`).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (peak, with a schedule).")
+@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd", "adadelta"]), default=None)
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=None)
+@click.option("--schedule", type=click.Choice(["none", "onecycle", "cosine", "step"]), default=None,
+              help="Learning-rate schedule.")
+@click.option("--augment", type=click.FloatRange(min=0), default=None, help="Augmentation strength (0 = off).")
+@click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")
+@click.option("--subset", type=click.IntRange(min=0), default=None, help="Train on only this many images (0 = all).")
+@device_option
+@data_option
+@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder [default: runs/RECIPE].")
+@click.option("--resume", type=click.Path(file_okay=False), default=None,
+              help="Continue the run saved in this folder (its last.pt) with its own settings.")
+@click.option("--force", is_flag=True, help="Overwrite a finished or interrupted run in --out.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-epoch lines.")
+def train(recipe, resume, force, quiet, **flags):
+    """Train a model on MNIST and save OUT/model.pt (best on validation) and OUT/last.pt.
+
+    \b
+    Examples:
+      digitrec train                                  # the default (fast) cnn recipe
+      digitrec train --recipe tutorial                # the tutorial's SimpleNN recipe
+      digitrec train --arch mlp --optimizer adam --lr 0.001 --batch-size 64 --epochs 5 --schedule none
+      digitrec train --resume runs/fast               # continue after Ctrl-C
+    """
+    from .train import DEFAULT_RECIPE, recipe as make_recipe, train as run_training
+
+    if resume:
+        if recipe or any(v is not None for k, v in flags.items() if k not in ("device",)) or flags["device"] != "auto":
+            raise click.UsageError("--resume continues a run with its saved settings; drop the other options")
+        result = run_training(resume=resume, progress=not quiet)
+    else:
+        name = recipe or DEFAULT_RECIPE
+        flags["out"] = flags["out"] or f"runs/{name}"
+        cfg = make_recipe(name, **flags)
+        out = Path(cfg.out)
+        if (out / "last.pt").exists() and not force:
+            raise click.ClickException(f"{out} already holds a training run; continue it with --resume {out}, "
+                                       "overwrite it with --force, or choose another --out")
+        if force:
+            for name_ in ("last.pt", "model.pt", "metrics.jsonl"):
+                (out / name_).unlink(missing_ok=True)
+        result = run_training(cfg, progress=not quiet)
+    if result.interrupted:
+        click.echo(f"interrupted after {result.epochs_done} full epoch(s); state saved to {result.out / 'last.pt'}. "
+                   f"Continue with: digitrec train --resume {result.out}", err=True)
+        sys.exit(130)
+    click.echo(f"best validation accuracy {result.best_val_accuracy:.4f}; test accuracy {result.test_accuracy:.4f}; "
+               f"{result.epochs_done} epochs in {result.train_time_s:.1f}s; saved {result.out / 'model.pt'}")
+
+
+@cli.command()
+@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
+              help="Checkpoint: a digitrec model.pt or the tutorial's mnist_model.pth.")
+@data_option
+@device_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
+@click.option("--figures", type=click.Path(file_okay=False), default=None,
+              help="Write confusion_matrix.png and misclassified.png into this folder.")
+def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
+    """Score a model on the MNIST test set: accuracy, per-class figures, confusion matrix, errors.
+
+    \b
+    Example:
+      digitrec evaluate --model runs/fast/model.pt --figures runs/fast/figures
+    """
+    from .checkpoint import load_checkpoint
+    from .data import load_mnist
+    from .device import resolve_device
+    from .evaluate import evaluate_checkpoint, format_report, save_figures
+
+    dev = resolve_device(device)
+    ckpt = load_checkpoint(model_path, device=dev)
+    data = load_mnist(data_dir)
+    report = evaluate_checkpoint(ckpt, data.test_images, data.test_labels, device=dev, batch_size=batch_size)
+    report["model"] = str(model_path)
+    if figures:
+        report["figures"] = [str(p) for p in save_figures(report, data.test_images, ckpt.classes, figures)]
+    if as_json:
+        click.echo(json.dumps(report))
+    else:
+        click.echo(f"model {model_path} ({ckpt.arch}, {ckpt.kind})")
+        click.echo(format_report(report, ckpt.classes))
+        for p in report.get("figures", []):
+            click.echo(f"wrote {p}")
+
+
+@cli.command()
+@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.option("--json", "as_json", is_flag=True, help="Print the metadata as one JSON object.")
+def info(model_path, as_json):
+    """Show what a checkpoint says about itself: architecture, normalisation, config, metrics.
+
+    \b
+    Example:
+      digitrec info runs/fast/model.pt
+    """
+    from .checkpoint import load_checkpoint
+    from .models import count_parameters
+
+    ckpt = load_checkpoint(model_path)
+    meta = {"path": str(model_path), "kind": ckpt.kind, "arch": ckpt.arch, "arch_args": ckpt.arch_args,
+            "parameters": count_parameters(ckpt.model), "normalization": {"mean": ckpt.mean, "std": ckpt.std},
+            "input_size": ckpt.input_size, "classes": ckpt.classes,
+            **{k: v for k, v in ckpt.meta.items() if k not in ("arch", "arch_args", "normalization", "input_size", "classes")}}
+    meta.pop("train_state", None)
+    if as_json:
+        click.echo(json.dumps(meta, default=str))
+        return
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            click.echo(f"{key}:")
+            for k, v in value.items():
+                click.echo(f"  {k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}")
+        else:
+            click.echo(f"{key}: {value}")
+
+
+@cli.command("models")
+def models_cmd():
+    """List the model architectures with their parameter counts.
+
+    \b
+    Example:
+      digitrec models
+    """
+    from .models import count_parameters, create_model, list_models, model_description
+
+    for name in list_models():
+        click.echo(f"{name:<8} {count_parameters(create_model(name)):>9,} parameters  {model_description(name)}")
+
+
+def main() -> None:
+    cli(prog_name="digitrec")

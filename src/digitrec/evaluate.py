@@ -1,0 +1,150 @@
+"""Honest evaluation: accuracy, per-class precision/recall/F1, confusion matrix, the misclassified images.
+
+`evaluate_checkpoint` scores a loaded checkpoint on the MNIST test set with the checkpoint's own
+normalisation; `format_report` renders the result as text and `save_figures` as PNGs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@torch.no_grad()
+def predict_logits(model: nn.Module, images: torch.Tensor, mean: float, std: float, *,
+                   batch_size: int = 1000, device: torch.device | str | None = None) -> torch.Tensor:
+    """Logits (N, 10) on the CPU for uint8 images (N, 28, 28) or float images (N, 1, 28, 28) in [0, 1].
+
+    Normalises exactly as the tutorial's ToTensor + Normalize did: x / 255, minus mean, over std.
+    """
+    device = torch.device(device) if device is not None else next(model.parameters()).device
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        x = images[i:i + batch_size].to(device)
+        if x.dtype == torch.uint8:
+            x = x.float().div(255).unsqueeze(1)  # (B, 1, 28, 28)
+        out.append(model((x - mean) / std).float().cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 10)
+
+
+def accuracy_and_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, mean: float, std: float,
+                      *, device=None, batch_size: int = 1000) -> tuple[float, float]:
+    """Accuracy (a fraction) and mean cross-entropy of `model` on labelled images."""
+    logits = predict_logits(model, images, mean, std, batch_size=batch_size, device=device)
+    labels = labels.cpu()
+    correct = (logits.argmax(1) == labels).sum().item()
+    return correct / max(len(labels), 1), F.cross_entropy(logits, labels).item()
+
+
+def classification_report(labels: torch.Tensor, preds: torch.Tensor, classes: list[str]) -> dict:
+    """Accuracy, per-class precision/recall/F1/support, confusion matrix (rows = true, columns = predicted),
+    and the indices of the misclassified samples."""
+    k = len(classes)
+    labels, preds = labels.cpu().long(), preds.cpu().long()
+    cm = torch.bincount(labels * k + preds, minlength=k * k).reshape(k, k)
+    tp = cm.diag().double()
+    support, predicted = cm.sum(1).double(), cm.sum(0).double()
+    precision = torch.where(predicted > 0, tp / predicted.clamp(min=1), torch.zeros_like(tp))
+    recall = torch.where(support > 0, tp / support.clamp(min=1), torch.zeros_like(tp))
+    f1 = torch.where(precision + recall > 0, 2 * precision * recall / (precision + recall).clamp(min=1e-12), torch.zeros_like(tp))
+    per_class = {c: {"precision": precision[i].item(), "recall": recall[i].item(), "f1": f1[i].item(),
+                     "support": int(support[i].item())} for i, c in enumerate(classes)}
+    wrong = (labels != preds).nonzero().flatten()
+    return {
+        "n": len(labels),
+        "accuracy": (tp.sum() / max(len(labels), 1)).item(),
+        "per_class": per_class,
+        "macro_f1": f1.mean().item(),
+        "confusion_matrix": cm.tolist(),
+        "misclassified": [{"index": int(i), "true": int(labels[i]), "predicted": int(preds[i])} for i in wrong],
+    }
+
+
+def evaluate_checkpoint(ckpt, images: torch.Tensor, labels: torch.Tensor, *, device=None, batch_size: int = 1000) -> dict:
+    """Score a loaded `checkpoint.Checkpoint` on labelled uint8 images; returns `classification_report`
+    plus the mean loss and each misclassified image's confidence in its wrong answer."""
+    logits = predict_logits(ckpt.model, images, ckpt.mean, ckpt.std, batch_size=batch_size, device=device)
+    probs = logits.softmax(1)
+    report = classification_report(labels, logits.argmax(1), ckpt.classes)
+    report["loss"] = F.cross_entropy(logits, labels.cpu().long()).item()
+    for m in report["misclassified"]:
+        m["confidence"] = round(probs[m["index"], m["predicted"]].item(), 4)
+    return report
+
+
+def format_report(report: dict, classes: list[str]) -> str:
+    """Human-readable summary: accuracy, per-class table, confusion matrix, a sample of errors."""
+    n_wrong = len(report["misclassified"])
+    lines = [f"test accuracy {report['accuracy']:.4f}  ({report['n'] - n_wrong}/{report['n']} right, "
+             f"{n_wrong} wrong)  loss {report['loss']:.4f}  macro F1 {report['macro_f1']:.4f}", "",
+             "class  precision  recall     f1  support"]
+    for c in classes:
+        p = report["per_class"][c]
+        lines.append(f"{c:>5}  {p['precision']:9.4f}  {p['recall']:6.4f}  {p['f1']:.4f}  {p['support']:7d}")
+    lines += ["", "confusion matrix (rows: true digit, columns: predicted)",
+              "      " + "".join(f"{c:>6}" for c in classes)]
+    for c, row in zip(classes, report["confusion_matrix"]):
+        lines.append(f"{c:>6}" + "".join(f"{v:>6}" for v in row))
+    if n_wrong:
+        shown = ", ".join(f"{m['index']} ({m['true']}->{m['predicted']})" for m in report["misclassified"][:20])
+        lines += ["", f"misclassified test images (index true->predicted): {shown}"
+                  + (f", ... and {n_wrong - 20} more (use --json for all)" if n_wrong > 20 else "")]
+    return "\n".join(lines)
+
+
+def save_figures(report: dict, images: torch.Tensor, classes: list[str], out_dir: str | Path, *,
+                 max_gallery: int = 100) -> list[Path]:
+    """Write confusion_matrix.png and misclassified.png into `out_dir`; returns their paths."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cm = torch.tensor(report["confusion_matrix"])
+    fig, ax = plt.subplots(figsize=(7, 6))
+    # Colour by log count: the diagonal (~1,000) would otherwise wash out the errors that matter (~1-10).
+    im = ax.imshow(torch.log10(cm.float() + 1).numpy(), cmap="Blues")
+    for i in range(len(classes)):
+        for j in range(len(classes)):
+            v = int(cm[i, j])
+            if v:
+                ax.text(j, i, str(v), ha="center", va="center", fontsize=8,
+                        color="white" if i == j else ("#b00020" if v else "black"))
+    ax.set_xticks(range(len(classes)), classes)
+    ax.set_yticks(range(len(classes)), classes)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(f"Confusion matrix (accuracy {report['accuracy']:.4f}, n={report['n']})")
+    fig.colorbar(im, ax=ax, label="log10(count + 1)")
+    fig.tight_layout()
+    cm_path = out_dir / "confusion_matrix.png"
+    fig.savefig(cm_path, dpi=120)
+    plt.close(fig)
+
+    wrong = report["misclassified"][:max_gallery]
+    cols = 10
+    rows = max(1, -(-len(wrong) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(cols * 1.2, rows * 1.45), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, m in zip(axes.flat, wrong):
+        ax.axis("on")
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.imshow(images[m["index"]].cpu().numpy(), cmap="gray", vmin=0, vmax=255)
+        ax.set_xlabel(f"true {m['true']} pred {m['predicted']}\n#{m['index']}", fontsize=7)
+    total = len(report["misclassified"])
+    fig.suptitle(f"Misclassified test images ({len(wrong)} of {total} shown)" if total else "No misclassified images")
+    fig.tight_layout()
+    gal_path = out_dir / "misclassified.png"
+    fig.savefig(gal_path, dpi=120)
+    plt.close(fig)
+    return [cm_path, gal_path]

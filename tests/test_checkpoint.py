@@ -1,0 +1,133 @@
+import os
+import pickle
+
+import pytest
+import torch
+
+from digitrec.checkpoint import (FORMAT_VERSION, MNIST_MEAN, MNIST_STD, atomic_save, load_checkpoint,
+                                 make_checkpoint)
+from digitrec.errors import CheckpointError
+from digitrec.models import create_model
+
+
+def _saved(tmp_path, **kw):
+    torch.manual_seed(1)
+    model = create_model("cnn", channels=[8, 16], hidden=32)
+    ckpt = make_checkpoint(model, "cnn", {"channels": [8, 16], "hidden": 32}, config={"epochs": 3, "lr": 0.01},
+                           metrics={"val": {"accuracy": 0.5}}, data_sha256="abc", **kw)
+    path = tmp_path / "model.pt"
+    atomic_save(ckpt, path)
+    return model, path
+
+
+def test_round_trip_through_weights_only(tmp_path):
+    model, path = _saved(tmp_path)
+    raw = torch.load(path, weights_only=True)  # must not need any pickled class
+    assert raw["arch"] == "cnn" and raw["format_version"] == FORMAT_VERSION
+    assert raw["normalization"] == {"mean": MNIST_MEAN, "std": MNIST_STD}
+    assert raw["classes"] == [str(d) for d in range(10)] and raw["input_size"] == [1, 28, 28]
+    assert raw["config"]["epochs"] == 3 and raw["metrics"]["val"]["accuracy"] == 0.5
+    assert raw["data_sha256"] == "abc" and raw["digitrec_version"]
+    loaded = load_checkpoint(path)
+    assert loaded.kind == "digitrec" and not loaded.model.training
+    x = torch.randn(4, 1, 28, 28)
+    model.eval()
+    assert torch.equal(model(x), loaded.model(x))
+    assert not [p for p in os.listdir(tmp_path) if p != "model.pt"], "temp files left behind"
+
+
+def test_tutorial_state_dict_loads_as_mlp(seed_model_path):
+    ckpt = load_checkpoint(seed_model_path)
+    assert (ckpt.kind, ckpt.arch, ckpt.mean, ckpt.std) == ("tutorial", "mlp", 0.1307, 0.3081)
+    sd = torch.load(seed_model_path, weights_only=True)
+    assert torch.equal(ckpt.model.fc1.weight, sd["fc1.weight"])
+
+
+def test_wrapper_prefixes_are_stripped(tmp_path, seed_model_path):
+    sd = torch.load(seed_model_path, weights_only=True)
+    path = tmp_path / "ddp.pth"
+    torch.save({f"module._orig_mod.{k}": v for k, v in sd.items()}, path)
+    assert torch.equal(load_checkpoint(path).model.fc2.bias, sd["fc2.bias"])
+
+
+def test_code_in_a_pickle_is_refused_and_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"state_dict": Evil()}, path)  # what a malicious "model" download looks like
+    with pytest.raises(CheckpointError, match="refused to load.*posix.system"):
+        load_checkpoint(path)
+    for protocol in (2, 4):  # a raw pickle, not a torch zip file, is refused too
+        with open(path, "wb") as f:
+            pickle.dump({"state_dict": Evil()}, f, protocol=protocol)
+        with pytest.raises(CheckpointError, match="evil.pt"):
+            load_checkpoint(path)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("content", [b"", b"not a checkpoint at all" * 10, os.urandom(4096)])
+def test_garbage_files_are_refused(tmp_path, content):
+    path = tmp_path / "x.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match="x.pt"):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint_is_refused(tmp_path):
+    _, path = _saved(tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="not a readable PyTorch checkpoint"):
+        load_checkpoint(path)
+
+
+def test_foreign_state_dicts_are_refused(tmp_path):
+    path = tmp_path / "other.pth"
+    torch.save({"fc1.weight": torch.zeros(256, 100), "fc1.bias": torch.zeros(256),
+                "fc2.weight": torch.zeros(10, 256), "fc2.bias": torch.zeros(10)}, path)
+    with pytest.raises(CheckpointError, match="matches no digitrec model"):
+        load_checkpoint(path)
+    torch.save(torch.nn.Linear(3, 3).state_dict(), path)
+    with pytest.raises(CheckpointError, match="matches no digitrec model"):
+        load_checkpoint(path)
+    torch.save([1, 2, 3], path)
+    with pytest.raises(CheckpointError, match="not a digitrec checkpoint"):
+        load_checkpoint(path)
+
+
+def test_damaged_and_future_checkpoints_are_refused(tmp_path):
+    _, path = _saved(tmp_path)
+    raw = torch.load(path, weights_only=True)
+    raw["state_dict"].pop("fc2.bias")
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="damaged"):
+        load_checkpoint(path)
+    raw["format_version"] = FORMAT_VERSION + 1
+    torch.save(raw, path)
+    with pytest.raises(CheckpointError, match="newer"):
+        load_checkpoint(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CheckpointError, match="no such checkpoint"):
+        load_checkpoint(tmp_path / "nope.pt")
+
+
+def test_failed_save_leaves_the_old_file_and_no_temp(tmp_path):
+    _, path = _saved(tmp_path)
+    before = path.read_bytes()
+    with pytest.raises(Exception):
+        atomic_save({"bad": lambda: None}, path)  # lambdas cannot be pickled: fails mid-write
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["model.pt"]
+
+
+def test_unwritable_destination_is_a_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(CheckpointError, match="could not write"):
+        atomic_save({"a": 1}, blocker / "model.pt")

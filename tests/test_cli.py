@@ -1,0 +1,138 @@
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import MNIST_DIR, run_cli
+
+COMMANDS = ["train", "evaluate", "info", "models"]
+
+
+def _one_line_error(proc, *needles):
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert len(err) == 1, proc.stderr  # one line, no traceback
+    for n in needles:
+        assert n in err[0], err[0]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_with_an_example(command):
+    proc = run_cli(command, "--help")
+    assert proc.returncode == 0 and "Usage: digitrec " + command in proc.stdout
+    if command != "models":
+        assert "Example" in proc.stdout
+
+
+def test_version_and_group_help():
+    assert run_cli("--version").stdout.startswith("digitrec, version")
+    out = run_cli("--help").stdout
+    assert all(c in out for c in COMMANDS)
+
+
+def test_models_lists_the_registry_with_parameter_counts():
+    proc = run_cli("models")
+    assert proc.returncode == 0
+    assert "mlp" in proc.stdout and "101,770 parameters" in proc.stdout and "cnn" in proc.stdout
+
+
+def test_evaluate_the_tutorial_checkpoint(seed_model_path, tmp_path):
+    proc = run_cli("evaluate", "--model", str(seed_model_path), "--json", "--figures", str(tmp_path / "figs"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["accuracy"] == 0.9755
+    assert set(report["per_class"]) == {str(d) for d in range(10)}
+    assert len(report["confusion_matrix"]) == 10 and len(report["misclassified"]) == 245
+    assert (tmp_path / "figs" / "confusion_matrix.png").stat().st_size > 10_000
+    text = run_cli("evaluate", "--model", str(seed_model_path)).stdout
+    assert "test accuracy 0.9755" in text and "confusion matrix" in text
+
+
+def test_info_describes_the_tutorial_checkpoint(seed_model_path):
+    proc = run_cli("info", str(seed_model_path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(proc.stdout)
+    assert meta["kind"] == "tutorial" and meta["arch"] == "mlp" and meta["parameters"] == 101770
+    assert meta["normalization"] == {"mean": 0.1307, "std": 0.3081}
+
+
+def test_train_evaluate_info_end_to_end(tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("train", "--recipe", "tutorial", "--epochs", "1", "--out", str(out), "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "test accuracy" in proc.stdout and "epoch 1/1" in proc.stderr
+    acc = torch.load(out / "model.pt", weights_only=True)["metrics"]["test"]["accuracy"]
+    assert acc > 0.94  # one epoch of the tutorial recipe; chance is 0.1
+    report = json.loads(run_cli("evaluate", "--model", str(out / "model.pt"), "--json").stdout)
+    assert report["accuracy"] == acc  # evaluate agrees with what training recorded
+    info = json.loads(run_cli("info", str(out / "model.pt"), "--json").stdout)
+    assert info["config"]["recipe"] == "tutorial" and info["metrics"]["test"]["accuracy"] == acc
+    # A second run into the same folder must not silently mix runs.
+    again = run_cli("train", "--recipe", "tutorial", "--epochs", "1", "--out", str(out))
+    _one_line_error(again, "already holds a training run", "--resume")
+
+
+@pytest.mark.parametrize("args,code,needle", [
+    (["train", "--optimizer", "lbfgs"], 2, "lbfgs"),
+    (["train", "--epochs", "0"], 2, "--epochs"),
+    (["train", "--arch", "vit", "--epochs", "1"], 1, "unknown model 'vit'"),
+    (["train", "--device", "tpu"], 1, "device"),
+    (["train", "--recipe", "turbo"], 1, "unknown recipe 'turbo'"),
+    (["evaluate"], 2, "--model"),
+])
+def test_bad_flags(tmp_path, args, code, needle):
+    proc = run_cli(*args, "--out", str(tmp_path / "o")) if args[0] == "train" else run_cli(*args)
+    assert proc.returncode == code, proc.stderr
+    assert needle in proc.stderr
+
+
+def test_cuda_asked_for_without_cuda(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    _one_line_error(run_cli("train", "--device", "cuda", "--out", str(tmp_path / "o")), "CUDA is not available")
+
+
+def test_bad_checkpoint_one_line_error(tmp_path):
+    bad = tmp_path / "model.pt"
+    bad.write_bytes(b"\x00garbage" * 100)
+    _one_line_error(run_cli("evaluate", "--model", str(bad)), "model.pt", "not a readable PyTorch checkpoint")
+    _one_line_error(run_cli("info", str(tmp_path / "missing.pt")), "no such checkpoint")
+
+
+def test_corrupt_data_file_one_line_error(tmp_path, seed_model_path):
+    data = tmp_path / "mnist"
+    data.mkdir()
+    for f in MNIST_DIR.iterdir():
+        (data / f.name).write_bytes(f.read_bytes())
+    labels = data / "t10k-labels-idx1-ubyte.gz"
+    labels.write_bytes(labels.read_bytes()[:-100])  # truncated download
+    proc = run_cli("evaluate", "--model", str(seed_model_path), "--data-dir", str(data))
+    _one_line_error(proc, "t10k-labels-idx1-ubyte")
+
+
+def test_ctrl_c_saves_and_resume_finishes(tmp_path):
+    out = tmp_path / "run"
+    env = {"DIGITREC_DATA": str(MNIST_DIR), "PYTHONUNBUFFERED": "1"}
+    import os
+
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--recipe", "tutorial", "--epochs", "4",
+                             "--subset", "20000", "--out", str(out), "--device", "cpu", "-q"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
+    deadline = time.time() + 300
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "--resume" in stderr and "Traceback" not in stderr
+    state = torch.load(out / "last.pt", weights_only=True)["train_state"]
+    assert state["interrupted"] and 1 <= state["epoch"] < 4
+    assert not [p.name for p in out.iterdir() if p.name.startswith(".")], "temp files left behind"
+    done = run_cli("train", "--resume", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert torch.load(out / "last.pt", weights_only=True)["train_state"]["epoch"] == 4
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
