@@ -73,7 +73,7 @@ class ConvNet(nn.Module):
     (and so the cost per image) low; batch norm lets a high learning rate converge in few epochs.
     """
 
-    def __init__(self, channels: tuple[int, int] = (32, 64), hidden: int = 128, dropout: float = 0.25):
+    def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 128, dropout: float = 0.25):
         super().__init__()
         c1, c2 = channels
         self.conv1 = nn.Conv2d(1, c1, 5, padding=2, bias=False)  # bias is redundant before BN
@@ -98,6 +98,6 @@ def mlp(hidden: int = 128) -> nn.Module:
 
 
 @register_model
-def cnn(channels: tuple[int, int] | list[int] = (32, 64), hidden: int = 128, dropout: float = 0.25) -> nn.Module:
+def cnn(channels: tuple[int, int] | list[int] = (16, 32), hidden: int = 128, dropout: float = 0.25) -> nn.Module:
     """Default model: two 5x5 conv+BN+pool blocks, then 128 hidden units with dropout."""
     return ConvNet(channels=tuple(channels), hidden=hidden, dropout=dropout)
