@@ -1,3 +1,4 @@
+import dataclasses
 import json
 import os
 import signal
@@ -9,7 +10,7 @@ import torch
 
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import ConfigError
-from digitrec.train import OPTIMIZERS, RECIPES, recipe, train
+from digitrec.train import DEFAULT_RECIPE, OPTIMIZERS, RECIPES, config_from_flags, recipe, train
 
 
 def _quick(tmp_path, name="run", **kw):
@@ -108,3 +109,14 @@ def test_recipes_are_valid():
 def test_tutorial_recipe_reaches_the_tutorial_accuracy(tmp_path, mnist):
     res = train(recipe("tutorial", out=str(tmp_path / "tut"), device="cpu"), data=mnist, progress=False)
     assert 0.970 <= res.test_accuracy <= 0.982
+
+
+def test_flags_resolve_like_the_issue_says():
+    # The tutorial's run, spelled out in flags, is exactly the tutorial recipe.
+    spelled = config_from_flags(None, arch="mlp", optimizer="adam", lr=0.001, batch_size=64, epochs=5)
+    assert dataclasses.replace(spelled, recipe="tutorial", out="x") == dataclasses.replace(RECIPES["tutorial"], out="x")
+    # No recipe and no arch: the default recipe, with flags on top; unset flags (None) change nothing.
+    cfg = config_from_flags(None, epochs=2, lr=None)
+    assert cfg.recipe == DEFAULT_RECIPE and cfg.epochs == 2 and cfg.lr == RECIPES[DEFAULT_RECIPE].lr
+    assert cfg.out == f"runs/{DEFAULT_RECIPE}"
+    assert config_from_flags("robust", seed=7).arch_args == RECIPES["robust"].arch_args
