@@ -9,7 +9,7 @@ import torch
 
 from conftest import MNIST_DIR, run_cli
 
-COMMANDS = ["train", "evaluate", "info", "models"]
+COMMANDS = ["train", "evaluate", "info", "models", "predict"]
 
 
 def _one_line_error(proc, *needles):
@@ -82,7 +82,8 @@ def test_train_evaluate_info_end_to_end(tmp_path):
     (["train", "--arch", "vit", "--epochs", "1"], 1, "unknown model 'vit'"),
     (["train", "--device", "tpu"], 1, "device"),
     (["train", "--recipe", "turbo"], 1, "unknown recipe 'turbo'"),
-    (["evaluate"], 2, "--model"),
+    (["evaluate", "--batch-size", "0"], 2, "--batch-size"),
+    (["predict"], 2, "PATHS"),
 ])
 def test_bad_flags(tmp_path, args, code, needle):
     proc = run_cli(*args, "--out", str(tmp_path / "o")) if args[0] == "train" else run_cli(*args)

@@ -37,13 +37,22 @@ def data_option(f):
                              "downloaded there if missing).")(f)
 
 
+def model_option(f):
+    return click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
+                        help="Checkpoint: a digitrec model.pt or the tutorial's mnist_model.pth "
+                             "[default: the model shipped with digitrec].")(f)
+
+
 def device_option(f):
     return click.option("--device", default="auto", show_default=True,
                         help="auto, cpu, cuda, cuda:N or mps.")(f)
 
 
 @cli.command()
-@click.option("--recipe", default=None, help="Named configuration to start from: fast (default) or tutorial.")
+@click.option("--recipe", default=None,
+              help="Named configuration that flags then override: fast (the default), robust, tutorial, custom. "
+                   "With --arch and no --recipe, flags start from plain settings (custom: Adam 1e-3, batch 64, "
+                   "5 epochs, constant lr, no augmentation).")
 @click.option("--arch", default=None, help="Model architecture (see `digitrec models`).")
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
@@ -71,19 +80,17 @@ def train(recipe, resume, force, quiet, **flags):
     Examples:
       digitrec train                                  # the default (fast) cnn recipe
       digitrec train --recipe tutorial                # the tutorial's SimpleNN recipe
-      digitrec train --arch mlp --optimizer adam --lr 0.001 --batch-size 64 --epochs 5 --schedule none
+      digitrec train --arch mlp --optimizer adam --lr 0.001 --batch-size 64 --epochs 5   # = tutorial
       digitrec train --resume runs/fast               # continue after Ctrl-C
     """
-    from .train import DEFAULT_RECIPE, recipe as make_recipe, train as run_training
+    from .train import config_from_flags, train as run_training
 
     if resume:
         if recipe or any(v is not None for k, v in flags.items() if k not in ("device",)) or flags["device"] != "auto":
             raise click.UsageError("--resume continues a run with its saved settings; drop the other options")
-        result = run_training(resume=resume, progress=not quiet)
+        result = run_training(resume=resume, progress=not quiet, command=_command())
     else:
-        name = recipe or DEFAULT_RECIPE
-        flags["out"] = flags["out"] or f"runs/{name}"
-        cfg = make_recipe(name, **flags)
+        cfg = config_from_flags(recipe, **flags)
         out = Path(cfg.out)
         if (out / "last.pt").exists() and not force:
             raise click.ClickException(f"{out} already holds a training run; continue it with --resume {out}, "
@@ -91,7 +98,7 @@ def train(recipe, resume, force, quiet, **flags):
         if force:
             for name_ in ("last.pt", "model.pt", "metrics.jsonl"):
                 (out / name_).unlink(missing_ok=True)
-        result = run_training(cfg, progress=not quiet)
+        result = run_training(cfg, progress=not quiet, command=_command())
     if result.interrupted:
         click.echo(f"interrupted after {result.epochs_done} full epoch(s); state saved to {result.out / 'last.pt'}. "
                    f"Continue with: digitrec train --resume {result.out}", err=True)
@@ -101,8 +108,7 @@ def train(recipe, resume, force, quiet, **flags):
 
 
 @cli.command()
-@click.option("--model", "model_path", required=True, type=click.Path(dir_okay=False),
-              help="Checkpoint: a digitrec model.pt or the tutorial's mnist_model.pth.")
+@model_option
 @data_option
 @device_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
@@ -120,8 +126,10 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
     from .data import load_mnist
     from .device import resolve_device
     from .evaluate import evaluate_checkpoint, format_report, save_figures
+    from .predict import shipped_model_path
 
     dev = resolve_device(device)
+    model_path = model_path or shipped_model_path()
     ckpt = load_checkpoint(model_path, device=dev)
     data = load_mnist(data_dir)
     report = evaluate_checkpoint(ckpt, data.test_images, data.test_labels, device=dev, batch_size=batch_size)
@@ -138,18 +146,21 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
 
 
 @cli.command()
-@click.argument("model_path", metavar="MODEL", type=click.Path(dir_okay=False))
+@click.argument("model_path", metavar="[MODEL]", type=click.Path(dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as one JSON object.")
 def info(model_path, as_json):
     """Show what a checkpoint says about itself: architecture, normalisation, config, metrics.
 
     \b
-    Example:
+    Examples:
+      digitrec info                       # the model shipped with digitrec
       digitrec info runs/fast/model.pt
     """
     from .checkpoint import load_checkpoint
     from .models import count_parameters
+    from .predict import shipped_model_path
 
+    model_path = model_path or shipped_model_path()
     ckpt = load_checkpoint(model_path)
     meta = {"path": str(model_path), "kind": ckpt.kind, "arch": ckpt.arch, "arch_args": ckpt.arch_args,
             "parameters": count_parameters(ckpt.model), "normalization": {"mean": ckpt.mean, "std": ckpt.std},
@@ -166,6 +177,80 @@ def info(model_path, as_json):
                 click.echo(f"  {k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}")
         else:
             click.echo(f"{key}: {value}")
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
+@click.option("--top-k", type=click.IntRange(1, 10), default=None, help="Also show the K most probable digits.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+              help="Mark answers below this confidence as uncertain.")
+@click.option("--save-preprocessed", type=click.Path(file_okay=False), default=None,
+              help="Write the 28x28 view the model got for each image into this folder.")
+@device_option
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, batch_size):
+    """Read the handwritten digit in each image: files, folders (recursively) and globs.
+
+    \b
+    Examples:
+      digitrec predict photo.jpg
+      digitrec predict scans/ 'more/*.png' --json --top-k 3
+      digitrec predict photo.jpg --model mnist_model.pth --save-preprocessed seen/
+
+    Exit code 1 if any input could not be read; the others are still predicted.
+    """
+    from .predict import expand_paths, load_model, save_preprocessed_image
+
+    rec = load_model(model_path, device=device, min_confidence=min_confidence)
+    failed = False
+    saved: set[str] = set()
+    inputs = expand_paths(paths)
+    for i in range(0, len(inputs), batch_size):
+        chunk = inputs[i:i + batch_size]
+        files = [p for p, err in chunk if err is None]
+        preds = iter(rec.predict(files, keep_preprocessed=bool(save_preprocessed)))
+        for path, err in chunk:
+            if err is not None:
+                failed = True
+                _emit_error(path, err, as_json)
+                continue
+            p = next(preds)
+            if p.error:
+                failed = True
+                _emit_error(path, p.error, as_json)
+                continue
+            out = p.to_dict(top_k or 0)
+            if save_preprocessed and p.preprocessed is not None:
+                out["preprocessed"] = str(save_preprocessed_image(p.preprocessed.image, path, save_preprocessed, saved))
+            if as_json:
+                click.echo(json.dumps(out))
+            elif p.digit is None:
+                click.echo(f"{path}: no digit found")
+            else:
+                mark = "?" if p.uncertain else ""
+                extra = " (uncertain)" if p.uncertain else ""
+                line = f"{path}: {p.digit}{mark}  confidence {p.confidence:.3f}{extra}"
+                if top_k:
+                    line += "  top: " + ", ".join(f"{d} {q:.3f}" for d, q in p.top(top_k))
+                click.echo(line)
+    if failed:
+        sys.exit(1)
+
+
+def _command() -> str:
+    """The command line as typed, recorded in checkpoints so a model says how it was made."""
+    import shlex
+
+    return "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _emit_error(path: str, message: str, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"path": path, "error": message}))
+    else:
+        click.echo(f"error: {message if message.startswith(path) else f'{path}: {message}'}", err=True)
 
 
 @cli.command("models")

@@ -1,0 +1,45 @@
+"""The model that ships inside the package: present, safe to load, accurate, and self-describing."""
+
+import json
+
+import numpy as np
+import torch
+from PIL import Image, ImageDraw
+
+from conftest import run_cli
+from digitrec.checkpoint import load_checkpoint
+from digitrec.evaluate import evaluate_checkpoint
+from digitrec.predict import load_model, shipped_model_path
+
+
+def test_shipped_model_is_in_the_package_and_loads_weights_only():
+    path = shipped_model_path()
+    assert path.is_file() and path.stat().st_size < 4_000_000  # small enough to ship
+    raw = torch.load(path, weights_only=True)
+    assert raw["command"].startswith("digitrec train --recipe robust")  # says how to rebuild it
+    assert raw["config"]["recipe"] == "robust" and "train_state" not in raw
+
+
+def test_shipped_model_mnist_test_accuracy(mnist):
+    ckpt = load_checkpoint(shipped_model_path())
+    report = evaluate_checkpoint(ckpt, mnist.test_images, mnist.test_labels)
+    assert report["accuracy"] >= 0.993
+    assert report["accuracy"] == ckpt.meta["metrics"]["test"]["accuracy"]  # what it claims is true
+
+
+def test_predict_and_info_use_the_shipped_model_by_default(tmp_path, mnist):
+    # An MNIST "3", drawn as dark ink on a white page, off-centre.
+    digit = Image.fromarray(255 - mnist.test_images[18].numpy()).resize((140, 140), Image.BICUBIC)
+    page = Image.new("L", (400, 300), 255)
+    page.paste(digit, (220, 40))
+    ImageDraw.Draw(page).line([(0, 250), (400, 250)], fill=200)  # a ruled line
+    path = tmp_path / "three.png"
+    page.save(path)
+    assert int(mnist.test_labels[18]) == 3
+    proc = run_cli("predict", str(path), "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["digit"] == 3
+    info = json.loads(run_cli("info", "--json").stdout)
+    assert info["arch"] == "cnn" and info["path"] == str(shipped_model_path())
+    assert load_model().predict_one(page).digit == 3
+    assert np.isclose(sum(load_model().predict_one(page).probabilities), 1.0)
