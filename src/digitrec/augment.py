@@ -21,12 +21,15 @@ def _uniform(n: int, low: float, high: float, gen: torch.Generator | None, devic
 
 
 def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
-                  shear: float = 10.0, translate: float = 0.1, gen: torch.Generator | None = None) -> torch.Tensor:
-    """Rotate, scale, shear and shift each image by its own random amount.
+                  shear: float = 10.0, translate: float = 0.1, elastic: float = 0.0,
+                  gen: torch.Generator | None = None) -> torch.Tensor:
+    """Rotate, scale, shear and shift each image by its own random amount, optionally with an
+    elastic wobble on top, in a single resampling.
 
     degrees: max rotation either way; scale: range of zoom factors; shear: max horizontal shear
     angle in degrees (handwriting slants sideways, not up and down); translate: max shift as a
-    fraction of the image size. Returns a tensor like `x`.
+    fraction of the image size; elastic: max displacement of the smooth random warp, in pixels
+    (Simard et al. 2003: the distortion that hands make). Returns a tensor like `x`.
     """
     b = x.shape[0]
     dev = x.device
@@ -41,7 +44,14 @@ def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float,
     a = torch.stack([torch.stack([cos, -sin + sh * cos], -1), torch.stack([sin, cos + sh * sin], -1)], 1)  # (B, 2, 2)
     a = a / zoom[:, None, None]
     theta = torch.cat([a, torch.stack([tx, ty], -1)[:, :, None]], 2)  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)
+    grid = F.affine_grid(theta.to(x.dtype), list(x.shape), align_corners=False)  # (B, H, W, 2)
+    if elastic > 0:
+        # Random offsets on a coarse 4x4 lattice, interpolated smoothly over the image: strokes
+        # bend and wobble without tearing. Pixels -> grid units: 2 / size.
+        gdev = gen.device if gen is not None else torch.device("cpu")
+        coarse = (torch.rand(b, 2, 4, 4, generator=gen, device=gdev) * 2 - 1).to(dev, x.dtype)
+        field = F.interpolate(coarse, size=x.shape[-2:], mode="bicubic", align_corners=True)  # (B, 2, H, W)
+        grid = grid + field.permute(0, 2, 3, 1) * (2 * elastic / x.shape[-1])
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
 
@@ -60,12 +70,13 @@ def stroke_thickness(x: torch.Tensor, *, p_thicker: float = 0.25, p_thinner: flo
     return torch.where(u < p_thicker, thick, torch.where(u < p_thicker + p_thinner, thin, x))
 
 
-def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None, *,
+                  elastic: float = 0.0) -> torch.Tensor:
     """The training-time augmentation at a given strength (0 = off, 1 = the default amounts):
-    stroke thickness, then a random affine warp."""
+    stroke thickness, then a random affine warp with `elastic` pixels of elastic wobble."""
     if strength <= 0:
         return x
     p = min(0.25 * strength, 0.4)
     x = stroke_thickness(x, p_thicker=p, p_thinner=p, gen=gen)
     return random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
-                         shear=10 * strength, translate=0.08 * strength, gen=gen)
+                         shear=10 * strength, translate=0.08 * strength, elastic=elastic * strength, gen=gen)

@@ -62,6 +62,8 @@ def device_option(f):
 @click.option("--schedule", type=click.Choice(["none", "onecycle", "cosine", "step"]), default=None,
               help="Learning-rate schedule.")
 @click.option("--augment", type=click.FloatRange(min=0), default=None, help="Augmentation strength (0 = off).")
+@click.option("--elastic", type=click.FloatRange(min=0), default=None,
+              help="Elastic distortion in pixels of displacement (scaled by --augment).")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")

@@ -31,7 +31,8 @@ WORK_SIDE = 192  # long side of the working resolution: ample for a 20 px result
 BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
 MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordinates
 TARGET_STROKE = 0.125  # MNIST's median stroke width relative to the digit's long side (2.5 px of 20)
-THIN_STROKE, THICK_STROKE = 0.09, 0.18  # outside this range a stroke is brought to TARGET_STROKE
+THIN_STROKE, THICK_STROKE = 0.09, 0.18
+HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink  # outside this range a stroke is brought to TARGET_STROKE
 
 
 class ImageError(DigitrecError):
@@ -196,9 +197,12 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     dist = np.linalg.norm(rgb - paper, axis=2)
     if dist.max() < 0.06:
         raise NoDigitFound("no digit found: the image is blank (no ink stands out from the background)")
-    marks = dist > max(_otsu(dist), 0.04)
-    darker = _luma(rgb[marks]) < _luma(paper)
-    polarity = "dark-on-light" if darker.mean() >= 0.5 else "light-on-dark"
+    # Ink is the minority that departs furthest from the typical pixel; which way it departs is the
+    # polarity. (Counting pixels instead would be fooled by a vignette: a page lit in the middle
+    # has many pixels lighter than its border.)
+    lum = _luma(rgb)
+    lo, mid, hi = np.percentile(lum, [0.3, 50, 99.7])
+    polarity = "dark-on-light" if mid - lo >= hi - mid else "light-on-dark"
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
     k = max(5, round(0.25 * min(h, w))) | 1
     if polarity == "dark-on-light":
@@ -222,13 +226,17 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
     if peak < 0.08:
         raise NoDigitFound("no digit found: the marks are too faint")
     threshold = max(_otsu(ink), 0.25 * peak)
-    mask = ink > threshold
-    # Ruled lines run from edge to edge, and often through the digit, so they are not separate
-    # components: find rows of (even faint) ink that span 90% of the width, with slack for tilt.
-    span, cut = int(0.9 * w), None
-    if span >= 8:
-        band = ndi.binary_dilation(ink > 0.5 * threshold, structure=np.ones((3, 1), bool))
-        lines = ndi.binary_opening(band, structure=np.ones((1, span), bool)) & mask
+    # Hysteresis: faint ink (a pencil's light stroke) counts where it touches firm ink.
+    weak_labels, _ = ndi.label(ink > HYSTERESIS * threshold, structure=np.ones((3, 3)))
+    firm = np.unique(weak_labels[ink > threshold])
+    mask = np.isin(weak_labels, firm[firm > 0])
+    # Ruled lines (and the edge of a page or a canvas) run from edge to edge, often through the
+    # digit, so they are not separate components: find rows where (even faint) ink covers 90% of
+    # the width, allowing a little tilt and a few gaps.
+    cut = None
+    if w >= 8:
+        band = ndi.binary_dilation(ink > 0.5 * threshold, structure=np.ones((5, 1), bool))
+        lines = mask & (band.mean(axis=1) >= 0.9)[:, None]
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
             cut = mask & ndi.binary_dilation(lines, structure=np.ones((3, 1), bool))
             mask &= ~cut
@@ -239,10 +247,14 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
         raise NoDigitFound("no digit found")
     idx = np.arange(1, n + 1)
     mass = ndi.sum_labels(ink, labels, idx)
+    # Half the thickest stroke of each component: pen strokes are thin for their length, while a
+    # shadow's edge or a dark corner of the photo is a solid blob.
+    half_width = ndi.maximum(ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1], labels, idx)
     slices = ndi.find_objects(labels)
-    keep = np.ones(n, bool)
+    keep, blob = np.ones(n, bool), np.zeros(n, bool)
     for i, sl in enumerate(slices):
         bh, bw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
+        blob[i] = 2 * half_width[i] > 0.45 * max(bh, bw) and max(bh, bw) > 0.2 * min(h, w)
         # Ruled lines run across the page and are thin; a shadow or a table edge hugs two borders.
         if (bw > 0.7 * w and bh < 0.08 * h) or (bh > 0.7 * h and bw < 0.04 * w and bh == h):
             keep[i] = False
@@ -251,6 +263,10 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
             keep[i] = False
     if not keep.any():
         raise NoDigitFound("no digit found: only lines or shadows")
+    # Prefer strokes to blobs, unless the blob is all there is (a thick, blurred digit is a blob too).
+    strokes = keep & ~blob
+    if strokes.any() and mass[strokes].max() >= 0.25 * mass[keep].max():
+        keep = strokes
     main = int(np.argmax(np.where(keep, mass, -1)))
     if mass[main] < 1e-3 * h * w:
         raise NoDigitFound("no digit found: only specks")
