@@ -12,6 +12,8 @@ with `error` set or `digit=None`, so one bad file never stops the others.
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -66,12 +68,13 @@ class Recogniser:
     """A loaded model plus its preprocessing; call `predict` with paths, PIL images or arrays."""
 
     def __init__(self, checkpoint: Checkpoint, *, device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                 batch_size: int = 256):
+                 batch_size: int = 256, workers: int | None = None):
         self.checkpoint = checkpoint
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         self.model = checkpoint.model.to(self.device).eval()
         self.min_confidence = min_confidence
         self.batch_size = batch_size
+        self.workers = workers or min(8, os.cpu_count() or 1)
 
     @property
     def mean(self) -> float:
@@ -95,20 +98,23 @@ class Recogniser:
         """Read the digit in each image (a path, bytes, PIL image or array, or a list of them)."""
         if isinstance(images, (str, Path, bytes)) or not isinstance(images, (list, tuple)):
             images = [images]
-        preds, ready = [], []
-        for i, source in enumerate(images):
-            p = Prediction(source=_describe(source, i))
-            try:
-                pre = preprocess(source)
-                p.preprocessed = pre
-                ready.append((p, pre.image))
-            except NoDigitFound:
+        preds = [Prediction(source=_describe(source, i)) for i, source in enumerate(images)]
+        # Decoding and preprocessing are numpy/scipy/Pillow work that releases the GIL: threads
+        # keep every core busy without copying images between processes.
+        if len(images) > 1 and self.workers > 1:
+            with ThreadPoolExecutor(self.workers) as pool:
+                outcomes = list(pool.map(_preprocess_safely, images))
+        else:
+            outcomes = [_preprocess_safely(source) for source in images]
+        ready = []
+        for p, outcome in zip(preds, outcomes):
+            if isinstance(outcome, Preprocessed):
+                p.preprocessed = outcome
+                ready.append((p, outcome.image))
+            elif isinstance(outcome, NoDigitFound):
                 p.no_digit = True
-            except DigitrecError as e:
-                p.error = str(e)
-            except Exception as e:  # a bug of ours must not cost the user the other images' answers
-                p.error = f"internal error while reading this image ({type(e).__name__}: {e}); please report it"
-            preds.append(p)
+            else:
+                p.error = outcome
         if ready:
             probs = self.probabilities(np.stack([img for _, img in ready]))
             for (p, _), row in zip(ready, probs):
@@ -123,6 +129,18 @@ class Recogniser:
 
     def predict_one(self, image) -> Prediction:
         return self.predict([image])[0]
+
+
+def _preprocess_safely(source) -> Preprocessed | NoDigitFound | str:
+    """The preprocessed image, NoDigitFound, or the error message for this input."""
+    try:
+        return preprocess(source)
+    except NoDigitFound as e:
+        return e
+    except DigitrecError as e:
+        return str(e)
+    except Exception as e:  # a bug of ours must not cost the user the other images' answers
+        return f"internal error while reading this image ({type(e).__name__}: {e}); please report it"
 
 
 def _describe(source, i: int) -> str:
