@@ -57,3 +57,26 @@ def test_elastic_bends_strokes(mnist):
     assert (y - x).abs().sum() > 0.05 * x.sum()
     # A warp stretches some strokes and squeezes others, but keeps the ink overall.
     assert abs(y.sum() / x.sum() - 1) < 0.1
+
+
+def test_flags_only_ones_and_only_to_the_left_of_the_top(mnist):
+    x = _digits(mnist, 200)
+    labels = mnist.train_labels[:200]
+    g = torch.Generator().manual_seed(3)
+    from digitrec.augment import flag_ones
+
+    y = flag_ones(x, labels, p=1.0, gen=g)
+    ones, others = labels == 1, labels != 1
+    assert torch.equal(y[others], x[others])  # other digits untouched
+    added = (y - x)[ones].clamp(min=0)
+    assert (added.sum((1, 2, 3)) > 3).all()  # every 1 got a visible stroke
+    # The flag hangs from the top of the stroke towards the left, in the upper part of the digit.
+    cols = torch.arange(28.0)
+    rows = torch.arange(28.0)[:, None]
+    ink_x = (x[ones] * cols).sum((1, 2, 3)) / x[ones].sum((1, 2, 3))
+    flag_x = (added * cols).sum((1, 2, 3)) / added.sum((1, 2, 3))
+    ink_y = (x[ones] * rows).sum((1, 2, 3)) / x[ones].sum((1, 2, 3))
+    flag_y = (added * rows).sum((1, 2, 3)) / added.sum((1, 2, 3))
+    # (A slanted 1 leans left already, so its flag need not be left of the stroke's middle.)
+    assert (flag_x < ink_x).float().mean() > 0.75 and (flag_y < ink_y).float().mean() > 0.9
+    assert torch.equal(flag_ones(x, labels, p=0.0, gen=g), x)

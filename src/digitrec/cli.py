@@ -64,6 +64,8 @@ def device_option(f):
 @click.option("--augment", type=click.FloatRange(min=0), default=None, help="Augmentation strength (0 = off).")
 @click.option("--elastic", type=click.FloatRange(min=0), default=None,
               help="Elastic distortion in pixels of displacement (scaled by --augment).")
+@click.option("--styles", type=click.FloatRange(0, 1), default=None,
+              help="Share of 1s drawn with a European lead-in flag (MNIST has almost none).")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")
