@@ -80,3 +80,38 @@ def test_flags_only_ones_and_only_to_the_left_of_the_top(mnist):
     # (A slanted 1 leans left already, so its flag need not be left of the stroke's middle.)
     assert (flag_x < ink_x).float().mean() > 0.75 and (flag_y < ink_y).float().mean() > 0.9
     assert torch.equal(flag_ones(x, labels, p=0.0, gen=g), x)
+
+
+def test_noise_family_each_does_what_it_says(mnist):
+    from digitrec.augment import blotches, broken_strokes, noise_family, specks, uneven_brightness
+
+    x = _digits(mnist)
+
+    def g():  # a fresh, equal generator per call
+        return torch.Generator().manual_seed(9)
+
+    mass = x.sum((1, 2, 3))
+    background = x == 0
+    sp = specks(x, density=0.02, gen=g())
+    assert (sp[background] > 0).float().mean() > 0.01  # new bright pixels on the background
+    bl = blotches(x, gen=g())
+    assert (bl >= x).all() and (bl.sum((1, 2, 3)) > mass).float().mean() > 0.5
+    br = broken_strokes(x, gen=g())
+    assert (br <= x).all() and (br.sum((1, 2, 3)) < mass).all()  # ink removed, from every digit
+    un = uneven_brightness(x, depth=0.6, gen=g())
+    assert (un <= x + 1e-6).all() and (un.sum((1, 2, 3)) < mass).float().mean() > 0.9
+    a, b = noise_family(x, 1.0, g()), noise_family(x, 1.0, g())
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    assert torch.equal(noise_family(x, 0.0, g()), x)
+
+
+def test_preview_rows(mnist):
+    from digitrec.augment import preview
+
+    x = _digits(mnist, 8)
+    rows = preview(x, mnist.train_labels[:8], seed=1)
+    names = [name for name, _ in rows]
+    assert names[0] == "original" and {"affine", "elastic", "thicker", "thinner", "specks", "blotches",
+                                       "broken", "uneven", "flagged 1s"} <= set(names)
+    assert all(imgs.shape == x.shape for _, imgs in rows)
+    assert all(not torch.equal(imgs, x) for name, imgs in rows if name not in ("original", "flagged 1s"))

@@ -9,7 +9,7 @@ import torch
 
 from conftest import MNIST_DIR, run_cli
 
-COMMANDS = ["train", "evaluate", "info", "models", "predict"]
+COMMANDS = ["train", "evaluate", "info", "models", "predict", "augment-preview"]
 
 
 def _one_line_error(proc, *needles):
@@ -137,3 +137,14 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert torch.load(out / "last.pt", weights_only=True)["train_state"]["epoch"] == 4
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_augment_preview_writes_a_grid(tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "grid.png"
+    proc = run_cli("augment-preview", "--out", str(out), "--n", "8", "--scale", "2")
+    assert proc.returncode == 0, proc.stderr
+    with Image.open(out) as im:
+        assert im.size == (90 + 8 * 56, 13 * 56)
+        assert len(im.getcolors(maxcolors=256) or []) > 50  # real digits, not a blank canvas

@@ -102,16 +102,105 @@ def flag_ones(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
     return torch.where(chosen[:, None, None, None], flagged, x)
 
 
+def _blobs(b: int, h: int, w: int, centres: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
+    """Soft discs, one per row of `centres` (B, K, 2) as (y, x) with radii (B, K): (B, H, W) in [0, 1]."""
+    dev = centres.device
+    yy = torch.arange(h, device=dev, dtype=centres.dtype)[None, None, :, None]
+    xx = torch.arange(w, device=dev, dtype=centres.dtype)[None, None, None, :]
+    d = torch.hypot(yy - centres[..., 0, None, None], xx - centres[..., 1, None, None])  # (B, K, H, W)
+    return (radius[..., None, None] + 0.5 - d).clamp(0, 1).amax(1)
+
+
+def _rand(shape, gen, dev, low=0.0, high=1.0) -> torch.Tensor:
+    gdev = gen.device if gen is not None else torch.device("cpu")
+    return (torch.rand(shape, generator=gen, device=gdev) * (high - low) + low).to(dev)
+
+
+def specks(x: torch.Tensor, *, density: float = 0.01, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Salt: isolated bright pixels (dust, sensor noise), about `density` of all pixels."""
+    hit = _rand(x.shape, gen, x.device) < density
+    return torch.where(hit, torch.maximum(x, _rand(x.shape, gen, x.device, 0.4, 1.0)), x)
+
+
+def blotches(x: torch.Tensor, *, count: int = 2, max_radius: float = 3.0,
+             gen: torch.Generator | None = None) -> torch.Tensor:
+    """Smudges: up to `count` soft grey blobs anywhere on each image (ink that rubbed off)."""
+    b, _, h, w = x.shape
+    centres = _rand((b, count, 2), gen, x.device) * torch.tensor([h - 1, w - 1], device=x.device, dtype=x.dtype)
+    radius = _rand((b, count), gen, x.device, 0.5, max_radius) * (_rand((b, count), gen, x.device) < 0.7)
+    level = _rand((b, 1, 1), gen, x.device, 0.3, 0.8)
+    return torch.maximum(x, (_blobs(b, h, w, centres, radius) * level)[:, None])
+
+
+def broken_strokes(x: torch.Tensor, *, gaps: int = 2, radius: float = 1.2,
+                   gen: torch.Generator | None = None) -> torch.Tensor:
+    """Pen skips: erase `gaps` small discs centred on inked pixels, so strokes break."""
+    b, _, h, w = x.shape
+    weights = x.flatten(1).cpu() + 1e-6  # (B, H*W): gaps land on ink; sampled where the generator lives
+    cpu_gen = gen if gen is not None and gen.device.type == "cpu" else None
+    picks = torch.multinomial(weights, gaps, replacement=True, generator=cpu_gen).to(x.device)  # (B, gaps)
+    centres = torch.stack([picks // w, picks % w], -1).to(x.dtype)
+    holes = _blobs(b, h, w, centres, torch.full((b, gaps), radius, device=x.device, dtype=x.dtype))
+    return x * (1 - holes[:, None])
+
+
+def uneven_brightness(x: torch.Tensor, *, depth: float = 0.6, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Uneven light or pen pressure: ink fades by up to `depth` along a random direction."""
+    b, _, h, w = x.shape
+    angle = _rand((b,), gen, x.device, 0, 2 * math.pi)
+    amount = _rand((b,), gen, x.device, 0, depth)
+    yy = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[None, :, None]
+    xx = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)[None, None, :]
+    ramp = (torch.cos(angle)[:, None, None] * xx + torch.sin(angle)[:, None, None] * yy + 1.414) / 2.828  # 0..1
+    return x * (1 - amount[:, None, None, None] * ramp[:, None])
+
+
+def noise_family(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Each image gets each of specks, blotches, broken strokes and uneven brightness with
+    probability 0.3 x strength (capped at 0.9); the rest are left alone."""
+    p = min(0.3 * strength, 0.9)
+    for fn in (specks, blotches, broken_strokes, uneven_brightness):
+        pick = _rand((x.shape[0], 1, 1, 1), gen, x.device) < p
+        x = torch.where(pick, fn(x, gen=gen), x)
+    return x
+
+
 def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None, *,
-                  elastic: float = 0.0, labels: torch.Tensor | None = None, styles: float = 0.0) -> torch.Tensor:
+                  elastic: float = 0.0, labels: torch.Tensor | None = None, styles: float = 0.0,
+                  noise: float = 0.0) -> torch.Tensor:
     """The training-time augmentation at a given strength (0 = off, 1 = the default amounts):
-    writing styles MNIST lacks (with probability `styles`, needs `labels`), stroke thickness, then a
-    random affine warp with `elastic` pixels of elastic wobble."""
+    writing styles MNIST lacks (with probability `styles`, needs `labels`), stroke thickness, a
+    random affine warp with `elastic` pixels of elastic wobble, then the noise family at `noise`."""
     if strength <= 0:
         return x
     if styles > 0 and labels is not None:
         x = flag_ones(x, labels, p=styles, gen=gen)
     p = min(0.25 * strength, 0.4)
     x = stroke_thickness(x, p_thicker=p, p_thinner=p, gen=gen)
-    return random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
-                         shear=10 * strength, translate=0.08 * strength, elastic=elastic * strength, gen=gen)
+    x = random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
+                      shear=10 * strength, translate=0.08 * strength, elastic=elastic * strength, gen=gen)
+    return noise_family(x, noise, gen) if noise > 0 else x
+
+
+def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, seed: int = 0,
+            elastic: float = 1.5, styles: float = 1.0, noise: float = 1.0) -> list[tuple[str, torch.Tensor]]:
+    """Each augmentation applied on its own to the same images, then all together:
+    (name, images) rows for `digitrec augment-preview`."""
+    gen = torch.Generator().manual_seed(seed)
+    s = strength
+    rows = [
+        ("original", x),
+        ("affine", random_affine(x, degrees=10 * s, scale=(1 - 0.1 * s, 1 + 0.1 * s), shear=10 * s,
+                                 translate=0.08 * s, gen=gen)),
+        ("elastic", random_affine(x, degrees=0, scale=(1, 1), shear=0, translate=0, elastic=elastic * s, gen=gen)),
+        ("thicker", stroke_thickness(x, p_thicker=1.0, p_thinner=0.0, gen=gen)),
+        ("thinner", stroke_thickness(x, p_thicker=0.0, p_thinner=1.0, gen=gen)),
+        ("flagged 1s", flag_ones(x, labels, p=1.0, gen=gen)),
+        ("specks", specks(x, density=0.01 * s, gen=gen)),
+        ("blotches", blotches(x, gen=gen)),
+        ("broken", broken_strokes(x, gen=gen)),
+        ("uneven", uneven_brightness(x, depth=0.6 * s, gen=gen)),
+    ]
+    rows += [(f"all #{k + 1}", augment_batch(x, s, gen, elastic=elastic, labels=labels, styles=styles, noise=noise))
+             for k in range(3)]
+    return rows

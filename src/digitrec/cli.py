@@ -66,6 +66,8 @@ def device_option(f):
               help="Elastic distortion in pixels of displacement (scaled by --augment).")
 @click.option("--styles", type=click.FloatRange(0, 1), default=None,
               help="Share of 1s drawn with a European lead-in flag (MNIST has almost none).")
+@click.option("--noise", type=click.FloatRange(min=0), default=None,
+              help="Strength of the noise family: specks, blotches, broken strokes, uneven brightness.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")
@@ -255,6 +257,44 @@ def _emit_error(path: str, message: str, as_json: bool) -> None:
         click.echo(json.dumps({"path": path, "error": message}))
     else:
         click.echo(f"error: {message if message.startswith(path) else f'{path}: {message}'}", err=True)
+
+
+@cli.command("augment-preview")
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
+@click.option("--n", type=click.IntRange(1, 64), default=16, show_default=True, help="Digits per row.")
+@click.option("--strength", type=click.FloatRange(min=0), default=1.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--scale", type=click.IntRange(1, 8), default=3, show_default=True, help="Pixels per MNIST pixel.")
+@data_option
+def augment_preview(out, n, strength, seed, scale, data_dir):
+    """Write a grid of training digits under each augmentation, one row per kind.
+
+    \b
+    Example:
+      digitrec augment-preview --out grid.png --strength 1.5
+    """
+    import numpy as np
+    import torch
+    from PIL import Image, ImageDraw
+
+    from .augment import preview
+    from .data import load_mnist
+
+    data = load_mnist(data_dir)
+    # The first n training digits, with a few 1s among them so that the flag shows.
+    idx = torch.cat([torch.arange(n - n // 4), (data.train_labels == 1).nonzero().flatten()[: n // 4]])
+    x = data.train_images[idx].float().div(255).unsqueeze(1)
+    rows = preview(x, data.train_labels[idx], strength=strength, seed=seed)
+    cell, label_w = 28 * scale, 90
+    grid = Image.new("L", (label_w + n * cell, len(rows) * cell), 40)
+    draw = ImageDraw.Draw(grid)
+    for r, (name, imgs) in enumerate(rows):
+        strip = (torch.cat(list(imgs[:, 0]), 1).clamp(0, 1).numpy() * 255).astype(np.uint8)
+        grid.paste(Image.fromarray(strip).resize((n * cell, cell), Image.NEAREST), (label_w, r * cell))
+        draw.text((6, r * cell + cell // 2 - 6), name, fill=230)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    grid.save(out)
+    click.echo(f"wrote {out}: {len(rows)} rows x {n} digits")
 
 
 @cli.command("models")

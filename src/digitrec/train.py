@@ -54,6 +54,7 @@ class TrainConfig:
     augment: float = 0.0  # augmentation strength, 0 = off (see augment.augment_batch)
     elastic: float = 0.0  # elastic distortion, max pixels of displacement (scaled by augment)
     styles: float = 0.0  # share of 1s given a European lead-in flag (augment.flag_ones)
+    noise: float = 0.0  # strength of the noise family: specks, blotches, broken strokes, uneven brightness
     label_smoothing: float = 0.0
     seed: int = 0
     val_size: int = 5000  # carved from the 60,000 training images; the test set is never used to choose
@@ -260,7 +261,8 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
             while step < steps_per_epoch:
                 idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
                 xb, yb = X[idx], Y[idx]
-                xb = augment_batch(xb, cfg.augment, gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles)
+                xb = augment_batch(xb, cfg.augment, gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles,
+                                   noise=cfg.noise)
                 xb = (xb - MNIST_MEAN) / MNIST_STD
                 loss = F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
