@@ -9,7 +9,7 @@ import torch
 
 from conftest import MNIST_DIR, run_cli
 
-COMMANDS = ["train", "evaluate", "info", "models", "predict", "augment-preview"]
+COMMANDS = ["train", "evaluate", "info", "models", "predict", "augment-preview", "robustness"]
 
 
 def _one_line_error(proc, *needles):

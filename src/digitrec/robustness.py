@@ -1,0 +1,211 @@
+"""Robustness: accuracy on the MNIST test set under the 15 corruptions of MNIST-C.
+
+Mu & Gilmer (2019), "MNIST-C: A Robustness Benchmark for Computer Vision", corrupt MNIST's test
+images in 15 ways that keep the digit readable to a person. The dataset itself is not needed:
+every corruption is regenerated here by seeded, batched tensor code, in the spirit of the paper's
+(severities chosen so that the digit stays legible). Images are (B, 1, 28, 28) in [0, 1], white
+ink on black, like `augment`.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from .augment import _blobs, _rand, random_affine
+
+
+def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    r = max(1, math.ceil(3 * sigma))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    k = k / k.sum()
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), k.view(1, 1, 1, -1))
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), k.view(1, 1, -1, 1))
+
+
+def shot_noise(x, gen):
+    return (torch.poisson(x * 60, generator=gen) / 60).clamp(0, 1)  # photon counting at 60 per unit
+
+
+def impulse_noise(x, gen):
+    u = _rand(x.shape, gen, x.device)
+    return torch.where(u < 0.135, torch.zeros_like(x), torch.where(u > 0.865, torch.ones_like(x), x))  # 27% s&p
+
+
+def glass_blur(x, gen):
+    # Blur, jitter every pixel by up to one place, blur again: frosted glass.
+    b, _, h, w = x.shape
+    x = _blur(x, 0.7)
+    jitter = (_rand((b, h, w, 2), gen, x.device) * 2 - 1) * (2.0 / w)
+    base = F.affine_grid(torch.eye(2, 3, device=x.device).expand(b, 2, 3), list(x.shape), align_corners=False)
+    x = F.grid_sample(x, base + jitter, mode="nearest", align_corners=False)
+    return _blur(x, 0.7)
+
+
+def motion_blur(x, gen):
+    # Average of copies shifted along a random direction, over 7 px: a shaky hand or camera.
+    b = x.shape[0]
+    angle = _rand((b,), gen, x.device, 0, math.pi)
+    out = torch.zeros_like(x)
+    for t in torch.linspace(-3, 3, 7):
+        theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+        theta[:, 0, 0] = theta[:, 1, 1] = 1
+        theta[:, 0, 2] = t * torch.cos(angle) * 2 / 28
+        theta[:, 1, 2] = t * torch.sin(angle) * 2 / 28
+        out += F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+    return out / 7
+
+
+def shear(x, gen):
+    return _affine_only(x, gen, shear=35.0)
+
+
+def scale(x, gen):
+    b = x.shape[0]
+    zoom = torch.where(_rand((b,), gen, x.device) < 0.5, _rand((b,), gen, x.device, 0.5, 0.7),
+                       _rand((b,), gen, x.device, 1.3, 1.5))
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+
+
+def rotate(x, gen):
+    b = x.shape[0]
+    sign = torch.where(_rand((b,), gen, x.device) < 0.5, -1.0, 1.0)
+    angle = sign * _rand((b,), gen, x.device, 25.0, 45.0) * math.pi / 180
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle), -torch.sin(angle)
+    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle), torch.cos(angle)
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+
+
+def brightness(x, gen):
+    return (x + 0.45).clamp(0, 1)  # the black background lifted towards grey, as in an over-exposed scan
+
+
+def translate(x, gen):
+    b = x.shape[0]
+    shift = (_rand((b, 2), gen, x.device, 4, 7) * torch.where(_rand((b, 2), gen, x.device) < 0.5, -1.0, 1.0))
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, :, 2] = -shift * 2 / 28
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+
+
+def stripe(x, gen):
+    # Invert a band of a few adjacent columns (or rows): a scanner streak.
+    b, _, h, w = x.shape
+    start = (_rand((b,), gen, x.device) * (w - 6)).long()
+    width = (_rand((b,), gen, x.device, 3, 6)).long()
+    idx = torch.arange(w, device=x.device)
+    band = (idx[None] >= start[:, None]) & (idx[None] < (start + width)[:, None])  # (B, W)
+    vertical = (_rand((b,), gen, x.device) < 0.5)[:, None, None]
+    mask = torch.where(vertical, band[:, None, :].expand(b, h, w), band[:, :, None].expand(b, h, w))
+    return torch.where(mask[:, None], 1 - x, x)
+
+
+def fog(x, gen):
+    # Smooth random haze over the whole image (a coarse random field, upsampled).
+    b = x.shape[0]
+    field = _rand((b, 1, 4, 4), gen, x.device)
+    haze = F.interpolate(field, size=x.shape[-2:], mode="bicubic", align_corners=True).clamp(0, 1)
+    return (x + 0.5 * haze).clamp(0, 1)
+
+
+def spatter(x, gen):
+    # Drops of liquid: a sprinkle of soft grey discs of different sizes.
+    b, _, h, w = x.shape
+    centres = _rand((b, 8, 2), gen, x.device) * (h - 1)
+    radius = _rand((b, 8), gen, x.device, 0.3, 1.8)
+    return torch.maximum(x, 0.7 * _blobs(b, h, w, centres, radius)[:, None])
+
+
+def _line(b, h, w, p0, p1, width, device, dtype):
+    yy = torch.arange(h, device=device, dtype=dtype)[None, :, None]
+    xx = torch.arange(w, device=device, dtype=dtype)[None, None, :]
+    d = p1 - p0
+    t = (((xx - p0[:, 1, None, None]) * d[:, 1, None, None] + (yy - p0[:, 0, None, None]) * d[:, 0, None, None])
+         / (d * d).sum(1).clamp(min=1e-6)[:, None, None]).clamp(0, 1)
+    dist = torch.hypot(xx - (p0[:, 1, None, None] + t * d[:, 1, None, None]),
+                       yy - (p0[:, 0, None, None] + t * d[:, 0, None, None]))
+    return (width + 0.5 - dist).clamp(0, 1), t
+
+
+def dotted_line(x, gen):
+    b, _, h, w = x.shape
+    p0, p1 = _rand((b, 2), gen, x.device) * (h - 1), _rand((b, 2), gen, x.device) * (h - 1)
+    line, t = _line(b, h, w, p0, p1, 0.6, x.device, x.dtype)
+    dots = (torch.sin(t * (p1 - p0).norm(dim=1)[:, None, None] * math.pi / 2) > 0).to(x.dtype)  # on 2 px, off 2 px
+    return torch.maximum(x, (line * dots)[:, None])
+
+
+def zigzag(x, gen):
+    b, _, h, w = x.shape
+    points = _rand((b, 4, 2), gen, x.device) * (h - 1)
+    out = x
+    for k in range(3):
+        line, _ = _line(b, h, w, points[:, k], points[:, k + 1], 0.7, x.device, x.dtype)
+        out = torch.maximum(out, line[:, None])
+    return out
+
+
+def canny_edges(x, gen):
+    # Edges only: Sobel gradient, thinned by non-maximum suppression along its direction, thresholded.
+    kx = torch.tensor([[-1.0, 0, 1], [-2, 0, 2], [-1, 0, 1]], device=x.device, dtype=x.dtype).view(1, 1, 3, 3)
+    s = _blur(x, 1.0)
+    gx, gy = F.conv2d(s, kx, padding=1), F.conv2d(s, kx.transpose(2, 3), padding=1)
+    mag = torch.hypot(gx, gy)
+    angle = torch.atan2(gy, gx) % math.pi
+    sector = ((angle + math.pi / 8) // (math.pi / 4)).long() % 4  # 0: horizontal gradient, 1: /, 2: vertical, 3: \
+    pad = F.pad(mag, (1, 1, 1, 1))
+    h, w = x.shape[-2:]
+
+    def at(dy, dx):
+        return pad[..., 1 + dy:1 + dy + h, 1 + dx:1 + dx + w]
+
+    offsets = [((0, 1), (0, -1)), ((1, 1), (-1, -1)), ((1, 0), (-1, 0)), ((1, -1), (-1, 1))]
+    keep = torch.zeros_like(mag, dtype=torch.bool)
+    for k, (a, c) in enumerate(offsets):
+        keep |= (sector == k) & (mag >= at(*a)) & (mag >= at(*c))
+    return ((mag > 0.35 * mag.amax((1, 2, 3), keepdim=True)) & keep).to(x.dtype)
+
+
+def _affine_only(x, gen, shear):
+    return random_affine(x, degrees=0, scale=(1, 1), shear=shear, translate=0, gen=gen)
+
+
+CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
+    f.__name__: f for f in (shot_noise, impulse_noise, glass_blur, motion_blur, shear, scale, rotate, brightness,
+                            translate, stripe, fog, spatter, dotted_line, zigzag, canny_edges)
+}
+
+
+def corrupt(x: torch.Tensor, name: str, seed: int = 0) -> torch.Tensor:
+    """Apply the named corruption to a batch (B, 1, 28, 28) in [0, 1]; the same seed gives the same result."""
+    return CORRUPTIONS[name](x, torch.Generator().manual_seed(seed)).clamp(0, 1)
+
+
+@torch.no_grad()
+def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0,
+               batch_size: int = 1000) -> dict:
+    """Accuracy of a `predict.Recogniser` on clean and corrupted uint8 test images (N, 28, 28).
+    Returns {"clean": acc, "corruptions": {name: acc}, "mean_corrupted": acc}."""
+    x = images.float().div(255).unsqueeze(1)
+    labels = labels.cpu()
+
+    def accuracy(fn) -> float:
+        correct = 0
+        for i in range(0, len(x), batch_size):
+            xb = fn(x[i:i + batch_size]).clamp(0, 1)
+            correct += (recogniser.probabilities(xb[:, 0]).argmax(1) == labels[i:i + batch_size]).sum().item()
+        return correct / len(x)
+
+    result = {"clean": accuracy(lambda xb: xb), "corruptions": {}}
+    for k, (name, fn) in enumerate(CORRUPTIONS.items()):
+        gen = torch.Generator().manual_seed(seed * 100 + k)  # one stream per corruption, batch after batch
+        result["corruptions"][name] = accuracy(lambda xb: fn(xb, gen))
+    result["mean_corrupted"] = sum(result["corruptions"].values()) / len(CORRUPTIONS)
+    return result
