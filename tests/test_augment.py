@@ -100,6 +100,14 @@ def test_noise_family_each_does_what_it_says(mnist):
     assert (br <= x).all() and (br.sum((1, 2, 3)) < mass).all()  # ink removed, from every digit
     un = uneven_brightness(x, depth=0.6, gen=g())
     assert (un <= x + 1e-6).all() and (un.sum((1, 2, 3)) < mass).float().mean() > 0.9
+    from digitrec.augment import levels, salt_and_pepper
+
+    sp2 = salt_and_pepper(x, amount=0.3, gen=g())
+    flipped = (sp2 != x).float().mean((1, 2, 3))
+    assert flipped.max() > 0.1 and flipped.max() < 0.31  # up to 30% of pixels, a random share each
+    lv = levels(x, lift=0.5, gen=g())
+    assert (lv[background] > 0).float().mean() > 0.9 and lv.max() <= 1  # background no longer black
+    assert ((lv.amax((1, 2, 3)) - lv.amin((1, 2, 3))) >= 0.2 - 1e-6).all()  # the digit still stands out
     a, b = noise_family(x, 1.0, g()), noise_family(x, 1.0, g())
     assert torch.equal(a, b) and not torch.equal(a, x)
     assert torch.equal(noise_family(x, 0.0, g()), x)
@@ -111,7 +119,7 @@ def test_preview_rows(mnist):
     x = _digits(mnist, 8)
     rows = preview(x, mnist.train_labels[:8], seed=1)
     names = [name for name, _ in rows]
-    assert names[0] == "original" and {"affine", "elastic", "thicker", "thinner", "specks", "blotches",
-                                       "broken", "uneven", "flagged 1s"} <= set(names)
+    assert names[0] == "original" and {"affine", "elastic", "thicker", "thinner", "specks", "blotches", "broken",
+                                       "uneven", "salt & pepper", "levels", "flagged 1s"} <= set(names)
     assert all(imgs.shape == x.shape for _, imgs in rows)
     assert all(not torch.equal(imgs, x) for name, imgs in rows if name not in ("original", "flagged 1s"))

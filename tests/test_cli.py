@@ -146,5 +146,5 @@ def test_augment_preview_writes_a_grid(tmp_path):
     proc = run_cli("augment-preview", "--out", str(out), "--n", "8", "--scale", "2")
     assert proc.returncode == 0, proc.stderr
     with Image.open(out) as im:
-        assert im.size == (90 + 8 * 56, 13 * 56)
+        assert im.size == (90 + 8 * 56, 15 * 56)
         assert len(im.getcolors(maxcolors=256) or []) > 50  # real digits, not a blank canvas

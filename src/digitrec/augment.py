@@ -155,11 +155,28 @@ def uneven_brightness(x: torch.Tensor, *, depth: float = 0.6, gen: torch.Generat
     return x * (1 - amount[:, None, None, None] * ramp[:, None])
 
 
+def salt_and_pepper(x: torch.Tensor, *, amount: float = 0.3, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Impulse noise: up to `amount` of the pixels (a random share per image) set to black or white."""
+    b = x.shape[0]
+    share = _rand((b, 1, 1, 1), gen, x.device, 0, amount)
+    u = _rand(x.shape, gen, x.device)
+    return torch.where(u < share / 2, torch.zeros_like(x), torch.where(u > 1 - share / 2, torch.ones_like(x), x))
+
+
+def levels(x: torch.Tensor, *, lift: float = 0.5, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Exposure and contrast: the background lifted by up to `lift` and the ink dimmed by up to a
+    third, so the model does not rely on a pitch-black background."""
+    b = x.shape[0]
+    floor = _rand((b, 1, 1, 1), gen, x.device, 0, lift)
+    top = _rand((b, 1, 1, 1), gen, x.device, 0.67, 1.0)
+    return floor + x * (torch.maximum(top, floor + 0.2) - floor)
+
+
 def noise_family(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
-    """Each image gets each of specks, blotches, broken strokes and uneven brightness with
-    probability 0.3 x strength (capped at 0.9); the rest are left alone."""
-    p = min(0.3 * strength, 0.9)
-    for fn in (specks, blotches, broken_strokes, uneven_brightness):
+    """Each image gets each of specks, blotches, broken strokes, uneven brightness, impulse noise
+    and levels with probability 0.2 x strength (capped at 0.9); the rest are left alone."""
+    p = min(0.2 * strength, 0.9)
+    for fn in (specks, blotches, broken_strokes, uneven_brightness, salt_and_pepper, levels):
         pick = _rand((x.shape[0], 1, 1, 1), gen, x.device) < p
         x = torch.where(pick, fn(x, gen=gen), x)
     return x
@@ -200,6 +217,8 @@ def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, see
         ("blotches", blotches(x, gen=gen)),
         ("broken", broken_strokes(x, gen=gen)),
         ("uneven", uneven_brightness(x, depth=0.6 * s, gen=gen)),
+        ("salt & pepper", salt_and_pepper(x, amount=0.3 * s, gen=gen)),
+        ("levels", levels(x, lift=0.5 * s, gen=gen)),
     ]
     rows += [(f"all #{k + 1}", augment_batch(x, s, gen, elastic=elastic, labels=labels, styles=styles, noise=noise))
              for k in range(3)]

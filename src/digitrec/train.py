@@ -96,6 +96,8 @@ RECIPES: dict[str, TrainConfig] = {
     "robust": TrainConfig(arch="cnn", arch_args={"channels": [32, 64]}, epochs=12, batch_size=128, lr=3e-3,
                           optimizer="adamw", weight_decay=5e-4, schedule="onecycle", augment=1.0, styles=0.3,
                           recipe="robust"),
+    # (Adding the noise family, --noise 1, lifts mean MNIST-C accuracy from 0.731 to 0.889 but reads
+    # fewer real user digits, 0.955 against 0.968: not for the shipped model yet.)
 }
 DEFAULT_RECIPE = "fast"
 
