@@ -1,0 +1,32 @@
+import pytest
+import torch
+
+from digitrec.device import resolve_device
+from digitrec.errors import ConfigError
+
+
+def test_auto_picks_what_this_machine_has():
+    expected = "cuda" if torch.cuda.is_available() else (
+        "mps" if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available() else "cpu")
+    assert resolve_device("auto").type == expected
+    assert resolve_device(None).type == expected
+    assert resolve_device(" CPU ") == torch.device("cpu")
+
+
+@pytest.mark.parametrize("name,message", [("tpu", "unknown device"), ("gpu0", "unknown device"), ("meta", "unsupported")])
+def test_unknown_devices_are_config_errors(name, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_device(name)
+
+
+def test_missing_accelerators_are_config_errors():
+    if torch.cuda.is_available():
+        with pytest.raises(ConfigError, match="CUDA device"):
+            resolve_device(f"cuda:{torch.cuda.device_count()}")
+    else:
+        for name in ("cuda", "cuda:1"):
+            with pytest.raises(ConfigError, match="CUDA is not available"):
+                resolve_device(name)
+    if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
+        with pytest.raises(ConfigError, match="MPS is not available"):
+            resolve_device("mps")
