@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,6 +44,19 @@ def small_model_path(tmp_path_factory, mnist) -> Path:
     out = tmp_path_factory.mktemp("small-model")
     train(recipe("fast", epochs=1, subset=20000, out=str(out), device="cpu"), data=mnist, progress=False)
     return out / "model.pt"
+
+
+def on_paper(digit, scale=8, size=(400, 300), at=(40, 30), dark_on_light=True):
+    """An MNIST digit (white on black, 28x28) upscaled and placed on a page: dark ink on white
+    paper, or light on black; a PIL "L" image of `size`, the digit's corner at `at`."""
+    from PIL import Image, ImageOps
+
+    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
+    if dark_on_light:
+        big = ImageOps.invert(big)
+    page = Image.new("L", size, 255 if dark_on_light else 0)
+    page.paste(big, at)
+    return page
 
 
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageOps
+from PIL import Image
 
 from conftest import SHARED, run_cli
+from conftest import on_paper as paper_digit
 
 USER_DIGITS = SHARED / "data" / "user-digits"
 LINE = re.compile(r"^(?P<path>.+): (?P<digit>\d)(?P<mark>\??)  confidence (?P<conf>[01]\.\d{3})(?P<rest>.*)$")
@@ -22,11 +23,8 @@ def cli_model(small_model_path) -> str:
     return str(small_model_path)
 
 
-def on_paper(digit, scale=6, size=(240, 220), at=(30, 20)) -> Image.Image:
-    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
-    im = Image.new("L", size, 255)
-    im.paste(ImageOps.invert(big), at)
-    return im
+def on_paper(digit, scale=6, size=(240, 220), at=(30, 20)):
+    return paper_digit(digit, scale, size, at)
 
 
 @pytest.fixture(scope="module")

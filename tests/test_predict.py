@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 
+from conftest import on_paper as paper_digit
 from digitrec.predict import Prediction, Recogniser, expand_paths, load_model, save_preprocessed_image
 from digitrec.preprocess import Preprocessed, naive_preprocess, preprocess
 
@@ -25,12 +26,8 @@ def rec(model_path) -> Recogniser:
     return load_model(model_path)
 
 
-def on_paper(digit, scale=8, size=(360, 300), at=(40, 30)) -> Image.Image:
-    """An MNIST digit (white on black) as dark ink on white paper, upscaled and off-centre."""
-    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
-    im = Image.new("L", size, 255)
-    im.paste(ImageOps.invert(big), at)
-    return im
+def on_paper(digit, scale=8, size=(360, 300), at=(40, 30)):
+    return paper_digit(digit, scale, size, at)
 
 
 def png_bytes(im: Image.Image) -> bytes:

@@ -9,16 +9,16 @@ import io
 import math
 import struct
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from PIL import Image, ImageDraw, ImageOps
+from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
+from conftest import on_paper as paper_digit
 from digitrec import preprocess as pp
 from digitrec.errors import DigitrecError
 from digitrec.preprocess import ImageError, NoDigitFound, Preprocessed, naive_preprocess, preprocess
@@ -57,14 +57,8 @@ def png_bytes(im: Image.Image, fmt="PNG", **kw) -> bytes:
     return buf.getvalue()
 
 
-def on_paper(digit, scale=8, size=(400, 300), at=(40, 30), dark_on_light=True) -> Image.Image:
-    """An MNIST digit upscaled, as ink on a page: dark on white paper or light on black."""
-    big = Image.fromarray(np.asarray(digit, np.uint8)).resize((28 * scale, 28 * scale), Image.Resampling.BICUBIC)
-    if dark_on_light:
-        big = ImageOps.invert(big)
-    im = page(*size, bg=255 if dark_on_light else 0)
-    im.paste(big, at)
-    return im
+def on_paper(digit, scale=8, size=(400, 300), at=(40, 30), dark_on_light=True):
+    return paper_digit(digit, scale, size, at, dark_on_light)
 
 
 def drawn_box(digit, scale, at):

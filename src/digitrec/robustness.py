@@ -45,41 +45,43 @@ def glass_blur(x, gen):
     return _blur(x, 0.7)
 
 
+def _warp(x: torch.Tensor, a: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+    """Resample each image through its own affine map: `a` (B, 2, 2) and `shift` (B, 2) in pixels,
+    both in affine_grid's output-to-input direction."""
+    theta = torch.cat([a, (shift * 2 / x.shape[-1])[:, :, None]], 2).to(x.dtype)  # (B, 2, 3)
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+
+
+def _eye(b: int, x: torch.Tensor) -> torch.Tensor:
+    return torch.eye(2, device=x.device, dtype=x.dtype).expand(b, 2, 2)
+
+
 def motion_blur(x, gen):
     # Average of copies shifted along a random direction, over 7 px: a shaky hand or camera.
     b = x.shape[0]
     angle = _rand((b,), gen, x.device, 0, math.pi)
-    out = torch.zeros_like(x)
-    for t in torch.linspace(-3, 3, 7):
-        theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
-        theta[:, 0, 0] = theta[:, 1, 1] = 1
-        theta[:, 0, 2] = t * torch.cos(angle) * 2 / 28
-        theta[:, 1, 2] = t * torch.sin(angle) * 2 / 28
-        out += F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
-    return out / 7
+    direction = torch.stack([torch.cos(angle), torch.sin(angle)], 1)  # (B, 2) as (x, y)
+    return sum(_warp(x, _eye(b, x), t * direction) for t in torch.linspace(-3, 3, 7).tolist()) / 7
 
 
 def shear(x, gen):
-    return _affine_only(x, gen, shear=35.0)
+    return random_affine(x, degrees=0, scale=(1, 1), shear=35.0, translate=0, gen=gen)
 
 
 def scale(x, gen):
     b = x.shape[0]
     zoom = torch.where(_rand((b,), gen, x.device) < 0.5, _rand((b,), gen, x.device, 0.5, 0.7),
                        _rand((b,), gen, x.device, 1.3, 1.5))
-    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1 / zoom
-    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+    return _warp(x, _eye(b, x) / zoom[:, None, None], torch.zeros(b, 2, device=x.device))
 
 
 def rotate(x, gen):
     b = x.shape[0]
     sign = torch.where(_rand((b,), gen, x.device) < 0.5, -1.0, 1.0)
     angle = sign * _rand((b,), gen, x.device, 25.0, 45.0) * math.pi / 180
-    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0], theta[:, 0, 1] = torch.cos(angle), -torch.sin(angle)
-    theta[:, 1, 0], theta[:, 1, 1] = torch.sin(angle), torch.cos(angle)
-    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+    cos, sin = torch.cos(angle), torch.sin(angle)
+    a = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], 1)  # (B, 2, 2)
+    return _warp(x, a, torch.zeros(b, 2, device=x.device))
 
 
 def brightness(x, gen):
@@ -89,10 +91,7 @@ def brightness(x, gen):
 def translate(x, gen):
     b = x.shape[0]
     shift = (_rand((b, 2), gen, x.device, 4, 7) * torch.where(_rand((b, 2), gen, x.device) < 0.5, -1.0, 1.0))
-    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
-    theta[:, 0, 0] = theta[:, 1, 1] = 1
-    theta[:, :, 2] = -shift * 2 / 28
-    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+    return _warp(x, _eye(b, x), -shift)
 
 
 def stripe(x, gen):
@@ -171,10 +170,6 @@ def canny_edges(x, gen):
     for k, (a, c) in enumerate(offsets):
         keep |= (sector == k) & (mag >= at(*a)) & (mag >= at(*c))
     return ((mag > 0.35 * mag.amax((1, 2, 3), keepdim=True)) & keep).to(x.dtype)
-
-
-def _affine_only(x, gen, shear):
-    return random_affine(x, degrees=0, scale=(1, 1), shear=shear, translate=0, gen=gen)
 
 
 CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] = {
