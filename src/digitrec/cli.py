@@ -6,6 +6,7 @@ Every command turns a `DigitrecError` into one line on stderr and a non-zero exi
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -69,6 +70,8 @@ def device_option(f):
 @click.option("--noise", type=click.FloatRange(min=0), default=None,
               help="Strength of the noise family: specks, blotches, broken strokes, uneven brightness.")
 @click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
+@click.option("--members", type=click.IntRange(min=1), default=None,
+              help="Train this many models (consecutive seeds) and save them as one ensemble.")
 @click.option("--seed", type=int, default=None)
 @click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")
 @click.option("--subset", type=click.IntRange(min=0), default=None, help="Train on only this many images (0 = all).")
@@ -98,12 +101,14 @@ def train(recipe, resume, force, quiet, **flags):
     else:
         cfg = config_from_flags(recipe, **flags)
         out = Path(cfg.out)
-        if (out / "last.pt").exists() and not force:
+        if ((out / "last.pt").exists() or (out / "ensemble.json").exists()) and not force:
             raise click.ClickException(f"{out} already holds a training run; continue it with --resume {out}, "
                                        "overwrite it with --force, or choose another --out")
         if force:
-            for name_ in ("last.pt", "model.pt", "metrics.jsonl"):
+            for name_ in ("last.pt", "model.pt", "metrics.jsonl", "ensemble.json"):
                 (out / name_).unlink(missing_ok=True)
+            for member in out.glob("member[0-9]*"):
+                shutil.rmtree(member)
         result = run_training(cfg, progress=not quiet, command=_command())
     if result.interrupted:
         click.echo(f"interrupted after {result.epochs_done} full epoch(s); state saved to {result.out / 'last.pt'}. "
@@ -373,7 +378,8 @@ def models_cmd():
     from .models import count_parameters, create_model, list_models, model_description
 
     for name in list_models():
-        click.echo(f"{name:<8} {count_parameters(create_model(name)):>9,} parameters  {model_description(name)}")
+        size = "" if name == "ensemble" else f"{count_parameters(create_model(name)):,} parameters"
+        click.echo(f"{name:<13} {size:>20}  {model_description(name)}")
 
 
 def main() -> None:

@@ -71,24 +71,64 @@ class ConvNet(nn.Module):
 
     Sized for CPUs: 5x5 kernels see a whole stroke width at 28x28 while keeping the channel count
     (and so the cost per image) low; batch norm lets a high learning rate converge in few epochs.
+    `pool_first` max-pools before batch norm and ReLU, so those run on a quarter of the pixels:
+    on a CPU, where these small convolutions are cheap and elementwise passes over memory are not,
+    that is ~1.4x the training throughput for the same weights count.
     """
 
-    def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 128, dropout: float = 0.25):
+    def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 128, dropout: float = 0.25,
+                 kernel: int = 5, pool_first: bool = False):
         super().__init__()
         c1, c2 = channels
-        self.conv1 = nn.Conv2d(1, c1, 5, padding=2, bias=False)  # bias is redundant before BN
+        self.pool_first = pool_first
+        self.conv1 = nn.Conv2d(1, c1, kernel, padding=kernel // 2, bias=False)  # bias is redundant before BN
         self.bn1 = nn.BatchNorm2d(c1)
-        self.conv2 = nn.Conv2d(c1, c2, 5, padding=2, bias=False)
+        self.conv2 = nn.Conv2d(c1, c2, kernel, padding=kernel // 2, bias=False)
         self.bn2 = nn.BatchNorm2d(c2)
         self.fc1 = nn.Linear(c2 * 7 * 7, hidden)
         self.drop = nn.Dropout(dropout)
         self.fc2 = nn.Linear(hidden, 10)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # (B, c1, 14, 14)
-        x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)  # (B, c2, 7, 7)
+        if self.pool_first:
+            x = F.relu(self.bn1(F.max_pool2d(self.conv1(x), 2)))  # (B, c1, 14, 14)
+            x = F.relu(self.bn2(F.max_pool2d(self.conv2(x), 2)))  # (B, c2, 7, 7)
+        else:
+            x = F.max_pool2d(F.relu(self.bn1(self.conv1(x))), 2)  # (B, c1, 14, 14)
+            x = F.max_pool2d(F.relu(self.bn2(self.conv2(x))), 2)  # (B, c2, 7, 7)
         x = self.drop(F.relu(self.fc1(x.flatten(1))))  # (B, hidden)
         return self.fc2(x)  # (B, 10)
+
+
+def _conv_bn_relu(c_in: int, c_out: int, pool: bool = False) -> list[nn.Module]:
+    # Pooling sits between the conv and BN/ReLU (max-pool commutes with ReLU): the elementwise
+    # passes then run on a quarter of the pixels, which is where a CPU spends its time on MNIST.
+    layers = [nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)] + ([nn.MaxPool2d(2)] if pool else [])
+    return layers + [nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+
+
+class DeepConvNet(nn.Module):
+    """A 5x5 stem and two VGG-style blocks of two 3x3 convs, then global average pooling.
+
+    Five conv layers give the receptive field to see a whole digit's shape (loops, crossings, how
+    strokes join), which is what the last few tenths of a percent on MNIST are made of; global
+    average pooling keeps the head tiny so the parameters go into features, not into memorising.
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (32, 64, 128), dropout: float = 0.25):
+        super().__init__()
+        c1, c2, c3 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 5, padding=2, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(c1), nn.ReLU(inplace=True),
+            *_conv_bn_relu(c1, c2), *_conv_bn_relu(c2, c2, pool=True),  # (B, c2, 7, 7)
+            *_conv_bn_relu(c2, c3), *_conv_bn_relu(c3, c3),  # (B, c3, 7, 7)
+        )
+        self.drop = nn.Dropout(dropout)
+        self.fc = nn.Linear(c3, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.features(x).mean((2, 3))  # (B, c3): global average pool
+        return self.fc(self.drop(x))  # (B, 10)
 
 
 @register_model
@@ -98,6 +138,59 @@ def mlp(hidden: int = 128) -> nn.Module:
 
 
 @register_model
-def cnn(channels: tuple[int, int] | list[int] = (16, 32), hidden: int = 128, dropout: float = 0.25) -> nn.Module:
+def cnn(channels: tuple[int, int] | list[int] = (16, 32), hidden: int = 128, dropout: float = 0.25,
+        kernel: int = 5, pool_first: bool = False) -> nn.Module:
     """Default model: two 5x5 conv+BN+pool blocks, then 128 hidden units with dropout."""
-    return ConvNet(channels=tuple(channels), hidden=hidden, dropout=dropout)
+    return ConvNet(channels=tuple(channels), hidden=hidden, dropout=dropout, kernel=kernel, pool_first=pool_first)
+
+
+@register_model
+def deepcnn(channels: tuple[int, int, int] | list[int] = (32, 64, 128), dropout: float = 0.25) -> nn.Module:
+    """Five 3x3/5x5 conv+BN layers in three stages, global average pooling (the `best` recipe's)."""
+    return DeepConvNet(channels=tuple(channels), dropout=dropout)
+
+
+class ExamplesNet(nn.Module):
+    """pytorch/examples' mnist/main.py `Net`, layer for layer, so its recipe can be compared with ours."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 32, 3, 1)
+        self.conv2 = nn.Conv2d(32, 64, 3, 1)
+        self.dropout1 = nn.Dropout(0.25)
+        self.dropout2 = nn.Dropout(0.5)
+        self.fc1 = nn.Linear(9216, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.conv2(F.relu(self.conv1(x))))  # (B, 64, 24, 24): no padding
+        x = self.dropout1(F.max_pool2d(x, 2)).flatten(1)  # (B, 9216)
+        x = self.dropout2(F.relu(self.fc1(x)))
+        return F.log_softmax(self.fc2(x), dim=1)  # as the original; log-probabilities work as logits
+
+
+@register_model
+def examples_cnn() -> nn.Module:
+    """pytorch/examples' MNIST CNN: two 3x3 convs, max-pool, dropout, 9216 -> 128 -> 10."""
+    return ExamplesNet()
+
+
+class Ensemble(nn.Module):
+    """Several models voting: their probabilities averaged. Returns log-probabilities, which act as
+    logits everywhere (softmax gives back the averaged probabilities; argmax is the vote)."""
+
+    def __init__(self, members: list[dict]):
+        super().__init__()
+        if not members:
+            raise ConfigError("an ensemble needs at least one member")
+        self.members = nn.ModuleList(create_model(m["arch"], **dict(m.get("arch_args", {}))) for m in members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        p = torch.stack([F.softmax(m(x), dim=-1) for m in self.members]).mean(0)  # (B, 10)
+        return p.clamp_min(1e-12).log()
+
+
+@register_model
+def ensemble(members: list[dict]) -> nn.Module:
+    """Averaged probabilities of member models, each given as {"arch": ..., "arch_args": {...}}."""
+    return Ensemble(members)

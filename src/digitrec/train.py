@@ -56,6 +56,7 @@ class TrainConfig:
     styles: float = 0.0  # share of 1s given a European lead-in flag (augment.flag_ones)
     noise: float = 0.0  # strength of the noise family: specks, blotches, broken strokes, uneven brightness
     label_smoothing: float = 0.0
+    members: int = 1  # >1 trains that many models (seeds seed, seed+1, ...) and saves them as one ensemble
     seed: int = 0
     val_size: int = 5000  # carved from the 60,000 training images; the test set is never used to choose
     subset: int = 0  # train on only this many images (0 = all); for smoke tests and quick looks
@@ -70,7 +71,7 @@ class TrainConfig:
             problems.append(f"optimizer {self.optimizer!r} (choose {', '.join(OPTIMIZERS)})")
         if self.schedule not in SCHEDULES:
             problems.append(f"schedule {self.schedule!r} (choose {', '.join(SCHEDULES)})")
-        for name in ("epochs", "batch_size"):
+        for name in ("epochs", "batch_size", "members"):
             if getattr(self, name) < 1:
                 problems.append(f"{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
@@ -87,15 +88,31 @@ RECIPES: dict[str, TrainConfig] = {
     # The tutorial's script, reproduced: SimpleNN, Adam 1e-3, batch 64, 5 epochs, constant lr.
     "tutorial": TrainConfig(arch="mlp", epochs=5, batch_size=64, lr=1e-3, optimizer="adam",
                             schedule="none", recipe="tutorial"),
-    # The default: the cnn with a one-cycle schedule and light affine augmentation.
-    "fast": TrainConfig(arch="cnn", epochs=5, batch_size=128, lr=3e-3, optimizer="adamw",
-                        weight_decay=5e-4, schedule="onecycle", augment=0.5, recipe="fast"),
+    # pytorch/examples' mnist/main.py, for comparison: its CNN, Adadelta lr 1.0, StepLR gamma 0.7, batch 64,
+    # 14 epochs (it trains on all 60,000 images; here, as every recipe, on 55,000 with 5,000 held out).
+    "pytorch-examples": TrainConfig(arch="examples_cnn", epochs=14, batch_size=64, lr=1.0, optimizer="adadelta",
+                                    schedule="step", step_gamma=0.7, recipe="pytorch-examples"),
+    # The default, built to beat the tutorial's wall time on a 2-core CPU: a cnn with 3x3 kernels that
+    # pools before batch norm (~12k img/s), 4 epochs of large batches under a one-cycle schedule,
+    # light affine augmentation and label smoothing. Chosen on validation accuracy against 5x5 kernels,
+    # 8/16 channels, a third conv block, no augmentation and lr 1e-2 at the same time budget.
+    "fast": TrainConfig(arch="cnn", arch_args={"channels": [16, 32], "kernel": 3, "pool_first": True}, epochs=4,
+                        batch_size=256, lr=5e-3, optimizer="adamw", weight_decay=5e-4, schedule="onecycle",
+                        augment=0.5, label_smoothing=0.1, recipe="fast"),
     # The shipped model: a wider cnn trained longer under strong augmentation (slant, size, stroke
     # thickness), because users' digits vary far more than MNIST's test set does.
     # (Elastic distortion, tried at 1.5 px over 15 epochs, read fewer real user digits: 0.917 vs 0.947.)
     "robust": TrainConfig(arch="cnn", arch_args={"channels": [32, 64]}, epochs=12, batch_size=128, lr=3e-3,
                           optimizer="adamw", weight_decay=5e-4, schedule="onecycle", augment=1.0, styles=0.3,
                           recipe="robust"),
+    # The most accurate single model this 2-core CPU trains in under 30 minutes: the deep cnn for 30
+    # epochs under the shipped model's augmentation, a little of the noise family, label smoothing.
+    "best": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
+                        schedule="onecycle", augment=1.0, styles=0.3, noise=0.25, label_smoothing=0.1, recipe="best"),
+    # Three `best` models with different seeds in one checkpoint, their probabilities averaged.
+    "ensemble": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
+                            schedule="onecycle", augment=1.0, styles=0.3, noise=0.25, label_smoothing=0.1,
+                            members=3, recipe="ensemble"),
     # (Adding the noise family, --noise 1, lifts mean MNIST-C accuracy from 0.731 to 0.889 but reads
     # fewer real user digits, 0.955 against 0.968: not for the shipped model yet.)
 }
@@ -187,6 +204,11 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
     `command`, if given, is recorded in the checkpoints as the command line that made them.
     """
     state = None
+    if resume is not None and (Path(resume) / ENSEMBLE_CONFIG).exists():
+        saved = json.loads((Path(resume) / ENSEMBLE_CONFIG).read_text())
+        return _train_ensemble(TrainConfig(**{**saved, "out": str(resume)}), data, True, progress, command)
+    if cfg is not None and cfg.members > 1:
+        return _train_ensemble(cfg, data, False, progress, command)
     if resume is not None:
         last = Path(resume) / "last.pt"
         state = read_checkpoint(last)
@@ -321,3 +343,52 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
         best["train_time_s"] = elapsed
         atomic_save(best, out / "model.pt")
     return TrainResult(out, epoch, best_val, test_acc, elapsed, interrupted, history)
+
+
+ENSEMBLE_CONFIG = "ensemble.json"
+
+
+def _train_ensemble(cfg: TrainConfig, data: MNIST | None, resume: bool, progress: bool,
+                    command: str | None) -> TrainResult:
+    """Train `cfg.members` models in OUT/member0, member1, ... (seeds seed, seed+1, ...), then save
+    them as one `ensemble` checkpoint in OUT/model.pt. Resuming skips finished members and
+    continues an interrupted one."""
+    cfg.validate()
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / ENSEMBLE_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    data = data or load_mnist(cfg.data_dir)
+    results, elapsed = [], 0.0
+    for i in range(cfg.members):
+        mcfg = dataclasses.replace(cfg, members=1, seed=cfg.seed + i, out=str(out / f"member{i}"))
+        last = Path(mcfg.out) / "last.pt"
+        if resume and last.exists():
+            ts = read_checkpoint(last)["train_state"]
+            if ts["epoch"] >= cfg.epochs and not ts["interrupted"]:  # finished: read its result back
+                best = read_checkpoint(Path(mcfg.out) / "model.pt")
+                res = TrainResult(Path(mcfg.out), ts["epoch"], ts["best_val"], best["metrics"]["test"]["accuracy"],
+                                  ts["elapsed"], history=ts["history"])
+            else:
+                res = train(resume=mcfg.out, data=data, progress=progress, command=command)
+        else:
+            res = train(mcfg, data=data, progress=progress, command=command)
+        results.append(res)
+        elapsed += res.train_time_s
+        if res.interrupted:
+            return TrainResult(out, res.epochs_done, float("nan"), None, elapsed, True)
+
+    device = resolve_device(cfg.device)
+    members = [{"arch": cfg.arch, "arch_args": dict(cfg.arch_args)} for _ in results]
+    model = create_model("ensemble", members=members).to(device)
+    for sub, res in zip(model.members, results):
+        sub.load_state_dict(read_checkpoint(res.out / "model.pt")["state_dict"])
+    _, val_idx = split_train_val(len(data.train_labels), cfg.val_size, seed=SPLIT_SEED)
+    val_acc, val_loss = accuracy_and_loss(model, data.train_images[val_idx], data.train_labels[val_idx],
+                                          MNIST_MEAN, MNIST_STD, device=device) if len(val_idx) else (float("nan"),) * 2
+    test_acc, test_loss = accuracy_and_loss(model, data.test_images, data.test_labels, MNIST_MEAN, MNIST_STD, device=device)
+    metrics = {"val": {"accuracy": val_acc, "loss": val_loss}, "test": {"accuracy": test_acc, "loss": test_loss},
+               "members": [{"val": {"accuracy": r.best_val_accuracy}, "test": {"accuracy": r.test_accuracy}} for r in results]}
+    extra = {"train_time_s": elapsed, "parameters": count_parameters(model), **({"command": command} if command else {})}
+    atomic_save(make_checkpoint(model, "ensemble", {"members": members}, config=dataclasses.asdict(cfg), metrics=metrics,
+                                data_sha256=data.fingerprint, extra=extra), out / "model.pt")
+    return TrainResult(out, sum(r.epochs_done for r in results), val_acc, test_acc, elapsed)
