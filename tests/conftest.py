@@ -50,6 +50,13 @@ def small_model_path(tmp_path_factory, mnist) -> Path:
     return out / "model.pt"
 
 
+@pytest.fixture(scope="session")
+def one_of_each(mnist):
+    """The first test image of each digit 0..9, as (image uint8 28x28, label)."""
+    labels = mnist.test_labels.numpy()
+    return [(mnist.test_images[int(np.nonzero(labels == d)[0][0])].numpy(), d) for d in range(10)]
+
+
 def on_paper(digit, scale=8, size=(400, 300), at=(40, 30), dark_on_light=True):
     """An MNIST digit (white on black, 28x28) upscaled and placed on a page: dark ink on white
     paper, or light on black; a PIL "L" image of `size`, the digit's corner at `at`."""

@@ -36,13 +36,6 @@ def png_bytes(im: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-@pytest.fixture(scope="module")
-def one_of_each(mnist):
-    """The first test image of each digit 0..9, as (image uint8 28x28, label)."""
-    labels = mnist.test_labels.numpy()
-    return [(mnist.test_images[int(np.nonzero(labels == d)[0][0])].numpy(), d) for d in range(10)]
-
-
 def _check_prediction(p: Prediction):
     assert isinstance(p.digit, int) and 0 <= p.digit <= 9
     assert len(p.probabilities) == 10 and all(isinstance(v, float) for v in p.probabilities)

@@ -69,9 +69,9 @@ def _umask() -> int:
     return mask
 
 
-def atomic_save(obj: Any, path: str | Path) -> None:
-    """`torch.save` to a temp file beside `path`, then rename, so a crash or full disk never leaves
-    a half-written file under the real name."""
+def _atomic_write(path: str | Path, write) -> None:
+    """Call `write(file)` on a temp file beside `path`, then rename, so a crash or full disk never
+    leaves a half-written file under the real name."""
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ def atomic_save(obj: Any, path: str | Path) -> None:
         raise CheckpointError(f"could not write {path}: {e.strerror or e}; choose another --out") from None
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
@@ -91,6 +91,16 @@ def atomic_save(obj: Any, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_save(obj: Any, path: str | Path) -> None:
+    """`torch.save` to `path` atomically (temp file, then rename)."""
+    _atomic_write(path, lambda f: torch.save(obj, f))
+
+
+def atomic_write_bytes(data: bytes, path: str | Path) -> None:
+    """Write `data` to `path` atomically (temp file, then rename)."""
+    _atomic_write(path, lambda f: f.write(data))
 
 
 def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, *, mean: float = MNIST_MEAN,

@@ -40,8 +40,13 @@ def data_option(f):
 
 def model_option(f):
     return click.option("--model", "model_path", type=click.Path(dir_okay=False), default=None,
-                        help="Checkpoint: a digitrec model.pt or the tutorial's mnist_model.pth "
-                             "[default: the model shipped with digitrec].")(f)
+                        help="Checkpoint: a digitrec model.pt, the tutorial's mnist_model.pth or (for predict "
+                             "and serve) an exported .onnx [default: the model shipped with digitrec].")(f)
+
+
+def backend_option(f):
+    return click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+                        help="Run the model with PyTorch or with onnxruntime.")(f)
 
 
 def device_option(f):
@@ -200,8 +205,9 @@ def info(model_path, as_json):
 @click.option("--save-preprocessed", type=click.Path(file_okay=False), default=None,
               help="Write the 28x28 view the model got for each image into this folder.")
 @device_option
+@backend_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
-def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, batch_size):
+def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size):
     """Read the handwritten digit in each image: files, folders (recursively) and globs.
 
     \b
@@ -214,7 +220,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
     """
     from .predict import expand_paths, load_model, save_preprocessed_image
 
-    rec = load_model(model_path, device=device, min_confidence=min_confidence)
+    rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
     failed = False
     saved: set[str] = set()
     inputs = expand_paths(paths)
@@ -248,6 +254,53 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                 click.echo(line)
     if failed:
         sys.exit(1)
+
+
+@cli.command()
+@model_option
+@backend_option
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
+              help="Largest request body accepted.")
+@click.option("--max-pixels", type=click.IntRange(min=1), default=25_000_000, show_default=True,
+              help="Largest image accepted, in pixels.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=15.0, show_default=True,
+              help="Seconds a request may take.")
+def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s):
+    """Serve the HTTP API and the draw-a-digit page.
+
+    \b
+    Examples:
+      digitrec serve                           # http://127.0.0.1:8000/ (API docs at /docs)
+      digitrec serve --backend onnx --port 9000
+      curl -F file=@photo.jpg http://127.0.0.1:8000/v1/predict
+    """
+    from .predict import load_model
+    from .serve import Limits, serve as run_server
+
+    rec = load_model(model_path, backend=backend)
+    limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, timeout_s=timeout_s)
+    click.echo(f"serving {rec.checkpoint.path} ({rec.checkpoint.arch}, {backend}) on http://{host}:{port}/", err=True)
+    run_server(rec, host=host, port=port, backend=backend, limits=limits)
+
+
+@cli.command()
+@model_option
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the .onnx file.")
+def export(model_path, out):
+    """Export a model to ONNX, with its normalisation, class names and metrics in the file's metadata.
+
+    \b
+    Examples:
+      digitrec export --out digitrec.onnx                     # the shipped model
+      digitrec export --model runs/best/model.pt --out best.onnx
+      digitrec predict --model best.onnx photo.jpg            # runs on onnxruntime
+    """
+    from .export import export_onnx
+
+    path = export_onnx(model_path, out)
+    click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def _command() -> str:

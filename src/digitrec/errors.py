@@ -19,3 +19,14 @@ class CheckpointError(DigitrecError):
 
 class ConfigError(DigitrecError):
     """A training or evaluation setting is invalid (unknown model, bad device, ...)."""
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency, or say in one line which extra installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise DigitrecError(f"this needs {module.split('.')[0]}, which is not installed: "
+                            f"pip install 'digitrec[{extra}]'") from None

@@ -71,7 +71,10 @@ class Recogniser:
                  batch_size: int = 256, workers: int | None = None):
         self.checkpoint = checkpoint
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
-        self.model = checkpoint.model.to(self.device).eval()
+        model = checkpoint.model
+        if isinstance(model, torch.nn.Module):
+            model = model.to(self.device).eval()
+        self.model = model  # a torch module, or an onnxruntime session behind the same call (export.OnnxModel)
         self.min_confidence = min_confidence
         self.batch_size = batch_size
         self.workers = workers or min(8, os.cpu_count() or 1)
@@ -96,6 +99,18 @@ class Recogniser:
 
     def predict(self, images, *, keep_preprocessed: bool = False) -> list[Prediction]:
         """Read the digit in each image (a path, bytes, PIL image or array, or a list of them)."""
+        preds = self.prepare(images)
+        ready = [p for p in preds if p.preprocessed is not None]
+        if ready:
+            self.finish(ready, self.probabilities(np.stack([p.preprocessed.image for p in ready])))
+        if not keep_preprocessed:
+            for p in preds:
+                p.preprocessed = None
+        return preds
+
+    def prepare(self, images) -> list[Prediction]:
+        """Decode and preprocess: a Prediction per image with `preprocessed` set, or `error` or
+        `no_digit`. The first half of `predict`; the server batches the second across requests."""
         if isinstance(images, (str, Path, bytes)) or not isinstance(images, (list, tuple)):
             images = [images]
         preds = [Prediction(source=_describe(source, i)) for i, source in enumerate(images)]
@@ -106,26 +121,22 @@ class Recogniser:
                 outcomes = list(pool.map(_preprocess_safely, images))
         else:
             outcomes = [_preprocess_safely(source) for source in images]
-        ready = []
         for p, outcome in zip(preds, outcomes):
             if isinstance(outcome, Preprocessed):
                 p.preprocessed = outcome
-                ready.append((p, outcome.image))
             elif isinstance(outcome, NoDigitFound):
                 p.no_digit = True
             else:
                 p.error = outcome
-        if ready:
-            probs = self.probabilities(np.stack([img for _, img in ready]))
-            for (p, _), row in zip(ready, probs):
-                p.probabilities = [float(v) for v in row]
-                p.digit = int(row.argmax())
-                p.confidence = float(row.max())
-                p.uncertain = p.confidence < self.min_confidence
-        if not keep_preprocessed:
-            for p in preds:
-                p.preprocessed = None
         return preds
+
+    def finish(self, preds: list[Prediction], probs: torch.Tensor) -> None:
+        """Fill in digit, confidence and probabilities from rows of class probabilities (N, 10)."""
+        for p, row in zip(preds, probs):
+            p.probabilities = [float(v) for v in row]
+            p.digit = int(row.argmax())
+            p.confidence = float(row.max())
+            p.uncertain = p.confidence < self.min_confidence
 
     def predict_one(self, image) -> Prediction:
         return self.predict([image])[0]
@@ -149,15 +160,30 @@ def _describe(source, i: int) -> str:
     return f"<{type(source).__name__} #{i}>"
 
 
-def load_model(path: str | Path | None = None, *, device: str = "cpu", min_confidence: float = 0.0) -> Recogniser:
-    """A Recogniser for the checkpoint at `path` (a digitrec model.pt or the tutorial's
-    mnist_model.pth), or for the model shipped with the package when `path` is None."""
+BACKENDS = ("torch", "onnx")
+
+
+def load_model(path: str | Path | None = None, *, device: str = "cpu", min_confidence: float = 0.0,
+               backend: str = "torch") -> Recogniser:
+    """A Recogniser for the model at `path`: a digitrec model.pt, the tutorial's mnist_model.pth, or
+    an .onnx file from `digitrec export`; the model shipped with the package when `path` is None.
+    backend="onnx" runs the model on onnxruntime (a checkpoint is converted in memory)."""
+    if backend not in BACKENDS:
+        raise CheckpointError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if path is None:
         path = shipped_model_path()
         if not path.is_file():
             raise CheckpointError(f"the shipped model is missing from this installation ({path}); "
                                   "reinstall digitrec or pass --model")
+    if Path(path).suffix.lower() == ".onnx":
+        from .export import load_onnx
+
+        return Recogniser(load_onnx(path), min_confidence=min_confidence)
     dev = resolve_device(device)
+    if backend == "onnx":
+        from .export import as_onnx
+
+        return Recogniser(as_onnx(load_checkpoint(path)), min_confidence=min_confidence)
     return Recogniser(load_checkpoint(path, device=dev), device=dev, min_confidence=min_confidence)
 
 

@@ -1,0 +1,100 @@
+"""ONNX: export a checkpoint for other runtimes, and run an exported model with onnxruntime.
+
+The .onnx file is as self-describing as a checkpoint: its metadata (`digitrec` key, JSON) carries
+the architecture, normalisation, class names, metrics and training config, so `load_onnx` needs
+nothing but the file. The graph takes normalised images (N, 1, 28, 28) and returns logits (N, 10),
+exactly as the PyTorch model does; the batch dimension is dynamic.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .checkpoint import Checkpoint, load_checkpoint
+from .errors import CheckpointError, require
+
+OPSET = 17
+META_KEY = "digitrec"
+
+
+def _metadata(ck: Checkpoint) -> dict:
+    meta = {k: v for k, v in ck.meta.items() if k not in ("state_dict", "train_state")}
+    return {**meta, "arch": ck.arch, "arch_args": ck.arch_args, "normalization": {"mean": ck.mean, "std": ck.std},
+            "classes": ck.classes, "input_size": ck.input_size, "source_kind": ck.kind}
+
+
+def onnx_bytes(ck: Checkpoint) -> bytes:
+    """The checkpoint's model as an ONNX file's bytes, with digitrec's metadata attached."""
+    onnx = require("onnx", "onnx")
+    model = ck.model.cpu().eval()
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
+        torch.onnx.export(model, (torch.zeros(1, *ck.input_size),), buf, dynamo=False, opset_version=OPSET,
+                          input_names=["image"], output_names=["logits"],
+                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, json.dumps(_metadata(ck), default=str)
+    proto.producer_name = "digitrec"
+    return proto.SerializeToString()
+
+
+def export_onnx(model_path: str | Path | None, out: str | Path) -> Path:
+    """Export a checkpoint (None = the shipped model) to `out` (written atomically)."""
+    from .checkpoint import atomic_write_bytes
+    from .predict import shipped_model_path
+
+    ck = load_checkpoint(model_path if model_path is not None else shipped_model_path())
+    out = Path(out)
+    atomic_write_bytes(onnx_bytes(ck), out)
+    return out
+
+
+class OnnxModel:
+    """An onnxruntime session behind the interface Recogniser uses: normalised (N, 1, 28, 28) in,
+    logits (N, 10) out, as torch tensors."""
+
+    def __init__(self, data: bytes, threads: int | None = None):
+        ort = require("onnxruntime", "onnx")
+        opts = ort.SessionOptions()
+        if threads:
+            opts.intra_op_num_threads = threads
+        self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        x = np.ascontiguousarray(x.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(self.session.run(None, {self.input: x})[0])
+
+
+def load_onnx(path: str | Path) -> Checkpoint:
+    """An exported .onnx file as a Checkpoint whose `model` runs on onnxruntime."""
+    onnx = require("onnx", "onnx")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such ONNX file; make one with `digitrec export --out {path.name}`")
+    data = path.read_bytes()
+    try:
+        proto = onnx.load_from_string(data)
+        meta = json.loads({p.key: p.value for p in proto.metadata_props}[META_KEY])
+        model = OnnxModel(data)
+    except KeyError:
+        raise CheckpointError(f"{path}: an ONNX model without digitrec's metadata; export it with `digitrec export`") from None
+    except Exception as e:  # onnx/onnxruntime raise their own assorted types for a damaged file
+        raise CheckpointError(f"{path}: not a readable ONNX model ({' '.join(str(e).split())[:160]})") from None
+    norm = meta["normalization"]
+    return Checkpoint(model, meta["arch"], meta["arch_args"], float(norm["mean"]), float(norm["std"]), list(meta["classes"]),
+                      list(meta["input_size"]), meta, path, kind="onnx")
+
+
+def as_onnx(ck: Checkpoint) -> Checkpoint:
+    """The same checkpoint with its model converted to ONNX in memory and run on onnxruntime."""
+    return Checkpoint(OnnxModel(onnx_bytes(ck)), ck.arch, ck.arch_args, ck.mean, ck.std, ck.classes, ck.input_size,
+                      {**ck.meta, "backend": "onnx"}, ck.path, kind=ck.kind)

@@ -1,0 +1,82 @@
+import json
+
+import numpy as np
+import pytest
+
+from conftest import run_cli
+from digitrec.checkpoint import load_checkpoint
+from digitrec.errors import CheckpointError
+from digitrec.predict import load_model, shipped_model_path
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    out = tmp_path_factory.mktemp("onnx") / "shipped.onnx"
+    proc = run_cli("export", "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert out.is_file() and "wrote" in proc.stdout
+    return out
+
+
+def test_onnx_file_describes_itself(exported):
+    proto = onnx.load(str(exported))
+    meta = json.loads({p.key: p.value for p in proto.metadata_props}["digitrec"])
+    ck = load_checkpoint(shipped_model_path())
+    assert meta["arch"] == ck.arch and meta["arch_args"] == ck.arch_args
+    assert meta["normalization"] == {"mean": ck.mean, "std": ck.std}
+    assert meta["classes"] == [str(d) for d in range(10)]
+    assert meta["metrics"]["test"]["accuracy"] == ck.meta["metrics"]["test"]["accuracy"]
+    assert [i.name for i in proto.graph.input] == ["image"]
+
+
+def test_onnx_matches_pytorch_on_the_mnist_test_set(exported, mnist):
+    """The parity the issue asks for: same digits, probabilities within 1e-4, all 10,000 images."""
+    images = mnist.test_images.numpy().astype(np.float32) / 255
+    torch_rec, onnx_rec = load_model(None), load_model(exported)
+    assert onnx_rec.checkpoint.kind == "onnx"
+    p_torch, p_onnx = torch_rec.probabilities(images).numpy(), onnx_rec.probabilities(images).numpy()
+    assert np.abs(p_torch - p_onnx).max() < 1e-4
+    assert (p_torch.argmax(1) == p_onnx.argmax(1)).all()
+    assert (p_onnx.argmax(1) == mnist.test_labels.numpy()).mean() > 0.99
+
+
+def test_onnx_backend_converts_a_checkpoint_in_memory(small_model_path, one_of_each):
+    from conftest import on_paper
+
+    pages = [on_paper(x) for x, _ in one_of_each]
+    a = load_model(small_model_path).predict(pages)
+    b = load_model(small_model_path, backend="onnx").predict(pages)
+    assert [p.digit for p in a] == [p.digit for p in b]
+    assert np.abs(np.array([p.probabilities for p in a]) - np.array([p.probabilities for p in b])).max() < 1e-4
+
+
+def test_cli_predict_with_onnx_gives_the_torch_answers(exported, tmp_path, one_of_each):
+    from conftest import on_paper
+
+    for x, d in one_of_each[:4]:
+        on_paper(x).save(tmp_path / f"{d}.png")
+    runs = [run_cli("predict", str(tmp_path), "--json", *extra)
+            for extra in ([], ["--backend", "onnx"], ["--model", str(exported)])]
+    assert all(r.returncode == 0 for r in runs), [r.stderr for r in runs]
+    answers = [[(o["path"], o["digit"]) for o in map(json.loads, r.stdout.splitlines())] for r in runs]
+    assert answers[0] == answers[1] == answers[2] and len(answers[0]) == 4
+
+
+def test_bad_onnx_files_are_clear_errors(tmp_path, exported):
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"not a protobuf at all")
+    with pytest.raises(CheckpointError, match="not a readable ONNX model"):
+        load_model(junk)
+    proto = onnx.load(str(exported))
+    del proto.metadata_props[:]
+    bare = tmp_path / "bare.onnx"
+    onnx.save(proto, str(bare))
+    with pytest.raises(CheckpointError, match="without digitrec's metadata"):
+        load_model(bare)
+    with pytest.raises(CheckpointError, match="no such ONNX file"):
+        load_model(tmp_path / "missing.onnx")
+    proc = run_cli("predict", "x.png", "--model", str(junk))
+    assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "ONNX" in proc.stderr

@@ -1,0 +1,132 @@
+"""The draw-a-digit page in a real browser: Debian's Chromium driven by Playwright, against a real
+`digitrec serve` process with the shipped model. Strokes are drawn with the mouse, as a person would."""
+
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from conftest import on_paper
+
+CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("DIGITREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+# Flags for a headless Chromium in a sandbox with no outside network (see scripts/setup).
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+sync_api = pytest.importorskip("playwright.sync_api")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"digitrec serve did not start: {proc.stdout.read()[-2000:]}")
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/setup (installs Debian's chromium) or set DIGITREC_CHROMIUM")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+# Digits as strokes in the pad's unit square, the way a person draws them.
+def _ellipse(cx, cy, rx, ry, n=40):
+    return [(cx + rx * math.sin(2 * math.pi * t / n), cy - ry * math.cos(2 * math.pi * t / n)) for t in range(n + 1)]
+
+
+STROKES = {
+    1: [[(0.52, 0.18), (0.48, 0.82)]],
+    7: [[(0.25, 0.22), (0.75, 0.22), (0.42, 0.84)]],
+    0: [_ellipse(0.5, 0.5, 0.2, 0.3)],
+    4: [[(0.35, 0.18), (0.3, 0.55), (0.72, 0.55)], [(0.62, 0.2), (0.62, 0.85)]],
+}
+
+
+def _draw(page, strokes):
+    box = page.locator("#pad").bounding_box()
+    for stroke in strokes:
+        x0, y0 = stroke[0]
+        page.mouse.move(box["x"] + x0 * box["width"], box["y"] + y0 * box["height"])
+        page.mouse.down()
+        for (a, b), (c, d) in zip(stroke, stroke[1:]):
+            for t in range(1, 9):  # intermediate points, as a real pointer reports them
+                page.mouse.move(box["x"] + (a + (c - a) * t / 8) * box["width"], box["y"] + (b + (d - b) * t / 8) * box["height"])
+        page.mouse.up()
+
+
+def _answer_becomes(page, digit: str):
+    """Wait until the page has the answer to the final drawing (no request pending), then check it."""
+    page.wait_for_function("document.body.dataset.busy === '0'", timeout=15000)
+    shown = page.locator("#answer").inner_text()
+    assert shown == digit, f"page shows {shown!r}, expected {digit!r}; status: {page.locator('#status').inner_text()!r}"
+    page.wait_for_timeout(250)  # let the bars finish their transition before anything is captured
+
+
+def test_drawn_digits_and_an_uploaded_photo_are_read(server, browser, tmp_path, one_of_each):
+    page = browser.new_page(viewport={"width": 900, "height": 760})
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('model')")
+    for digit, strokes in STROKES.items():
+        page.click("#clear")
+        assert page.locator("#answer").inner_text() == "?"
+        _draw(page, strokes)
+        _answer_becomes(page, str(digit))
+        bars = page.locator("#bars li")
+        assert bars.count() == 10
+        assert "top" in bars.nth(digit).get_attribute("class")
+        assert page.locator("#view").get_attribute("src").startswith("data:image/png;base64,")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "page-drawn.png"), full_page=True)
+
+    photo = tmp_path / "three.jpg"
+    on_paper(one_of_each[3][0]).convert("RGB").save(photo, quality=90)
+    page.click("#clear")
+    page.set_input_files("#file", str(photo))
+    page.wait_for_function("document.getElementById('answer').textContent !== '?'", timeout=15000)
+    _answer_becomes(page, "3")
+    assert page.locator("#photo").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "page-upload.png"), full_page=True)
+    page.close()
+
+
+def test_page_fits_a_phone_screen(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, has_touch=True, is_mobile=True)
+    page.goto(server + "/")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390  # no sideways scrolling
+    box = page.locator("#pad").bounding_box()
+    assert box["x"] >= 0 and box["x"] + box["width"] <= 390 and box["width"] >= 250
+    _draw(page, STROKES[7])
+    _answer_becomes(page, "7")
+    page.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
+    page.close()
