@@ -74,6 +74,8 @@ class Recogniser:
         model = checkpoint.model
         if isinstance(model, torch.nn.Module):
             model = model.to(self.device).eval()
+            if self.device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
+                model = model.to(memory_format=torch.channels_last)  # oneDNN's fast layout: ~1.4x on CPU
         self.model = model  # a torch module, or an onnxruntime session behind the same call (export.OnnxModel)
         self.min_confidence = min_confidence
         self.batch_size = batch_size
