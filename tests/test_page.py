@@ -130,3 +130,17 @@ def test_page_fits_a_phone_screen(server, browser):
     _answer_becomes(page, "7")
     page.screenshot(path=str(ARTIFACTS / "page-phone.png"), full_page=True)
     page.close()
+
+
+def test_number_mode_reads_a_written_number(server, browser):
+    page = browser.new_page(viewport={"width": 900, "height": 760})
+    page.goto(server + "/")
+    page.click("#mode-number")
+    assert page.locator("#pad").evaluate("c => c.width / c.height") > 2
+    strokes = [[(0.2, 0.15), (0.19, 0.85)],
+               [(0.3, 0.15), (0.44, 0.15), (0.35, 0.85)],
+               _ellipse(0.6, 0.5, 0.06, 0.35)]
+    _draw(page, strokes)
+    _answer_becomes(page, "170")
+    page.screenshot(path=str(ARTIFACTS / "page-number.png"), full_page=True)
+    page.close()

@@ -77,6 +77,8 @@ def device_option(f):
 @click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
 @click.option("--members", type=click.IntRange(min=1), default=None,
               help="Train this many models (consecutive seeds) and save them as one ensemble.")
+@click.option("--compile/--no-compile", default=None, help="torch.compile the model (worth it on GPUs).")
+@click.option("--amp/--no-amp", default=None, help="bf16 mixed precision on CUDA [default: on where supported].")
 @click.option("--seed", type=int, default=None)
 @click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")
 @click.option("--subset", type=click.IntRange(min=0), default=None, help="Train on only this many images (0 = all).")
@@ -96,8 +98,12 @@ def train(recipe, resume, force, quiet, **flags):
       digitrec train --recipe tutorial                # the tutorial's SimpleNN recipe
       digitrec train --arch mlp --optimizer adam --lr 0.001 --batch-size 64 --epochs 5   # = tutorial
       digitrec train --resume runs/fast               # continue after Ctrl-C
+      digitrec train --device cuda --recipe best      # on a GPU
+      torchrun --nproc_per_node 2 -m digitrec train   # data-parallel over 2 processes
     """
-    from .train import config_from_flags, train as run_training
+    from .train import config_from_flags, distributed_env, train as run_training
+
+    main_rank = distributed_env()[0] == 0  # under torchrun, only rank 0 touches files and prints
 
     if resume:
         if recipe or any(v is not None for k, v in flags.items() if k not in ("device",)) or flags["device"] != "auto":
@@ -109,7 +115,7 @@ def train(recipe, resume, force, quiet, **flags):
         if ((out / "last.pt").exists() or (out / "ensemble.json").exists()) and not force:
             raise click.ClickException(f"{out} already holds a training run; continue it with --resume {out}, "
                                        "overwrite it with --force, or choose another --out")
-        if force:
+        if force and main_rank:
             for name_ in ("last.pt", "model.pt", "metrics.jsonl", "ensemble.json"):
                 (out / name_).unlink(missing_ok=True)
             for member in out.glob("member[0-9]*"):
@@ -119,6 +125,8 @@ def train(recipe, resume, force, quiet, **flags):
         click.echo(f"interrupted after {result.epochs_done} full epoch(s); state saved to {result.out / 'last.pt'}. "
                    f"Continue with: digitrec train --resume {result.out}", err=True)
         sys.exit(130)
+    if not main_rank:
+        return
     click.echo(f"best validation accuracy {result.best_val_accuracy:.4f}; test accuracy {result.test_accuracy:.4f}; "
                f"{result.epochs_done} epochs in {result.train_time_s:.1f}s; saved {result.out / 'model.pt'}")
 
@@ -252,6 +260,47 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                 if top_k:
                     line += "  top: " + ", ".join(f"{d} {q:.3f}" for d, q in p.top(top_k))
                 click.echo(line)
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@model_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
+@click.option("--annotate", type=click.Path(file_okay=False), default=None,
+              help="Write each image with the digits' boxes and readings drawn on it into this folder.")
+@backend_option
+def read(paths, model_path, as_json, annotate, backend):
+    """Read the handwritten number (the digits along a line) in each image.
+
+    \b
+    Examples:
+      digitrec read meter.jpg                        # -> meter.jpg: 2026
+      digitrec read forms/ --json --annotate seen/
+
+    Exit code 1 if any input could not be read; the others are still read.
+    """
+    from .predict import expand_paths, load_model
+    from .read import annotate as draw_boxes
+
+    rec = load_model(model_path, backend=backend)
+    failed = False
+    taken: set[str] = set()
+    for path, err in expand_paths(paths):
+        r = rec.read(path, name=path) if err is None else None
+        if r is None or r.error:
+            failed = True
+            _emit_error(path, err or r.error, as_json)
+            continue
+        out = r.to_dict()
+        if annotate:
+            out["annotated"] = str(draw_boxes(path, r, annotate, taken))
+        if as_json:
+            click.echo(json.dumps(out))
+        else:
+            conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
+            click.echo(f"{path}: {r.text}  confidences {conf}" if r.digits else f"{path}: no digits found")
     if failed:
         sys.exit(1)
 

@@ -140,6 +140,13 @@ class Recogniser:
             p.confidence = float(row.max())
             p.uncertain = p.confidence < self.min_confidence
 
+    def read(self, image, *, name: str | None = None):
+        """Read the handwritten number in one image: a `read.Reading` with `text` and, per digit,
+        its digit, confidence and box."""
+        from .read import read
+
+        return read(self, image, name=name)
+
     def predict_one(self, image) -> Prediction:
         return self.predict([image])[0]
 
@@ -224,10 +231,8 @@ def expand_paths(paths) -> list[tuple[str, str | None]]:
     return out
 
 
-def save_preprocessed_image(image: np.ndarray, source: str, out_dir: str | Path, taken: set[str]) -> Path:
-    """Write the 28x28 view as a PNG named after its source; a name already taken gets a suffix."""
-    from PIL import Image
-
+def unique_png_path(source: str, out_dir: str | Path, taken: set[str]) -> Path:
+    """OUT_DIR/<source's stem>.png, creating OUT_DIR; a name already in `taken` gets a -2, -3, ... suffix."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = Path(source).stem or "image"
@@ -236,6 +241,13 @@ def save_preprocessed_image(image: np.ndarray, source: str, out_dir: str | Path,
         k += 1
         name = f"{stem}-{k}.png"
     taken.add(name)
-    path = out_dir / name
+    return out_dir / name
+
+
+def save_preprocessed_image(image: np.ndarray, source: str, out_dir: str | Path, taken: set[str]) -> Path:
+    """Write the 28x28 view as a PNG named after its source; a name already taken gets a suffix."""
+    from PIL import Image
+
+    path = unique_png_path(source, out_dir, taken)
     Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8), mode="L").save(path)
     return path

@@ -219,8 +219,20 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
 # 3. The digit among the marks
 
 
-def digit_mask(ink: np.ndarray) -> np.ndarray:
-    """Boolean mask of the digit's strokes: threshold, then keep the components that make the digit."""
+@dataclass
+class Components:
+    """The marks on a page, as connected pieces of ink (see `ink_components`)."""
+
+    labels: np.ndarray  # (H, W) int: 0 = paper, i = piece i
+    slices: list  # bounding slices of each piece
+    mass: np.ndarray  # total ink of each piece
+    keep: np.ndarray  # bool per piece: not a ruled line, table edge or shadow
+    blob: np.ndarray  # bool per piece: solid rather than a pen stroke
+    cut: np.ndarray | None  # ink removed with ruled lines, to give back where strokes cross them
+
+
+def ink_components(ink: np.ndarray) -> Components:
+    """Threshold the ink map and split it into pieces, setting aside ruled lines and shadows."""
     h, w = ink.shape
     peak = float(np.percentile(ink, 99.9))
     if peak < 0.08:
@@ -261,6 +273,15 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
         edges = (sl[0].start == 0) + (sl[0].stop == h) + (sl[1].start == 0) + (sl[1].stop == w)
         if edges >= 2 and bh * bw > 0.5 * h * w and (labels[sl] == i + 1).mean() > 0.6:
             keep[i] = False
+    return Components(labels, slices, mass, keep, blob, cut)
+
+
+def digit_mask(ink: np.ndarray) -> np.ndarray:
+    """Boolean mask of the digit's strokes: threshold, then keep the components that make the digit."""
+    h, w = ink.shape
+    comp = ink_components(ink)
+    labels, slices, mass, keep, blob, cut = comp.labels, comp.slices, comp.mass, comp.keep.copy(), comp.blob, comp.cut
+    n = len(slices)
     if not keep.any():
         raise NoDigitFound("no digit found: only lines or shadows")
     # Prefer strokes to blobs, unless the blob is all there is (a thick, blurred digit is a blob too).

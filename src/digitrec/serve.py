@@ -2,6 +2,7 @@
 
     POST /v1/predict   one or more images (multipart files, or a raw image body) -> per image
                        digit (null if none found), confidence, probabilities[, preprocessed]
+    POST /v1/read      the same inputs -> per image the number read (text) and each digit's box
     GET  /v1/model     the model's metadata
     GET  /healthz      liveness
     GET  /             the page: draw a digit, or drop a photo
@@ -235,6 +236,30 @@ def create_app(rec: Recogniser, *, backend: str = "torch", limits: Limits = Limi
         except asyncio.TimeoutError:
             raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
         return {"results": results}
+
+    @app.post("/v1/read", summary="Read the handwritten number in one or more images")
+    async def read_number(request: Request):
+        """Images as for /v1/predict. Each result has `text` (the digits read, left to right) and
+        `digits`, a list of {digit, confidence, box: [x0, y0, x1, y1]} in the image's pixels."""
+        async def handle():
+            files = await images_of(request, await read_body(request))
+            if len(files) > limits.max_images:
+                raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
+            results = []
+            for name, data in files:
+                big = _check_pixels(data, limits)
+                r = {"filename": name, "error": big} if big else (await run_in_threadpool(rec.read, data, name=name)).to_dict()
+                r.pop("path", None)
+                results.append({"filename": name, **r})
+            if all("error" in r for r in results):
+                status = 413 if any(_check_pixels(d, limits) for _, d in files) else 422
+                raise Refused(status, results[0]["error"] if len(results) == 1 else "no image in the request could be read", results)
+            return results
+
+        try:
+            return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
+        except asyncio.TimeoutError:
+            raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model():

@@ -294,3 +294,67 @@ def save_user_style_set(out_dir: str | Path, images: torch.Tensor | np.ndarray, 
     with csv_path.open("w", newline="") as f:
         csv.writer(f).writerows([("file", "label"), *rows])
     return csv_path
+
+
+# ---------------------------------------------------------------------------------------------
+# Whole numbers: several MNIST digits written along a line
+
+
+SPACINGS = ("gap", "touching", "overlapping")
+
+
+def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: str = "gap",
+                  style: StyleConfig = StyleConfig()) -> tuple[Image.Image, list[Box]]:
+    """Write MNIST digits side by side as one number on paper; return the picture and each digit's box.
+
+    spacing: "gap" (clear space between digits), "touching" (each digit slid left until its ink
+    meets its neighbour's) or "overlapping" (slid further, strokes crossing). Sizes vary by
+    +-15%, baselines jitter, each digit has its own slant; the paper, light and camera effects
+    are `ink_on_paper`'s.
+    """
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    dh = float(rng.uniform(36, 110))  # writing height in px
+    patches = []
+    for d in digits:
+        size = dh * rng.uniform(0.85, 1.15)
+        side = int(size * 1.7) + 16
+        st = replace(style, digit_frac=(size / side, size / side), rotation=5.0, shear=0.15, thickness_px=0)
+        mask, (x0, y0, x1, y1) = place_digit(d, (side, side), rng, st)
+        patches.append(mask[y0:y1, x0:x1])
+    height = int(dh * 2.0 + max(p.shape[0] for p in patches))
+    width = int(sum(p.shape[1] for p in patches) + dh * (0.6 * len(patches) + 1.5))
+    acc = np.zeros((height, width), np.float32)
+    boxes: list[Box] = []
+    base = height * 0.5 + dh * 0.5  # where bottoms of the digits sit
+    x = int(dh * rng.uniform(0.3, 0.7))
+    for i, p in enumerate(patches):
+        ph, pw = p.shape
+        y = int(np.clip(base - ph + rng.uniform(-0.08, 0.08) * dh, 1, height - ph - 1))
+        if i:
+            prev = boxes[-1]
+            if spacing == "gap":
+                x = prev[2] + int(rng.uniform(0.12, 0.45) * dh)
+            else:  # slide left from a small gap until the inks meet
+                x = prev[2] + 2
+                while x > prev[0] and not (acc[y:y + ph, x:x + pw] * p > 0.25).any():
+                    x -= 1
+                if spacing == "overlapping":
+                    x -= int(rng.uniform(0.06, 0.16) * dh)
+                x = max(x, prev[0] + 1)
+        acc[y:y + ph, x:x + pw] = np.maximum(acc[y:y + ph, x:x + pw], p)
+        boxes.append((x, y, x + pw, y + ph))
+    right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
+    acc = acc[:, :min(right, width)]
+    return ink_on_paper(acc, rng, replace(style, thickness_px=0)), boxes
+
+
+def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
+                    seed: int = 0, style: StyleConfig = StyleConfig()) -> Iterator[tuple[Image.Image, str, list[Box]]]:
+    """Yield n (picture, text, boxes) numbers of `length` digits drawn at random from `images`."""
+    images, labels = _numpy(images), _numpy(labels)
+    for child in np.random.SeedSequence([seed, length, SPACINGS.index(spacing)]).spawn(n):
+        rng = np.random.default_rng(child)
+        idx = rng.integers(0, len(images), length)
+        img, boxes = render_number([images[i] for i in idx], rng, spacing, style)
+        yield img, "".join(str(int(labels[i])) for i in idx), boxes

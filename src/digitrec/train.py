@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import signal
 import sys
 import threading
@@ -27,7 +28,7 @@ from .checkpoint import MNIST_MEAN, MNIST_STD, atomic_save, make_checkpoint, rea
 from .data import MNIST, load_mnist, split_train_val
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
-from .evaluate import accuracy_and_loss
+from .evaluate import accuracy_and_loss, predict_logits
 from .models import count_parameters, create_model
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
@@ -57,6 +58,8 @@ class TrainConfig:
     noise: float = 0.0  # strength of the noise family: specks, blotches, broken strokes, uneven brightness
     label_smoothing: float = 0.0
     members: int = 1  # >1 trains that many models (seeds seed, seed+1, ...) and saves them as one ensemble
+    compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
+    amp: bool = True  # bf16 mixed precision on CUDA devices that support it (ignored on CPU)
     seed: int = 0
     val_size: int = 5000  # carved from the 60,000 training images; the test set is never used to choose
     subset: int = 0  # train on only this many images (0 = all); for smoke tests and quick looks
@@ -192,6 +195,32 @@ def _make_schedule(cfg: TrainConfig, opt, steps_per_epoch: int):
     return None
 
 
+def distributed_env() -> tuple[int, int, int]:
+    """(rank, world size, local rank) as torchrun sets them; (0, 1, 0) in a plain process."""
+    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1")), int(os.environ.get("LOCAL_RANK", "0"))
+
+
+def _init_distributed(device: torch.device) -> torch.device:
+    """Join torchrun's process group (gloo on CPU, nccl on GPU); each rank takes its own GPU."""
+    import torch.distributed as dist
+
+    _, _, local_rank = distributed_env()
+    if device.type == "cuda":
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return device
+
+
+def _all_sum(values: list[float], device) -> list[float]:
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return t.tolist()
+
+
 def _to_float_images(images: torch.Tensor, device) -> torch.Tensor:
     return images.to(device).float().div_(255).unsqueeze(1)  # (N, 1, 28, 28) in [0, 1]
 
@@ -220,6 +249,12 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
     cfg = cfg or RECIPES[DEFAULT_RECIPE]
     cfg.validate()
     device = resolve_device(cfg.device)
+    rank, world, _ = distributed_env()
+    if world > 1:  # launched by torchrun: data-parallel over `world` processes
+        device = _init_distributed(device)
+        if cfg.batch_size % world:
+            raise ConfigError(f"batch size {cfg.batch_size} must be divisible by the {world} processes")
+    main = rank == 0  # only rank 0 writes files, metrics and progress
     out = Path(cfg.out)
     data = data or load_mnist(cfg.data_dir)
 
@@ -229,13 +264,25 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
     X, Y = _to_float_images(data.train_images[train_idx], device), data.train_labels[train_idx].to(device)
     Xv, Yv = data.train_images[val_idx], data.train_labels[val_idx]
     n = len(Y)
-    steps_per_epoch = math.ceil(n / cfg.batch_size)  # the last, smaller batch is kept, as DataLoader does
+    # With several processes each takes every world-th image of the epoch's (shared) permutation and
+    # batch_size / world of them per step, so the global batch and the step count match one process.
+    shard = n // world
+    local_batch = cfg.batch_size // world
+    steps_per_epoch = math.ceil(shard / local_batch)  # the last, smaller batch is kept, as DataLoader does
 
     torch.manual_seed(cfg.seed)
-    gen = torch.Generator().manual_seed(cfg.seed)  # batch order and augmentation
+    gen = torch.Generator().manual_seed(cfg.seed)  # batch order and augmentation (the same on every rank)
     model = create_model(cfg.arch, **cfg.arch_args).to(device)
-    if device.type == "cpu":
-        model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU
+    if device.type in ("cpu", "cuda") and any(p.dim() == 4 for p in model.parameters()):
+        model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU, and for cuDNN
+    net = model
+    if world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    if cfg.compile:
+        net = torch.compile(net)
+    use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
     opt = _make_optimizer(cfg, model.parameters())
     sched = _make_schedule(cfg, opt, steps_per_epoch)
     epoch, step, best_val, history, elapsed = 0, 0, -1.0, [], 0.0
@@ -243,6 +290,8 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
     epoch_gen_state = gen.get_state()
     if state is not None:
         ts = state["train_state"]
+        if ts.get("world", 1) != world:
+            raise ConfigError(f"{resume} was trained with {ts.get('world', 1)} process(es); resume it with the same number")
         model.load_state_dict(state["state_dict"])
         opt.load_state_dict(ts["optimizer"])
         if sched is not None:
@@ -254,19 +303,39 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
         gen.set_state(ts["gen_state"])
         torch.set_rng_state(ts["torch_rng_state"])
 
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
     ckpt_common = dict(config=dataclasses.asdict(cfg), data_sha256=data.fingerprint)
     if state is not None:
         command = state.get("command") or command
     extra = {"command": command} if command else {}
+    if world > 1:
+        extra["processes"] = world
 
     def save_last(interrupted: bool):
+        if not main:
+            return
         ts = {"optimizer": opt.state_dict(), "scheduler": sched.state_dict() if sched is not None else {},
               "epoch": epoch, "step": step, "best_val": best_val, "history": history, "elapsed": elapsed,
-              "loss_sum": loss_sum, "seen": seen, "epoch_gen_state": epoch_gen_state,
+              "loss_sum": loss_sum, "seen": seen, "epoch_gen_state": epoch_gen_state, "world": world,
               "gen_state": gen.get_state(), "torch_rng_state": torch.get_rng_state(), "interrupted": interrupted}
         atomic_save(make_checkpoint(model, cfg.arch, cfg.arch_args, **ckpt_common,
                                     metrics={"val": {"accuracy": best_val}}, extra={**extra, "train_state": ts}), out / "last.pt")
+
+    def validate() -> tuple[float, float]:
+        if not len(Yv):
+            return float("nan"), float("nan")
+        if world == 1:
+            return accuracy_and_loss(model, Xv, Yv, MNIST_MEAN, MNIST_STD, device=device)
+        import torch.distributed as dist
+
+        for b in model.buffers():  # batch-norm statistics: every rank scores (and rank 0 saves) rank 0's
+            dist.broadcast(b, 0)
+        logits = predict_logits(model, Xv[rank::world], MNIST_MEAN, MNIST_STD, device=device)
+        yv = Yv[rank::world]
+        right, loss, count = _all_sum([(logits.argmax(1) == yv).sum().item(),
+                                       F.cross_entropy(logits, yv, reduction="sum").item(), len(yv)], device)
+        return right / count, loss / count
 
     interrupted = False
     from tqdm.auto import tqdm
@@ -276,19 +345,21 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
             model.train()
             t0 = time.perf_counter()
             gen.set_state(epoch_gen_state)
-            perm = torch.randperm(n, generator=gen).to(device)
+            perm = torch.randperm(n, generator=gen)
+            perm = perm[rank:shard * world:world].to(device) if world > 1 else perm.to(device)
             if step > 0:  # resuming mid-epoch: the rest of the sequence continues where it stopped
                 gen.set_state(state["train_state"]["gen_state"])
             bar = tqdm(total=steps_per_epoch, initial=step, desc=f"epoch {epoch + 1}/{cfg.epochs}",
-                       disable=None if progress else True, leave=False, unit="batch", dynamic_ncols=True)
+                       disable=None if (progress and main) else True, leave=False, unit="batch", dynamic_ncols=True)
             first_step = step
             while step < steps_per_epoch:
-                idx = perm[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                idx = perm[step * local_batch:(step + 1) * local_batch]
                 xb, yb = X[idx], Y[idx]
                 xb = augment_batch(xb, cfg.augment, gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles,
                                    noise=cfg.noise)
                 xb = (xb - MNIST_MEAN) / MNIST_STD
-                loss = F.cross_entropy(model(xb), yb, label_smoothing=cfg.label_smoothing)
+                with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
+                    loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -301,7 +372,9 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
                 if step % 20 == 0:
                     rate = (step - first_step) * cfg.batch_size / max(time.perf_counter() - t0, 1e-9)
                     bar.set_postfix(loss=f"{loss_sum / seen:.4f}", img_s=f"{rate:,.0f}")
-                if stop.requested:
+                # Ctrl-C reaches every rank at slightly different moments: stop together, or hang.
+                requested = stop.requested if world == 1 else _all_sum([float(stop.requested)], device)[0] > 0
+                if requested:
                     interrupted = True
                     break
             bar.close()
@@ -310,31 +383,34 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
                 break
             if sched is not None and cfg.schedule == "step":
                 sched.step()
-            val_acc, val_loss = accuracy_and_loss(model, Xv, Yv, MNIST_MEAN, MNIST_STD, device=device) if len(Yv) else (float("nan"), float("nan"))
+            val_acc, val_loss = validate()
             epoch += 1
-            rec = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1), "val_accuracy": val_acc, "val_loss": val_loss,
+            total_loss, total_seen = _all_sum([loss_sum, seen], device) if world > 1 else (loss_sum, seen)
+            rec = {"epoch": epoch, "train_loss": total_loss / max(total_seen, 1), "val_accuracy": val_acc, "val_loss": val_loss,
                    "lr": opt.param_groups[0]["lr"], "epoch_time_s": round(time.perf_counter() - t0, 3),
-                   "elapsed_s": round(elapsed, 3), "images_per_s": round(n / max(time.perf_counter() - t0, 1e-9))}
+                   "elapsed_s": round(elapsed, 3), "images_per_s": round(shard * world / max(time.perf_counter() - t0, 1e-9))}
             history.append(rec)
-            with open(out / "metrics.jsonl", "a") as f:
-                f.write(json.dumps(rec) + "\n")
-            if progress:
+            if main:
+                with open(out / "metrics.jsonl", "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+            if progress and main:
                 tqdm.write(f"epoch {epoch}/{cfg.epochs}  loss {rec['train_loss']:.4f}  val acc {val_acc:.4f}  "
                            f"{rec['epoch_time_s']:.1f}s  {rec['images_per_s']:,} img/s", file=sys.stderr)
             step, loss_sum, seen = 0, 0.0, 0
             epoch_gen_state = gen.get_state()
-            if val_acc > best_val or not len(Yv):
-                best_val = val_acc
+            if (val_acc > best_val or not len(Yv)) and main:
                 atomic_save(make_checkpoint(model, cfg.arch, cfg.arch_args, **ckpt_common,
                                             metrics={"val": {"accuracy": val_acc, "loss": val_loss, "epoch": epoch}},
                                             extra={**extra, "train_time_s": elapsed, "parameters": count_parameters(model)}),
                             out / "model.pt")
+            if val_acc > best_val or not len(Yv):
+                best_val = val_acc
             save_last(False)
         if interrupted:
             save_last(True)
 
     test_acc = None
-    if not interrupted and (out / "model.pt").exists():
+    if main and not interrupted and (out / "model.pt").exists():
         best = read_checkpoint(out / "model.pt")
         best_model = create_model(cfg.arch, **cfg.arch_args).to(device)
         best_model.load_state_dict(best["state_dict"])
@@ -342,6 +418,10 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
         best["metrics"]["test"] = {"accuracy": test_acc, "loss": test_loss}  # reported, never used to choose
         best["train_time_s"] = elapsed
         atomic_save(best, out / "model.pt")
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()  # the others wait until rank 0 has written the final model
     return TrainResult(out, epoch, best_val, test_acc, elapsed, interrupted, history)
 
 
@@ -355,8 +435,10 @@ def _train_ensemble(cfg: TrainConfig, data: MNIST | None, resume: bool, progress
     continues an interrupted one."""
     cfg.validate()
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / ENSEMBLE_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
+    main = distributed_env()[0] == 0
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ENSEMBLE_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     data = data or load_mnist(cfg.data_dir)
     results, elapsed = [], 0.0
     for i in range(cfg.members):
@@ -376,6 +458,8 @@ def _train_ensemble(cfg: TrainConfig, data: MNIST | None, resume: bool, progress
         elapsed += res.train_time_s
         if res.interrupted:
             return TrainResult(out, res.epochs_done, float("nan"), None, elapsed, True)
+    if not main:  # under torchrun, rank 0 assembles the ensemble
+        return TrainResult(out, sum(r.epochs_done for r in results), float("nan"), None, elapsed)
 
     device = resolve_device(cfg.device)
     members = [{"arch": cfg.arch, "arch_args": dict(cfg.arch_args)} for _ in results]

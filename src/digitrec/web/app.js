@@ -5,6 +5,7 @@ const pad = document.getElementById("pad");
 const ctx = pad.getContext("2d");
 const $ = (id) => document.getElementById(id);
 let drawing = false, dirty = false, inFlight = false, hasInk = false, last = null;
+let mode = "digit";  // "digit": /v1/predict on a square pad; "number": /v1/read on a wide one
 
 function clearPad() {
   ctx.fillStyle = "#fff";
@@ -20,7 +21,7 @@ function point(e) {
 
 function stroke(from, to) {
   ctx.strokeStyle = "#111";
-  ctx.lineWidth = pad.width / 14;  // about a pen's width on a 28-pixel digit
+  ctx.lineWidth = pad.height / 14;  // about a pen's width on a 28-pixel digit
   ctx.lineCap = ctx.lineJoin = "round";
   ctx.beginPath();
   ctx.moveTo(from[0], from[1]);
@@ -47,7 +48,7 @@ pad.addEventListener("pointermove", (e) => {
 for (const type of ["pointerup", "pointercancel"]) {
   pad.addEventListener(type, () => { if (drawing) { drawing = false; requestRead(); } });
 }
-$("clear").addEventListener("click", clearPad);
+$("clear").addEventListener("click", () => { clearPad(); if (mode === "number") showNumber(null); });
 
 function requestRead() {
   dirty = true;
@@ -70,11 +71,12 @@ async function send(body, type) {
   try {
     const opts = { method: "POST", body };
     if (type) opts.headers = { "Content-Type": type };
-    const res = await fetch("/v1/predict?preprocessed=true", opts);
+    const url = mode === "number" ? "/v1/read" : "/v1/predict?preprocessed=true";
+    const res = await fetch(url, opts);
     const data = await res.json();
     const r = (data.results || [])[0];
     if (!res.ok && !r) throw new Error(data.error || res.statusText);
-    show(r);
+    if (mode === "number") showNumber(r); else show(r);
   } catch (err) {
     $("status").textContent = "could not read: " + err.message;
   }
@@ -94,6 +96,27 @@ function show(r) {
     li.classList.toggle("top", d === best);
   });
 }
+
+function showNumber(r) {
+  $("status").textContent = r && r.error ? r.error : "";
+  const digits = r && r.digits ? r.digits : [];
+  $("answer").textContent = !r ? "?" : r.error ? "?" : digits.length ? r.text : "–";
+  $("confidence").textContent = !r ? "write a number" : r.error ? "unreadable"
+    : digits.length ? digits.map((d) => (100 * d.confidence).toFixed(0) + "%").join(" · ") : "no digits found";
+}
+
+function setMode(m) {
+  mode = m;
+  document.body.classList.toggle("number", m === "number");
+  $("mode-digit").setAttribute("aria-pressed", String(m === "digit"));
+  $("mode-number").setAttribute("aria-pressed", String(m === "number"));
+  pad.width = m === "number" ? 700 : 280;
+  pad.height = m === "number" ? 250 : 280;
+  clearPad();
+  if (m === "number") showNumber(null);
+}
+$("mode-digit").addEventListener("click", () => setMode("digit"));
+$("mode-number").addEventListener("click", () => setMode("number"));
 
 function readFile(file) {
   if (!file) return;

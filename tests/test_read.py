@@ -1,0 +1,100 @@
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+from digitrec.predict import load_model
+from digitrec.synth import StyleConfig, iter_number_set, render_number
+
+
+@pytest.fixture(scope="module")
+def rec():
+    return load_model(None)  # the shipped model: what `digitrec read` uses
+
+
+@pytest.fixture(scope="module")
+def clear_numbers(mnist):
+    """Ten 4-digit numbers with clear gaps, clean paper (a fixed seed, not a choice)."""
+    return list(iter_number_set(mnist.test_images, mnist.test_labels, 10, 4, "gap", seed=7, style=StyleConfig.clean()))
+
+
+def _iou(a, b):
+    ix = max(0, min(a[2], b[2]) - max(a[0], b[0]))
+    iy = max(0, min(a[3], b[3]) - max(a[1], b[1]))
+    inter = ix * iy
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+def test_numbers_with_clear_gaps_are_read_left_to_right_with_boxes(rec, clear_numbers):
+    right = 0
+    for img, text, boxes in clear_numbers:
+        r = rec.read(img)
+        assert r.error is None
+        if r.text == text:
+            right += 1
+            assert all(_iou(d.box, b) > 0.5 for d, b in zip(r.digits, boxes)), (text, [d.box for d in r.digits], boxes)
+            assert all(0 < d.confidence <= 1 for d in r.digits)
+            assert [d.box[0] for d in r.digits] == sorted(d.box[0] for d in r.digits)
+    assert right >= 8, right
+
+
+def test_a_digit_broken_into_pieces_stays_one_digit(rec, mnist):
+    labels = mnist.test_labels.numpy()
+    four = mnist.test_images[int(np.nonzero(labels == 4)[0][0])].numpy().copy()
+    five = mnist.test_images[int(np.nonzero(labels == 5)[0][0])].numpy().copy()
+    # Break each with a horizontal gap through its middle, as a pen that skipped.
+    rows = np.nonzero(four.max(1) > 0)[0]
+    four[rows[len(rows) // 2] - 1: rows[len(rows) // 2] + 1] = 0
+    rows = np.nonzero(five.max(1) > 0)[0]
+    five[rows[len(rows) // 3] - 1: rows[len(rows) // 3] + 1] = 0
+    img, _ = render_number([four, five], np.random.default_rng(0), "gap", StyleConfig.clean())
+    r = rec.read(img)
+    assert len(r.digits) == 2, r.text
+
+
+def test_blank_page_reads_nothing_and_bad_input_is_an_error(rec):
+    r = rec.read(Image.new("L", (400, 120), 255))
+    assert r.text == "" and r.digits == [] and r.error is None
+    bad = rec.read(b"not an image")
+    assert bad.error and "not an image" in bad.error
+    assert bad.to_dict() == {"path": "<bytes #0>", "error": bad.error}
+
+
+def test_cli_read_text_json_and_annotate(tmp_path, clear_numbers):
+    paths = []
+    for i, (img, text, _) in enumerate(clear_numbers[:3]):
+        p = tmp_path / f"n{i}_{text}.png"
+        img.save(p)
+        paths.append(p)
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    proc = run_cli("read", *map(str, paths), str(tmp_path / "broken.png"), "--json", "--annotate", str(tmp_path / "seen"))
+    assert proc.returncode == 1  # the broken file
+    out = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert len(out) == 4 and "error" in out[-1]
+    for o, p in zip(out, paths):
+        assert set(o) == {"path", "text", "digits", "annotated"}
+        assert all(set(d) == {"digit", "confidence", "box"} and len(d["box"]) == 4 for d in o["digits"])
+        assert Image.open(o["annotated"]).size == Image.open(p).size
+    text = run_cli("read", str(paths[0]))
+    assert text.returncode == 0 and text.stdout.startswith(f"{paths[0]}: ")
+
+
+def test_http_read(rec, clear_numbers):
+    import io
+
+    from fastapi.testclient import TestClient
+
+    from digitrec.serve import create_app
+
+    img, text, _ = clear_numbers[0]
+    buf = io.BytesIO()
+    img.save(buf, "PNG")
+    with TestClient(create_app(rec)) as c:
+        r = c.post("/v1/read", content=buf.getvalue(), headers={"Content-Type": "image/png"})
+        assert r.status_code == 200
+        res = r.json()["results"][0]
+        assert res["text"] == rec.read(img).text and len(res["digits"]) == len(res["text"])
+        bad = c.post("/v1/read", content=b"garbage", headers={"Content-Type": "image/png"})
+        assert bad.status_code == 422 and "error" in bad.json()
