@@ -28,8 +28,11 @@ from .preprocess import (NoDigitFound, _resize, frame_like_mnist, ink_components
 
 READ_HEIGHT = 160  # working height: ample for digits (they are framed at 20 px), cheap to filter
 READ_WIDTH = 2400
-SPLIT_ABOVE = 0.95  # a group wider than this x the writing height may hold several digits
+SPLIT_ABOVE = 0.95  # a group wider than this x the writing height may hold several digits,
+SPLIT_TYPICAL = 1.5  # and if wider than this x the writer's typical digit
 WIDTH_PRIOR = (0.12, 1.25)  # plausible digit width / writing height, free of penalty (a slanted 3 can be wide)
+TYPICAL_WIDTH = 0.62  # a digit's usual width / writing height, when the line gives no better estimate
+WIDE_SLOPE = 6.0  # log-probability lost per writing height of excess width
 NARROW = 0.12  # narrower than this x the writing height is a fragment, not a digit (a 1 is ~0.15)
 MAX_WIDTH = 1.3  # no cut-out segment is wider than this x the writing height
 SEGMENT_COST = 0.5  # log-confidence a cut must buy: a digit is not split for a marginal gain
@@ -139,6 +142,9 @@ def read(rec, source, *, name: str | None = None) -> Reading:
         masks.append(m)
     boxes = [(np.nonzero(m.any(0))[0][[0, -1]], np.nonzero(m.any(1))[0][[0, -1]]) for m in masks]
     height = float(np.median([ys[1] - ys[0] + 1 for _, ys in boxes]))
+    # How wide this writer's digits are: the median of the groups that look like one digit each.
+    single = [xs[1] - xs[0] + 1 for xs, _ in boxes if xs[1] - xs[0] + 1 <= SPLIT_ABOVE * height]
+    typical = float(np.median(single)) if len(single) >= 2 else TYPICAL_WIDTH * height
 
     # Segments to classify: each group whole and, for groups wider than a digit, every stretch
     # between two candidate cuts that could be one digit. Then per group a best path through the
@@ -148,7 +154,7 @@ def read(rec, source, *, name: str | None = None) -> Reading:
     for g, (m, (xs, _)) in enumerate(zip(masks, boxes)):
         x0, x1 = int(xs[0]), int(xs[1]) + 1
         cuts = [x0, x1]
-        if x1 - x0 > SPLIT_ABOVE * height:
+        if x1 - x0 > max(SPLIT_ABOVE * height, SPLIT_TYPICAL * typical):
             local = _cut_candidates(m[:, x0:x1], height)
             grid = np.arange(x0, x1, max(2, int(0.08 * height)))  # overlapping strokes leave no thin column
             cuts = sorted(set([x0, x1, *[c + x0 for c in local], *grid.tolist()]))
@@ -176,7 +182,8 @@ def read(rec, source, *, name: str | None = None) -> Reading:
             return -np.inf
         _, a, b = segments[k]
         r = (b - a) / height
-        prior = -6.0 * max(0.0, r - WIDTH_PRIOR[1]) - 6.0 * max(0.0, NARROW - r)
+        # Wider than a digit can be: probably two digits run together.
+        prior = -WIDE_SLOPE * max(0.0, r - WIDTH_PRIOR[1]) - 6.0 * max(0.0, NARROW - r)
         return float(np.log(probs[k].max() + 1e-9)) + prior - SEGMENT_COST
 
     for g, (cuts, seg) in enumerate(lattices):
