@@ -59,6 +59,9 @@ def test_pool_first_cnn_keeps_shapes_and_parameter_count():
     # scale does not commute with max-pooling), so old checkpoints must keep pool_first=False.
     fast.load_state_dict(plain.state_dict())
     assert create_model("cnn").pool_first is False
+    mixed = create_model("cnn", kernel=[5, 3])  # one size per layer
+    assert mixed.conv1.kernel_size == (5, 5) and mixed.conv2.kernel_size == (3, 3)
+    assert mixed(torch.randn(2, 1, 28, 28)).shape == (2, 10)
 
 
 def test_examples_cnn_is_pytorch_examples_net():

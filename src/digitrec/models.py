@@ -77,13 +77,14 @@ class ConvNet(nn.Module):
     """
 
     def __init__(self, channels: tuple[int, int] = (16, 32), hidden: int = 128, dropout: float = 0.25,
-                 kernel: int = 5, pool_first: bool = False):
+                 kernel: int | tuple[int, int] = 5, pool_first: bool = False):
         super().__init__()
         c1, c2 = channels
+        k1, k2 = (kernel, kernel) if isinstance(kernel, int) else kernel  # one size, or one per layer
         self.pool_first = pool_first
-        self.conv1 = nn.Conv2d(1, c1, kernel, padding=kernel // 2, bias=False)  # bias is redundant before BN
+        self.conv1 = nn.Conv2d(1, c1, k1, padding=k1 // 2, bias=False)  # bias is redundant before BN
         self.bn1 = nn.BatchNorm2d(c1)
-        self.conv2 = nn.Conv2d(c1, c2, kernel, padding=kernel // 2, bias=False)
+        self.conv2 = nn.Conv2d(c1, c2, k2, padding=k2 // 2, bias=False)
         self.bn2 = nn.BatchNorm2d(c2)
         self.fc1 = nn.Linear(c2 * 7 * 7, hidden)
         self.drop = nn.Dropout(dropout)
@@ -139,7 +140,7 @@ def mlp(hidden: int = 128) -> nn.Module:
 
 @register_model
 def cnn(channels: tuple[int, int] | list[int] = (16, 32), hidden: int = 128, dropout: float = 0.25,
-        kernel: int = 5, pool_first: bool = False) -> nn.Module:
+        kernel: int | list[int] = 5, pool_first: bool = False) -> nn.Module:
     """Default model: two 5x5 conv+BN+pool blocks, then 128 hidden units with dropout."""
     return ConvNet(channels=tuple(channels), hidden=hidden, dropout=dropout, kernel=kernel, pool_first=pool_first)
 
