@@ -35,9 +35,11 @@ from pathlib import Path
 import torch
 
 
-def inference_rate(model: torch.nn.Module, batch: int, seconds: float = 2.0) -> float:
-    """Images per second through `model` in eval mode at a fixed batch size (preprocessing excluded)."""
-    model.eval()
+def inference_rate(model, batch: int, seconds: float = 2.0) -> float:
+    """Images per second through `model` (a torch module, or any callable on tensors such as
+    digitrec's onnxruntime model) at a fixed batch size, preprocessing excluded."""
+    if hasattr(model, "eval"):
+        model.eval()
     x = torch.rand(batch, 1, 28, 28)
     with torch.inference_mode():
         for _ in range(3):

@@ -96,23 +96,12 @@ def load(url: str, body: bytes, clients: int, seconds: float) -> dict:
 
 
 def inference(backend: str, model: str | None) -> dict:
-    import torch
+    from compare import inference_rate  # benchmarks/compare.py, beside this script
 
     from digitrec.predict import load_model
 
     rec = load_model(model, backend=backend)
-    out = {}
-    for batch in (1, 1024):
-        x = torch.rand(batch, 1, 28, 28)
-        with torch.inference_mode():
-            for _ in range(3):
-                rec.model(x)
-            n, t0 = 0, time.perf_counter()
-            while time.perf_counter() - t0 < 2.0:
-                rec.model(x)
-                n += 1
-        out[f"b{batch}"] = n * batch / (time.perf_counter() - t0)
-    return out
+    return {f"b{batch}": inference_rate(rec.model, batch) for batch in (1, 1024)}
 
 
 def main() -> None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy import ndimage as ndi
 
 from .preprocess import (NoDigitFound, _resize, frame_like_mnist, ink_components, ink_map, load_image, to_rgb)
 
@@ -136,8 +137,6 @@ def read(rec, source, *, name: str | None = None) -> Reading:
     for members in groups:
         m = np.isin(comp.labels, np.array(members) + 1)
         if comp.cut is not None and comp.cut.any():
-            from scipy import ndimage as ndi
-
             m |= comp.cut & ndi.binary_dilation(m, iterations=2)
         masks.append(m)
     boxes = [(np.nonzero(m.any(0))[0][[0, -1]], np.nonzero(m.any(1))[0][[0, -1]]) for m in masks]

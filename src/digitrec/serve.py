@@ -204,23 +204,24 @@ def create_app(rec: Recogniser, *, backend: str = "torch", limits: Limits = Limi
         raise Refused(415, f"unsupported content type {ctype!r}: send an image (image/png, image/jpeg, ...) "
                            "or multipart/form-data with image files")
 
-    async def predict_images(files: list[tuple[str, bytes]], with_view: bool) -> list[dict]:
-        if len(files) > limits.max_images:
-            raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
-        too_big = [_check_pixels(data, limits) for _, data in files]
-        todo = [data for data, big in zip((d for _, d in files), too_big) if big is None]
-        prepared = iter(await run_in_threadpool(rec.prepare, todo) if todo else [])
-        preds = []
-        for (name, _), big in zip(files, too_big):
-            preds.append(Prediction(source=name, error=big) if big else next(prepared))
-        ready = [p for p in preds if p.preprocessed is not None]
-        if ready:
-            rec.finish(ready, await batcher.classify(np.stack([p.preprocessed.image for p in ready])))
-        results = [_result(p, name, with_view) for p, (name, _) in zip(preds, files)]
-        if all(p.error for p in preds):
-            status = 413 if any(too_big) else 422
-            raise Refused(status, preds[0].error if len(preds) == 1 else "no image in the request could be read", results)
-        return results
+    async def answer(request: Request, work) -> dict:
+        """The refusals both endpoints share, around `work(files, too_big) -> results`: body size,
+        content type, image count, pixel counts (checked once per image), every image failing, time."""
+        async def handle():
+            files = await images_of(request, await read_body(request))
+            if len(files) > limits.max_images:
+                raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
+            too_big = [_check_pixels(data, limits) for _, data in files]
+            results = await work(files, too_big)
+            if all("error" in r for r in results):
+                message = results[0]["error"] if len(results) == 1 else "no image in the request could be read"
+                raise Refused(413 if any(too_big) else 422, message, results)
+            return results
+
+        try:
+            return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
+        except asyncio.TimeoutError:
+            raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
 
     @app.post("/v1/predict", summary="Read the digit in one or more images")
     async def predict(request: Request, preprocessed: bool = False):
@@ -228,38 +229,30 @@ def create_app(rec: Recogniser, *, backend: str = "torch", limits: Limits = Limi
         has `digit` (null when no digit was found), `confidence`, `probabilities` (ten, for 0-9),
         `uncertain`, `no_digit`, and with `?preprocessed=true` the 28x28 view the model got, as a PNG
         data URL. An image that cannot be read gets an `error` instead."""
-        async def handle():
-            return await predict_images(await images_of(request, await read_body(request)), preprocessed)
+        async def work(files, too_big):
+            todo = [data for (_, data), big in zip(files, too_big) if big is None]
+            prepared = iter(await run_in_threadpool(rec.prepare, todo) if todo else [])
+            preds = [Prediction(source=name, error=big) if big else next(prepared) for (name, _), big in zip(files, too_big)]
+            ready = [p for p in preds if p.preprocessed is not None]
+            if ready:
+                rec.finish(ready, await batcher.classify(np.stack([p.preprocessed.image for p in ready])))
+            return [_result(p, name, preprocessed) for p, (name, _) in zip(preds, files)]
 
-        try:
-            results = await asyncio.wait_for(handle(), limits.timeout_s)
-        except asyncio.TimeoutError:
-            raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
-        return {"results": results}
+        return await answer(request, work)
 
     @app.post("/v1/read", summary="Read the handwritten number in one or more images")
     async def read_number(request: Request):
         """Images as for /v1/predict. Each result has `text` (the digits read, left to right) and
         `digits`, a list of {digit, confidence, box: [x0, y0, x1, y1]} in the image's pixels."""
-        async def handle():
-            files = await images_of(request, await read_body(request))
-            if len(files) > limits.max_images:
-                raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
+        async def work(files, too_big):
             results = []
-            for name, data in files:
-                big = _check_pixels(data, limits)
-                r = {"filename": name, "error": big} if big else (await run_in_threadpool(rec.read, data, name=name)).to_dict()
+            for (name, data), big in zip(files, too_big):
+                r = {"error": big} if big else (await run_in_threadpool(rec.read, data, name=name)).to_dict()
                 r.pop("path", None)
                 results.append({"filename": name, **r})
-            if all("error" in r for r in results):
-                status = 413 if any(_check_pixels(d, limits) for _, d in files) else 422
-                raise Refused(status, results[0]["error"] if len(results) == 1 else "no image in the request could be read", results)
             return results
 
-        try:
-            return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
-        except asyncio.TimeoutError:
-            raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
+        return await answer(request, work)
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model():
