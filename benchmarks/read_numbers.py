@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from digitrec.data import load_mnist
+from digitrec.data import load_mnist, split_train_val
 from digitrec.predict import load_model
 from digitrec.synth import SPACINGS, iter_number_set
 
@@ -23,6 +23,10 @@ from digitrec.synth import SPACINGS, iter_number_set
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    p.add_argument("--reader", default=None, help="line reader checkpoint (default: the shipped reader)")
+    p.add_argument("--digits", default="test", choices=["test", "val"],
+                   help="compose from MNIST test digits (to report) or the 5,000 validation digits held out of "
+                        "the training set (to choose settings on)")
     p.add_argument("--lengths", nargs="+", type=int, default=[2, 4, 6, 8])
     p.add_argument("--spacings", nargs="+", default=list(SPACINGS), choices=SPACINGS)
     p.add_argument("--n", type=int, default=100, help="numbers per length and spacing")
@@ -32,12 +36,17 @@ def main() -> None:
     args = p.parse_args()
 
     data = load_mnist(args.data_dir)
-    rec = load_model(args.model)
+    if args.digits == "test":
+        images, labels = data.test_images, data.test_labels
+    else:
+        _, va = split_train_val(len(data.train_images), 5000, seed=0)
+        images, labels = data.train_images[va], data.train_labels[va]
+    rec = load_model(args.model, reader=args.reader)
     rows, digits, seconds = [], 0, 0.0
     for length in args.lengths:
         for spacing in args.spacings:
             right, wrong = 0, []
-            for img, text, _ in iter_number_set(data.test_images, data.test_labels, args.n, length, spacing, args.seed):
+            for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed):
                 t0 = time.perf_counter()
                 got = rec.read(img).text
                 seconds += time.perf_counter() - t0

@@ -1,4 +1,5 @@
 import torch
+import torch.nn.functional as F
 
 from digitrec.augment import augment_batch, random_affine, stroke_thickness
 
@@ -123,3 +124,42 @@ def test_preview_rows(mnist):
                                        "uneven", "salt & pepper", "levels", "flagged 1s"} <= set(names)
     assert all(imgs.shape == x.shape for _, imgs in rows)
     assert all(not torch.equal(imgs, x) for name, imgs in rows if name not in ("original", "flagged 1s"))
+
+
+def test_extremes_each_does_what_it_says(mnist):
+    from digitrec.augment import extremes_family, hollow, inverted_band, lines_across, tilt
+
+    x = _digits(mnist)
+
+    def g():
+        return torch.Generator().manual_seed(3)
+
+    mass = x.sum((1, 2, 3))
+    # Tilt: the ink is turned, not moved or lost (its centre stays, its amount nearly does).
+    t = tilt(x, degrees=45, gen=g())
+    assert ((t - x).abs().sum((1, 2, 3)) > 0.2 * mass).float().mean() > 0.8
+    assert ((t.sum((1, 2, 3)) - mass).abs() < 0.15 * mass).float().mean() > 0.9
+    # Lines across add ink (never remove it) in long thin runs, off the digit too.
+    la = lines_across(x, gen=g())
+    added = ((la > 0.1) & (x == 0)).sum((1, 2, 3))  # (a line along a 1's stroke adds little)
+    assert (la >= x).all() and added.median() >= 10 and (added >= 5).float().mean() > 0.9
+    # Hollow strokes: the stroke cores go dark, a rim stays.
+    core = F.max_pool2d(-F.max_pool2d(-x, 5, 1, 2), 1) > 0.9  # pixels deep inside thick strokes
+    ho = hollow(x)
+    if core.any():
+        assert ho[core].mean() < 0.3
+    assert (ho.sum((1, 2, 3)) > 0.3 * mass).all()
+    # An inverted band: some pixels flipped, in one band of rows or columns, 2 to 6 wide.
+    ib = inverted_band(x, gen=g())
+    changed = (ib - (1 - x)).abs() < 1e-6
+    flipped = changed & ((ib - x).abs() > 1e-6)
+    for img in flipped[:, 0]:
+        cols, rows = img.any(0).nonzero().flatten(), img.any(1).nonzero().flatten()
+        assert min(len(cols), len(rows)) <= 6
+    a, b = extremes_family(x, 1.0, g()), extremes_family(x, 1.0, g())
+    assert torch.equal(a, b) and not torch.equal(a, x)
+    assert torch.equal(extremes_family(x, 0.0, g()), x)
+    # Through augment_batch, off unless asked for.
+    base = augment_batch(x, 1.0, g())
+    assert torch.equal(base, augment_batch(x, 1.0, g(), extremes=0.0))
+    assert not torch.equal(base, augment_batch(x, 1.0, g(), extremes=2.0))

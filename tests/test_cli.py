@@ -9,7 +9,7 @@ import torch
 
 from conftest import MNIST_DIR, run_cli
 
-COMMANDS = ["train", "evaluate", "info", "models", "predict", "augment-preview", "robustness"]
+COMMANDS = ["train", "train-reader", "evaluate", "info", "models", "predict", "read", "augment-preview", "robustness"]
 
 
 def _one_line_error(proc, *needles):

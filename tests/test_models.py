@@ -5,7 +5,7 @@ from digitrec.errors import ConfigError
 from digitrec.models import count_parameters, create_model, list_models, register_model
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n != "ensemble"])
+@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("ensemble", "linecnn")])  # linecnn: test_lines
 def test_every_model_maps_a_batch_to_ten_logits_and_learns(name):
     torch.manual_seed(0)
     model = create_model(name)

@@ -54,6 +54,24 @@ def test_a_digit_broken_into_pieces_stays_one_digit(rec, mnist):
     assert len(r.digits) == 2, r.text
 
 
+def test_touching_digits_are_read(rec, mnist):
+    """Digits slid together until their ink meets: no gap to cut at, the reader reads them anyway."""
+    numbers = list(iter_number_set(mnist.test_images, mnist.test_labels, 12, 3, "touching", seed=3,
+                                   style=StyleConfig.clean()))
+    right = sum(rec.read(img).text == text for img, text, _ in numbers)
+    assert right >= 8, right
+
+
+def test_boxes_of_touching_digits_split_their_ink(rec, mnist):
+    img, text, boxes = next(iter_number_set(mnist.test_images, mnist.test_labels, 1, 2, "touching", seed=11,
+                                            style=StyleConfig.clean()))
+    r = rec.read(img)
+    assert r.text == text
+    (a, b), (ta, tb) = [d.box for d in r.digits], boxes
+    assert a[0] < b[0] and a[2] <= b[2]  # left to right, each its own box
+    assert _iou(a, ta) > 0.4 and _iou(b, tb) > 0.4
+
+
 def test_blank_page_reads_nothing_and_bad_input_is_an_error(rec):
     r = rec.read(Image.new("L", (400, 120), 255))
     assert r.text == "" and r.digits == [] and r.error is None

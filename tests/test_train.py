@@ -94,6 +94,8 @@ def test_bad_settings_are_config_errors(tmp_path, mnist):
         recipe("fast", colour="red")
     with pytest.raises(ConfigError, match="unknown model"):
         train(_quick(tmp_path, arch="vit"), data=mnist, progress=False)
+    with pytest.raises(ConfigError, match="train-reader"):
+        train(_quick(tmp_path, arch="linecnn"), data=mnist, progress=False)
     assert not (tmp_path / "run").exists()
 
 

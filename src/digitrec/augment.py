@@ -98,14 +98,20 @@ def flag_ones(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
     x0 = (top_row * cols).sum(1) / top_row.sum(1).clamp(min=1)
     y0 = top + 0.5
     x1, y1 = x0 - length * torch.cos(angle), y0 + length * torch.sin(angle)
-    # Distance from every pixel to the segment (x0, y0)-(x1, y1), per image.
+    flagged = torch.maximum(x, _segment(h, w, x0, y0, x1, y1, width)[:, None])
+    return torch.where(chosen[:, None, None, None], flagged, x)
+
+
+def _segment(h: int, w: int, x0, y0, x1, y1, width) -> torch.Tensor:
+    """Anti-aliased straight strokes (B, H, W) from (x0, y0) to (x1, y1) (each (B,)), `width` half-width in px."""
+    rows = torch.arange(h, device=x0.device, dtype=x0.dtype)
+    cols = torch.arange(w, device=x0.device, dtype=x0.dtype)
+    # Distance from every pixel to the segment, per image.
     px, py = cols[None, None, :], rows[None, :, None]
     dx, dy = (x1 - x0)[:, None, None], (y1 - y0)[:, None, None]
-    t = (((px - x0[:, None, None]) * dx + (py - y0[:, None, None]) * dy) / (dx * dx + dy * dy)).clamp(0, 1)
+    t = (((px - x0[:, None, None]) * dx + (py - y0[:, None, None]) * dy) / (dx * dx + dy * dy).clamp_min(1e-6)).clamp(0, 1)
     dist = torch.hypot(px - (x0[:, None, None] + t * dx), py - (y0[:, None, None] + t * dy))  # (B, H, W)
-    stroke = (width[:, None, None] + 0.5 - dist).clamp(0, 1)  # anti-aliased edge
-    flagged = torch.maximum(x, stroke[:, None])
-    return torch.where(chosen[:, None, None, None], flagged, x)
+    return (width[:, None, None] + 0.5 - dist).clamp(0, 1)
 
 
 def _blobs(b: int, h: int, w: int, centres: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
@@ -188,12 +194,65 @@ def noise_family(x: torch.Tensor, strength: float, gen: torch.Generator | None =
     return x
 
 
+def tilt(x: torch.Tensor, *, degrees: float = 45.0, gen: torch.Generator | None = None) -> torch.Tensor:
+    """A page photographed askew: rotation by up to `degrees` either way, nothing else."""
+    return random_affine(x, degrees=degrees, scale=(1.0, 1.0), shear=0.0, translate=0.0, gen=gen)
+
+
+def lines_across(x: torch.Tensor, *, count: int = 3, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Strokes that are not the digit: 1 to `count` straight lines anywhere (a crossing-out, a
+    neighbouring field's border, a scribble), each as bright as ink or fainter."""
+    b, _, h, w = x.shape
+    out = x
+    n = (_rand((b,), gen, x.device) * count).long() + 1  # lines per image
+    for k in range(count):
+        mid = _rand((b, 2), gen, x.device) * torch.tensor([w - 1, h - 1], device=x.device, dtype=x.dtype)
+        angle = _rand((b,), gen, x.device, 0, math.pi)
+        half = _rand((b, 1), gen, x.device, 0.2, 0.5) * max(h, w) * torch.stack([torch.cos(angle), torch.sin(angle)], -1)
+        p0, p1 = mid - half, mid + half  # through a point of the image; what leaves it is clipped
+        width = _rand((b,), gen, x.device, 0.3, 1.0)
+        level = _rand((b, 1, 1), gen, x.device, 0.5, 1.0) * (k < n)[:, None, None]
+        out = torch.maximum(out, (_segment(h, w, p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1], width) * level)[:, None])
+    return out
+
+
+def hollow(x: torch.Tensor, *, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Outline strokes (a bubble-letter pen, an edge-traced scan): the stroke's rim without its
+    core, the morphological gradient of the ink."""
+    dilated = F.max_pool2d(x, 3, 1, 1)
+    eroded = -F.max_pool2d(-x, 3, 1, 1)
+    return (dilated - eroded).clamp(0, 1)
+
+
+def inverted_band(x: torch.Tensor, *, gen: torch.Generator | None = None) -> torch.Tensor:
+    """A scanner streak: a band 2-6 px wide across the image, rows or columns, in negative."""
+    b, _, h, w = x.shape
+    start = _rand((b,), gen, x.device, 0, w - 6).long()
+    width = _rand((b,), gen, x.device, 2, 7).long()
+    idx = torch.arange(w, device=x.device)
+    band = (idx[None] >= start[:, None]) & (idx[None] < (start + width)[:, None])  # (B, W)
+    rows = (_rand((b,), gen, x.device) < 0.5)[:, None, None]
+    mask = torch.where(rows, band[:, :, None].expand(b, h, w), band[:, None, :].expand(b, h, w))
+    return torch.where(mask[:, None], 1 - x, x)
+
+
+def extremes_family(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """The hard cases, each with probability 0.1 x strength (capped at 0.5): tilt, lines across,
+    hollow strokes, an inverted band."""
+    p = min(0.1 * strength, 0.5)
+    for fn in (tilt, lines_across, hollow, inverted_band):
+        pick = _rand((x.shape[0], 1, 1, 1), gen, x.device) < p
+        x = torch.where(pick, fn(x, gen=gen), x)
+    return x
+
+
 def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None, *,
                   elastic: float = 0.0, labels: torch.Tensor | None = None, styles: float = 0.0,
-                  noise: float = 0.0) -> torch.Tensor:
+                  noise: float = 0.0, extremes: float = 0.0) -> torch.Tensor:
     """The training-time augmentation at a given strength (0 = off, 1 = the default amounts):
     writing styles MNIST lacks (with probability `styles`, needs `labels`), stroke thickness, a
-    random affine warp with `elastic` pixels of elastic wobble, then the noise family at `noise`."""
+    random affine warp with `elastic` pixels of elastic wobble, then the noise family at `noise`
+    and the hard cases (`extremes_family`) at `extremes`."""
     if strength <= 0:
         return x
     if styles > 0 and labels is not None:
@@ -202,7 +261,8 @@ def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None 
     x = stroke_thickness(x, p_thicker=p, p_thinner=p, gen=gen)
     x = random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
                       shear=10 * strength, translate=0.08 * strength, elastic=elastic * strength, gen=gen)
-    return noise_family(x, noise, gen) if noise > 0 else x
+    x = noise_family(x, noise, gen) if noise > 0 else x
+    return extremes_family(x, extremes, gen) if extremes > 0 else x
 
 
 def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, seed: int = 0,
@@ -225,6 +285,10 @@ def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, see
         ("uneven", uneven_brightness(x, depth=0.6 * s, gen=gen)),
         ("salt & pepper", salt_and_pepper(x, amount=0.3 * s, gen=gen)),
         ("levels", levels(x, lift=0.5 * s, gen=gen)),
+        ("tilt", tilt(x, gen=gen)),
+        ("lines across", lines_across(x, gen=gen)),
+        ("hollow", hollow(x, gen=gen)),
+        ("inverted band", inverted_band(x, gen=gen)),
     ]
     rows += [(f"all #{k + 1}", augment_batch(x, s, gen, elastic=elastic, labels=labels, styles=styles, noise=noise))
              for k in range(3)]

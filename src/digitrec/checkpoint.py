@@ -128,6 +128,14 @@ def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, *, mean: float
     return ckpt
 
 
+def require_digit_model(ckpt: Checkpoint) -> Checkpoint:
+    """`ckpt`, if it classifies single digits; the line reader (for `read`) is refused clearly."""
+    if ckpt.arch == "linecnn":
+        raise CheckpointError(f"{ckpt.path}: a line reader (for `digitrec read --reader`), not a digit model; "
+                              "pass a model.pt written by `digitrec train`")
+    return ckpt
+
+
 def read_checkpoint(path: str | Path) -> dict:
     """Read a file with `weights_only=True`; anything that is not plain tensors and primitives is refused."""
     path = Path(path)

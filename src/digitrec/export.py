@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, require_digit_model
 from .errors import CheckpointError, require
 
 OPSET = 17
@@ -51,7 +51,7 @@ def export_onnx(model_path: str | Path | None, out: str | Path) -> Path:
     from .checkpoint import atomic_write_bytes
     from .predict import shipped_model_path
 
-    ck = load_checkpoint(model_path if model_path is not None else shipped_model_path())
+    ck = require_digit_model(load_checkpoint(model_path if model_path is not None else shipped_model_path()))
     out = Path(out)
     atomic_write_bytes(onnx_bytes(ck), out)
     return out

@@ -195,3 +195,44 @@ class Ensemble(nn.Module):
 def ensemble(members: list[dict]) -> nn.Module:
     """Averaged probabilities of member models, each given as {"arch": ..., "arch_args": {...}}."""
     return Ensemble(members)
+
+
+class LineNet(nn.Module):
+    """Reads a whole line of digits at once, for `digitrec read` (CTC; Graves et al. 2006).
+
+    Input (B, 1, 28, W): a line framed like MNIST (writing 20 px tall, white on black, any width).
+    Output (B, W/2, 11): log-probabilities per pair of columns over the ten digits and class 10,
+    CTC's "blank" (no new digit here). No segmentation is needed: touching and overlapping digits
+    are read from the columns they share, and a digit broken in two is still one digit.
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128, dropout: float = 0.1):
+        super().__init__()
+        c1, c2, c3 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1, bias=False), nn.MaxPool2d(2), nn.BatchNorm2d(c1), nn.ReLU(inplace=True),
+            *_conv_bn_relu(c1, c2), nn.Conv2d(c2, c2, 3, padding=1, bias=False),
+            nn.MaxPool2d((2, 1)), nn.BatchNorm2d(c2), nn.ReLU(inplace=True),  # (B, c2, 7, W/2): width kept for "11"
+            *_conv_bn_relu(c2, c3),  # (B, c3, 7, W/2)
+        )
+        # Each column pair sees the whole height (7 rows x c3 channels), then 1-D convs give it the
+        # context of its neighbours (~36 px): enough to see all of a digit from any of its columns.
+        self.context = nn.Sequential(
+            nn.Conv1d(c3 * 7, hidden, 3, padding=1, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Conv1d(hidden, hidden, 5, padding=2, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Conv1d(hidden, hidden, 5, padding=2, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+        )
+        self.head = nn.Conv1d(hidden, 11, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        f = self.features(x)  # (B, c3, 7, W/2)
+        f = self.context(f.flatten(1, 2))  # (B, hidden, W/2)
+        return F.log_softmax(self.head(f), dim=1).transpose(1, 2)  # (B, W/2, 11)
+
+
+@register_model
+def linecnn(channels: tuple[int, int, int] | list[int] = (16, 32, 64), hidden: int = 128,
+            dropout: float = 0.1) -> nn.Module:
+    """Line reader for whole numbers (CTC over columns; (B,1,28,W) -> (B,W/2,11)), not a digit classifier."""
+    return LineNet(tuple(channels), hidden, dropout)

@@ -21,17 +21,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint
+from .checkpoint import Checkpoint, load_checkpoint, require_digit_model
 from .device import resolve_device
 from .errors import CheckpointError, DigitrecError
 from .preprocess import NoDigitFound, Preprocessed, preprocess
 
 SHIPPED_MODEL = "digitrec-cnn.pt"  # inside the package's weights/ folder
+SHIPPED_READER = "digitrec-reader.pt"  # the line reader behind `read`
 
 
 def shipped_model_path() -> Path:
     """Path of the model that ships inside the package."""
     return Path(str(resources.files("digitrec") / "weights" / SHIPPED_MODEL))
+
+
+def shipped_reader_path() -> Path:
+    """Path of the line reader (for whole numbers) that ships inside the package."""
+    return Path(str(resources.files("digitrec") / "weights" / SHIPPED_READER))
 
 
 @dataclass
@@ -68,8 +74,10 @@ class Recogniser:
     """A loaded model plus its preprocessing; call `predict` with paths, PIL images or arrays."""
 
     def __init__(self, checkpoint: Checkpoint, *, device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                 batch_size: int = 256, workers: int | None = None):
+                 batch_size: int = 256, workers: int | None = None, reader: str | Path | None = None):
         self.checkpoint = checkpoint
+        self.reader_path = Path(reader) if reader else None  # None: the shipped line reader
+        self._reader: Checkpoint | None = None
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         model = checkpoint.model
         if isinstance(model, torch.nn.Module):
@@ -140,6 +148,25 @@ class Recogniser:
             p.confidence = float(row.max())
             p.uncertain = p.confidence < self.min_confidence
 
+    @property
+    def reader(self) -> Checkpoint:
+        """The line reader (`linecnn`) behind `read`, loaded on first use."""
+        if self._reader is None:
+            path = self.reader_path or shipped_reader_path()
+            ckpt = load_checkpoint(path)
+            if ckpt.arch != "linecnn":
+                raise CheckpointError(f"{path}: a {ckpt.arch} digit model, not a line reader; pass a reader.pt "
+                                      "written by `digitrec train-reader`")
+            self._reader = ckpt
+        return self._reader
+
+    @torch.no_grad()
+    def read_line(self, strip: np.ndarray) -> torch.Tensor:
+        """The line reader's log-probabilities (T, 11) for a framed line (28, W) in [0, 1]."""
+        r = self.reader
+        x = (torch.as_tensor(strip, dtype=torch.float32)[None, None] - r.mean) / r.std
+        return r.model(x)[0]
+
     def read(self, image, *, name: str | None = None):
         """Read the handwritten number in one image: a `read.Reading` with `text` and, per digit,
         its digit, confidence and box."""
@@ -173,10 +200,11 @@ BACKENDS = ("torch", "onnx")
 
 
 def load_model(path: str | Path | None = None, *, device: str = "cpu", min_confidence: float = 0.0,
-               backend: str = "torch") -> Recogniser:
+               backend: str = "torch", reader: str | Path | None = None) -> Recogniser:
     """A Recogniser for the model at `path`: a digitrec model.pt, the tutorial's mnist_model.pth, or
     an .onnx file from `digitrec export`; the model shipped with the package when `path` is None.
-    backend="onnx" runs the model on onnxruntime (a checkpoint is converted in memory)."""
+    backend="onnx" runs the model on onnxruntime (a checkpoint is converted in memory). `reader` is
+    the line reader `read` uses (a reader.pt from `digitrec train-reader`; default: the shipped one)."""
     if backend not in BACKENDS:
         raise CheckpointError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if path is None:
@@ -187,13 +215,15 @@ def load_model(path: str | Path | None = None, *, device: str = "cpu", min_confi
     if Path(path).suffix.lower() == ".onnx":
         from .export import load_onnx
 
-        return Recogniser(load_onnx(path), min_confidence=min_confidence)
+        return Recogniser(load_onnx(path), min_confidence=min_confidence, reader=reader)
     dev = resolve_device(device)
     if backend == "onnx":
         from .export import as_onnx
 
-        return Recogniser(as_onnx(load_checkpoint(path)), min_confidence=min_confidence)
-    return Recogniser(load_checkpoint(path, device=dev), device=dev, min_confidence=min_confidence)
+        return Recogniser(as_onnx(require_digit_model(load_checkpoint(path))), min_confidence=min_confidence,
+                          reader=reader)
+    return Recogniser(require_digit_model(load_checkpoint(path, device=dev)), device=dev, min_confidence=min_confidence,
+                      reader=reader)
 
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}

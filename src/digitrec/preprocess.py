@@ -324,11 +324,11 @@ def _stroke_width(mask: np.ndarray) -> float:
     return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 1.0
 
 
-def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Crop the digit, normalise its stroke width and contrast, fit it in 20x20 keeping its aspect
-    ratio, and place it in 28x28 with its centre of mass at the centre. Returns (image, box)."""
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], size: float) -> np.ndarray:
+    """Crop `box` (x0, y0, x1, y1) of the ink, set its stroke cores to 1, and return it scaled so
+    that `size` pixels become 4 x 20, with the stroke width brought into MNIST's range for writing
+    `size` pixels tall (a digit's long side, or a line's height)."""
+    x0, y0, x1, y1 = box
     soft = ndi.binary_dilation(mask, iterations=2)  # keep the anti-aliased rim of the strokes
     crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
     cmask = mask[y0:y1, x0:x1]
@@ -337,7 +337,7 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
 
     # Work at 4x the final box so morphology has pixels to act on, then shrink with area averaging.
     h, w = crop.shape
-    scale = 4 * BOX / max(h, w)
+    scale = 4 * BOX / size
     mid = (max(1, round(w * scale)), max(1, round(h * scale)))
     crop = _resize(crop, mid)
     mmask = crop > 0.5
@@ -351,6 +351,15 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
             crop = ndi.grey_dilation(crop, footprint=_disk(r))
         elif width > THICK_STROKE and r <= -1:
             crop = ndi.grey_erosion(crop, footprint=_disk(-r))
+    return crop
+
+
+def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Crop the digit, normalise its stroke width and contrast, fit it in 20x20 keeping its aspect
+    ratio, and place it in 28x28 with its centre of mass at the centre. Returns (image, box)."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = normalise_stroke(ink, mask, (x0, y0, x1, y1), max(y1 - y0, x1 - x0))
     h, w = crop.shape
     scale = BOX / max(h, w)
     small = _resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))))

@@ -8,14 +8,20 @@
 The page becomes an ink map exactly as for a single digit (`preprocess.ink_map`, with shadows,
 specks and ruled lines set aside by `preprocess.ink_components`). Then:
 
-1. Pieces of ink that share columns are one digit: a 5 whose bar lifted off, a 4 drawn in two
-   strokes, a stroke broken by a dry pen. Specks far smaller than the writing are dropped.
-2. A piece much wider than the writing is tall holds digits that touch or overlap. Candidate cuts
-   are the columns where the ink is thinnest; every way of cutting it into plausible digit widths
-   is scored by the classifier (the product of each part's confidence, with a prior on widths)
-   and the best wins: the model's own certainty decides where one digit ends.
-3. Each digit's ink goes through the single-digit framing (`preprocess.frame_like_mnist`) and
-   all of them through the model in one batch.
+1. The line grows from its largest piece of ink: pieces in its band of rows and near its ends
+   join; specks, marks above or below it and the page's edge do not. Pieces that share columns
+   are grouped (a 5 whose bar lifted off, a 4 drawn in two strokes) for the digits' boxes.
+2. The line is framed like MNIST, but as a strip: writing 20 px tall, stroke width and contrast
+   normalised as for one digit, any width (`lines.frame_line`).
+3. The line reader (`models.linecnn`, trained by `digitrec train-reader` on lines composed from
+   MNIST's training digits) reads the strip column by column, and CTC's best path gives the
+   digits. It never has to decide where one digit ends: digits that touch or overlap are read
+   from the columns they share, a digit broken in two is still one.
+4. Each digit's box is its group's ink, split at the midpoints between digits read in the same group.
+
+Cutting touching digits apart and scoring the cuts with the single-digit classifier was tried
+first and fails: a digit classifier is confident on almost any slice of ink (0% of touching
+4-digit numbers right against the reader's).
 """
 
 from __future__ import annotations
@@ -25,18 +31,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from .preprocess import (NoDigitFound, _resize, frame_like_mnist, ink_components, ink_map, load_image, to_rgb)
+from .lines import BLANK, MARGIN, STRIDE, decode, frame_line
+from .preprocess import NoDigitFound, _resize, ink_components, ink_map, load_image, to_rgb
 
 READ_HEIGHT = 160  # working height: ample for digits (they are framed at 20 px), cheap to filter
 READ_WIDTH = 2400
-SPLIT_ABOVE = 0.95  # a group wider than this x the writing height may hold several digits,
-SPLIT_TYPICAL = 1.5  # and if wider than this x the writer's typical digit
-WIDTH_PRIOR = (0.12, 1.25)  # plausible digit width / writing height, free of penalty (a slanted 3 can be wide)
-TYPICAL_WIDTH = 0.62  # a digit's usual width / writing height, when the line gives no better estimate
-WIDE_SLOPE = 6.0  # log-probability lost per writing height of excess width
-NARROW = 0.12  # narrower than this x the writing height is a fragment, not a digit (a 1 is ~0.15)
-MAX_WIDTH = 1.3  # no cut-out segment is wider than this x the writing height
-SEGMENT_COST = 0.5  # log-confidence a cut must buy: a digit is not split for a marginal gain
 
 
 @dataclass
@@ -44,7 +43,7 @@ class DigitRead:
     digit: int
     confidence: float
     box: tuple[int, int, int, int]  # x0, y0, x1, y1 in the source image's pixels
-    probabilities: list[float] = field(default_factory=list)
+    probabilities: list[float] = field(default_factory=list)  # ten, for 0-9, where the reader was surest
 
     def to_dict(self) -> dict:
         return {"digit": self.digit, "confidence": round(self.confidence, 6), "box": list(self.box)}
@@ -80,25 +79,86 @@ def _groups(slices: list, pieces: list[int]) -> list[list[int]]:
     return [members for _, _, members in groups]
 
 
-def _cut_candidates(mask: np.ndarray, height: float) -> list[int]:
-    """Columns where the ink is thinnest (local minima of the column profile), a few per digit width."""
-    profile = mask.sum(axis=0).astype(float)
-    w = len(profile)
-    k = max(1, int(0.06 * height))
-    smooth = np.convolve(profile, np.ones(2 * k + 1) / (2 * k + 1), mode="same")
-    cands = [x for x in range(k, w - k) if smooth[x] <= smooth[max(0, x - k):x + k + 1].min() + 1e-9]
-    # Thin out runs of equal minima, keep at most a handful per digit width.
-    out: list[int] = []
-    for x in cands:
-        if not out or x - out[-1] > max(2, int(0.1 * height)):
-            out.append(x)
-    return out
+def _line_pieces(ink: np.ndarray) -> tuple[list[np.ndarray], np.ndarray] | None:
+    """The line's ink as one mask per group of pieces that share columns (left to right), and
+    their union; None when there is no writing.
 
-
-def _frame(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]] | None:
-    if mask.sum() < 3:
+    The line grows from its largest piece of pen stroke (blobs such as a shadow's edge only when
+    there is nothing else): pieces join when they sit in the line's band of rows and near its
+    ends, so a speck above the line, a mark in the margin or the page's edge does not stretch
+    the line's height, which sets the scale the reader sees."""
+    try:
+        comp = ink_components(ink)
+    except NoDigitFound:
         return None
-    return frame_like_mnist(np.where(mask, ink, 0), mask)
+    keep, mass, slices = comp.keep.copy(), comp.mass, comp.slices
+    if not keep.any():
+        return None
+    strokes = keep & ~comp.blob
+    if strokes.any() and mass[strokes].max() >= 0.25 * mass[keep].max():
+        keep = strokes
+    main = int(np.argmax(np.where(keep, mass, -1)))
+    chosen = {main}
+    y0, y1, x0, x1 = slices[main][0].start, slices[main][0].stop, slices[main][1].start, slices[main][1].stop
+    grew = True
+    while grew:
+        grew = False
+        band = y1 - y0
+        for i in np.nonzero(keep)[0]:
+            if i in chosen:
+                continue
+            sy, sx = slices[i]
+            overlap = min(sy.stop, y1) - max(sy.start, y0)
+            if overlap < 0.5 * min(sy.stop - sy.start, band):
+                continue  # above or below the line
+            gap = max(sx.start - x1, x0 - sx.stop, 0)
+            # A digit of its own (a 1 beside an 8 has a third of its ink) may stand a digit's width
+            # off; a fragment (a lifted bar, a broken stroke) only right beside the line.
+            if (mass[i] >= 0.08 * mass[main] and gap <= 1.5 * band) or (mass[i] >= 0.01 * mass[main] and gap <= 0.1 * band):
+                chosen.add(int(i))
+                grew = True
+                y0, y1 = min(y0, sy.start), max(y1, sy.stop)
+                x0, x1 = min(x0, sx.start), max(x1, sx.stop)
+    masks = []
+    for members in _groups(slices, sorted(chosen)):
+        m = np.isin(comp.labels, np.array(members) + 1)
+        if comp.cut is not None and comp.cut.any():  # ink under a ruled line that was set aside
+            m |= comp.cut & ndi.binary_dilation(m, iterations=2)
+        masks.append(m)
+    return masks, np.logical_or.reduce(masks)
+
+
+def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[int, tuple[int, int, int, int]]]:
+    """Per digit (by the column its reading came from): its group, and the box of that group's ink
+    between the midpoints to the neighbouring digits of the same group."""
+    spans = [np.nonzero(m.any(0))[0][[0, -1]] for m in masks]
+    group = []
+    for c in centres:
+        dist = [0.0 if a <= c <= b else min(abs(c - a), abs(c - b)) for a, b in spans]
+        group.append(int(np.argmin(dist)))
+    out = []
+    for i, (g, c) in enumerate(zip(group, centres)):
+        a, b = spans[g][0], spans[g][1] + 1
+        if i and group[i - 1] == g:
+            a = max(a, int(round((centres[i - 1] + c) / 2)))
+        if i + 1 < len(centres) and group[i + 1] == g:
+            b = min(b, int(round((c + centres[i + 1]) / 2)))
+        part = np.zeros_like(masks[g])
+        part[:, a:b] = masks[g][:, a:b]
+        if not part.any():
+            part = masks[g]
+        ys, xs = np.nonzero(part)
+        out.append((g, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
+    # A group no digit was read from is part of its nearest digit: a 5's bar that lifted off.
+    for g in set(range(len(masks))) - set(group):
+        if not out:
+            break
+        ys, xs = np.nonzero(masks[g])
+        a, b = xs.min(), xs.max() + 1
+        i = int(np.argmin([max(box[0] - b, a - box[2], 0) for _, box in out]))
+        box = out[i][1]
+        out[i] = (out[i][0], (min(box[0], int(a)), min(box[1], int(ys.min())), max(box[2], int(b)), max(box[3], int(ys.max()) + 1)))
+    return out
 
 
 def read(rec, source, *, name: str | None = None) -> Reading:
@@ -119,91 +179,22 @@ def read(rec, source, *, name: str | None = None) -> Reading:
         rgb = np.stack([_resize(rgb[..., c], size) for c in range(3)], axis=2)
     try:
         ink, _ = ink_map(rgb)
-        comp = ink_components(ink)
     except NoDigitFound:
         return reading
-    n = len(comp.slices)
-    kept = [i for i in range(n) if comp.keep[i]]
-    if not kept:
+    found = _line_pieces(ink)
+    if found is None:
         return reading
-    heights = np.array([comp.slices[i][0].stop - comp.slices[i][0].start for i in kept])
-    big = max(comp.mass[i] for i in kept)
-    # Specks: a small fraction of the largest piece's ink and short against the writing.
-    tall = float(np.percentile(heights, 75))
-    pieces = [i for i in kept if comp.mass[i] >= 0.04 * big or (comp.slices[i][0].stop - comp.slices[i][0].start) >= 0.4 * tall]
-
-    groups = _groups(comp.slices, pieces)
-    masks = []
-    for members in groups:
-        m = np.isin(comp.labels, np.array(members) + 1)
-        if comp.cut is not None and comp.cut.any():
-            m |= comp.cut & ndi.binary_dilation(m, iterations=2)
-        masks.append(m)
-    boxes = [(np.nonzero(m.any(0))[0][[0, -1]], np.nonzero(m.any(1))[0][[0, -1]]) for m in masks]
-    height = float(np.median([ys[1] - ys[0] + 1 for _, ys in boxes]))
-    # How wide this writer's digits are: the median of the groups that look like one digit each.
-    single = [xs[1] - xs[0] + 1 for xs, _ in boxes if xs[1] - xs[0] + 1 <= SPLIT_ABOVE * height]
-    typical = float(np.median(single)) if len(single) >= 2 else TYPICAL_WIDTH * height
-
-    # Segments to classify: each group whole and, for groups wider than a digit, every stretch
-    # between two candidate cuts that could be one digit. Then per group a best path through the
-    # cuts (dynamic programming) by the classifier's confidence and a prior on digit widths.
-    segments: list[tuple[int, int, int]] = []  # (group, x0, x1) column ranges in working pixels
-    lattices = []  # per group: cut positions, and segment index per (i, j) pair of positions
-    for g, (m, (xs, _)) in enumerate(zip(masks, boxes)):
-        x0, x1 = int(xs[0]), int(xs[1]) + 1
-        cuts = [x0, x1]
-        if x1 - x0 > max(SPLIT_ABOVE * height, SPLIT_TYPICAL * typical):
-            local = _cut_candidates(m[:, x0:x1], height)
-            grid = np.arange(x0, x1, max(2, int(0.08 * height)))  # overlapping strokes leave no thin column
-            cuts = sorted(set([x0, x1, *[c + x0 for c in local], *grid.tolist()]))
-        seg = {}
-        for i, a in enumerate(cuts):
-            for j in range(i + 1, len(cuts)):
-                b = cuts[j]
-                if (i, j) != (0, len(cuts) - 1) and not WIDTH_PRIOR[0] * height <= b - a <= MAX_WIDTH * height:
-                    continue
-                segments.append((g, a, b))
-                seg[(i, j)] = len(segments) - 1
-        lattices.append((cuts, seg))
-
-    framed, valid = [], []
-    for g, a, b in segments:
-        m = np.zeros_like(masks[g])
-        m[:, a:b] = masks[g][:, a:b]
-        f = _frame(ink, m)
-        valid.append(f is not None)
-        framed.append(f if f is not None else (np.zeros((28, 28), np.float32), (a, 0, b, 1)))
-    probs = rec.probabilities(np.stack([f[0] for f in framed])).numpy() if framed else np.zeros((0, 10))
-
-    def seg_score(k: int) -> float:
-        if not valid[k]:
-            return -np.inf
-        _, a, b = segments[k]
-        r = (b - a) / height
-        # Wider than a digit can be: probably two digits run together.
-        prior = -WIDE_SLOPE * max(0.0, r - WIDTH_PRIOR[1]) - 6.0 * max(0.0, NARROW - r)
-        return float(np.log(probs[k].max() + 1e-9)) + prior - SEGMENT_COST
-
-    for g, (cuts, seg) in enumerate(lattices):
-        best = [0.0] + [-np.inf] * (len(cuts) - 1)
-        back = [0] * len(cuts)
-        for j in range(1, len(cuts)):
-            for i in range(j):
-                k = seg.get((i, j))
-                if k is not None and best[i] + seg_score(k) > best[j]:
-                    best[j], back[j] = best[i] + seg_score(k), i
-        path, j = [], len(cuts) - 1
-        while j > 0:
-            path.append(seg[(back[j], j)])
-            j = back[j]
-        for k in reversed(path):
-            if not valid[k]:
-                continue
-            x0, y0, x1, y1 = framed[k][1]
-            box = (int(x0 / scale), int(y0 / scale), min(W, int(np.ceil(x1 / scale))), min(H, int(np.ceil(y1 / scale))))
-            p = probs[k]
-            reading.digits.append(DigitRead(int(p.argmax()), float(p.max()), box, [float(v) for v in p]))
+    masks, line = found
+    strip, (lx0, _, _, _), s = frame_line(ink, line)
+    logp = rec.read_line(strip)  # (T, 11)
+    digits = decode(logp[None])[0]
+    # Frame t saw strip columns [2t, 2t + 2); back to working pixels.
+    centres = [lx0 + ((a + z) * STRIDE / 2 - MARGIN) / s for _, _, a, z in digits]
+    for (d, conf, a, z), (_, (x0, y0, x1, y1)) in zip(digits, _digit_boxes(masks, centres)):
+        box = (int(x0 / scale), int(y0 / scale), min(W, int(np.ceil(x1 / scale))), min(H, int(np.ceil(y1 / scale))))
+        p = logp[a:z, :BLANK].exp()
+        p = p / p.sum(1, keepdim=True).clamp_min(1e-9)  # the ten digits at each of its frames, blank left out
+        reading.digits.append(DigitRead(d, conf, box, [float(v) for v in p[int(p[:, d].argmax())]]))
     reading.text = "".join(str(d.digit) for d in reading.digits)
     return reading
 

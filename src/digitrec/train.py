@@ -56,6 +56,7 @@ class TrainConfig:
     elastic: float = 0.0  # elastic distortion, max pixels of displacement (scaled by augment)
     styles: float = 0.0  # share of 1s given a European lead-in flag (augment.flag_ones)
     noise: float = 0.0  # strength of the noise family: specks, blotches, broken strokes, uneven brightness
+    extremes: float = 0.0  # strength of the hard cases: tilts to 45 degrees, lines across, hollow strokes, inverted bands
     label_smoothing: float = 0.0
     members: int = 1  # >1 trains that many models (seeds seed, seed+1, ...) and saves them as one ensemble
     compile: bool = False  # torch.compile the model (pays off on GPUs for long runs)
@@ -79,6 +80,8 @@ class TrainConfig:
                 problems.append(f"{name.replace('_', '-')} must be at least 1")
         if not self.lr > 0:
             problems.append("lr must be positive")
+        if self.arch == "linecnn":
+            problems.append("linecnn is the line reader for whole numbers; train it with `digitrec train-reader`")
         if not 0 <= self.val_size < 60000 or self.subset < 0:
             problems.append("val-size must be in [0, 60000) and subset >= 0")
         if problems:
@@ -357,7 +360,7 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
                 idx = perm[step * local_batch:(step + 1) * local_batch]
                 xb, yb = X[idx], Y[idx]
                 xb = augment_batch(xb, cfg.augment, gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles,
-                                   noise=cfg.noise)
+                                   noise=cfg.noise, extremes=cfg.extremes)
                 xb = (xb - MNIST_MEAN) / MNIST_STD
                 with torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp):
                     loss = F.cross_entropy(net(xb), yb, label_smoothing=cfg.label_smoothing)

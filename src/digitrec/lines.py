@@ -1,0 +1,239 @@
+"""Lines of digits for the number reader: make training lines, frame a user's line, decode.
+
+The reader (`models.linecnn`) reads a whole line framed like MNIST: white ink on black, the writing
+20 px tall in a 28-px strip, 4 px of margin each side, any width. Three parts live here:
+
+* `compose_lines`: training lines built from MNIST digits on tensors, a whole batch per call. Each
+  digit is augmented as the digit models are, given its own size (+-15%) and baseline, then set
+  beside the previous one with a clear gap, touching, or overlapping it; the line is framed
+  exactly as `frame_line` frames a user's, and drawn in one `grid_sample` at 2x, then halved.
+* `frame_line`: the same framing for the ink of a real line (from `preprocess.ink_map`).
+* `decode`: CTC's best path, as digits with the columns each came from.
+
+`train_reader` trains the model on an endless stream of composed lines (`digitrec train-reader`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .augment import augment_batch, noise_family
+
+HEIGHT, WRITING, MARGIN = 28, 20, 4  # strip height, writing height within it, side margins (px)
+BLANK = 10  # CTC's blank class
+STRIDE = 2  # columns per output frame of `linecnn`
+SPACING_MIX = {"gap": 0.35, "touching": 0.35, "overlapping": 0.3}
+# Space between neighbours' ink boxes, x the writing height. Inks meet well before boxes do (a 7's
+# arm over a 1, slanted digits), so "touching" and "overlapping" overlap the boxes generously.
+GAP = {"gap": (0.1, 0.5), "touching": (-0.35, 0.0), "overlapping": (-0.55, -0.2)}
+
+
+def _ink_extent(any_ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """First and one-past-last index where a (N, L) boolean row is True (0, L when all False)."""
+    n, size = any_ink.shape
+    idx = torch.arange(size, device=any_ink.device).expand(n, size)
+    first = torch.where(any_ink, idx, size).amin(1)
+    last = torch.where(any_ink, idx + 1, 0).amax(1)
+    empty = first >= last
+    return torch.where(empty, 0, first), torch.where(empty, size, last)
+
+
+def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
+                  min_digits: int = 1, augment: float = 1.0, noise: float = 0.25,
+                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)).
+
+    Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, max_digits) int64 padded with BLANK,
+    lengths (n,)); W is a multiple of 4 that fits the widest line, shorter lines padded with black.
+    """
+    dev = images.device
+    m = max_digits
+    rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
+    length = torch.randint(min_digits, m + 1, (n,), generator=gen, device=dev)
+    idx = torch.randint(0, len(images), (n, m), generator=gen, device=dev)
+    lab = labels[idx]  # (n, m)
+    present = torch.arange(m, device=dev) < length[:, None]  # (n, m)
+    d = images[idx.flatten()].float().div(255).unsqueeze(1)  # (n*m, 1, 28, 28)
+    d = augment_batch(d, augment, gen, elastic=2.0, labels=lab.flatten(), styles=0.15)
+
+    ink = d[:, 0] > 0.3
+    x0, x1 = _ink_extent(ink.any(1))  # columns (n*m,)
+    y0, y1 = _ink_extent(ink.any(2))  # rows
+    x0, x1, y0, y1 = (t.view(n, m).float() for t in (x0, x1, y0, y1))
+    # Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
+    # ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height.
+    s = 0.85 + 0.3 * rnd(n, m)
+    w, h = (x1 - x0) * s, (y1 - y0) * s
+    mode = torch.multinomial(torch.tensor(list(SPACING_MIX.values()), device=dev), n, True, generator=gen)
+    lo = torch.tensor([GAP[k][0] for k in SPACING_MIX], device=dev)[mode]
+    hi = torch.tensor([GAP[k][1] for k in SPACING_MIX], device=dev)[mode]
+    gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m)) * WRITING
+    gap[:, 0] = 0
+    # Overlap never swallows a neighbour: the next digit starts at least 30% of the way in.
+    gap = torch.maximum(gap, -0.7 * torch.minimum(w, w.roll(1, 1)))
+    left = torch.cumsum(torch.where(present, gap, 0) + torch.where(present, w, 0).roll(1, 1) * (torch.arange(m, device=dev) > 0), 1)
+    bottom = WRITING * (1 + 0.08 * (2 * rnd(n, m) - 1))
+    top = bottom - h
+    big = torch.finfo(torch.float32).max
+    line_top = torch.where(present, top, big).amin(1, keepdim=True)
+    line_bottom = torch.where(present, bottom, -big).amax(1, keepdim=True)
+    line_right = torch.where(present, left + w, 0).amax(1, keepdim=True)
+    f = WRITING / (line_bottom - line_top)  # frame: the line's ink box becomes 20 px tall
+    width = MARGIN * 2 + f[:, 0] * line_right[:, 0]  # (n,)
+    W = int(math.ceil(float(width.max()) / 4) * 4)
+
+    # One grid_sample at 2x, then 2x2 averaging: shrinking by sampling alone would alias.
+    ss = 2
+    oy = (torch.arange(HEIGHT * ss, device=dev) + 0.5) / ss  # output pixel centres
+    ox = (torch.arange(W * ss, device=dev) + 0.5) / ss
+    k = (s * f).view(-1, 1)  # output px per source px, per digit
+    u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / k  # (n*m, W*ss) source x
+    v = y0.view(-1, 1) + ((oy[None] - MARGIN) - (f * (top - line_top)).view(-1, 1)) / k  # (n*m, H*ss)
+    grid = torch.stack(torch.broadcast_tensors(u[:, None, :], v[:, :, None]), -1) * (2 / 28) - 1
+    strips = F.grid_sample(d, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    strips = strips.view(n, m, HEIGHT * ss, W * ss) * present[:, :, None, None]
+    x = F.avg_pool2d(strips.amax(1, keepdim=True), ss)  # (n, 1, 28, W)
+    if noise > 0:
+        x = noise_family(x, noise, gen)
+    targets = torch.where(present, lab, BLANK)
+    return x.clamp(0, 1), targets, length
+
+
+def decode(logp: torch.Tensor) -> list[list[tuple[int, float, int, int]]]:
+    """CTC best path per line of (B, T, 11) log-probabilities: per line a list of
+    (digit, confidence, first frame, last frame + 1), where confidence is the digit's highest
+    probability over its frames (renormalised without blank)."""
+    p = logp.exp()
+    best = p.argmax(-1)  # (B, T)
+    out = []
+    for b in range(p.shape[0]):
+        digits: list[tuple[int, float, int, int]] = []
+        prev = BLANK
+        for t, c in enumerate(best[b].tolist()):
+            if c != BLANK and c != prev:
+                digits.append((c, 0.0, t, t + 1))
+            if c != BLANK and c == prev:
+                digits[-1] = (*digits[-1][:3], t + 1)
+            prev = c
+        for i, (c, _, a, z) in enumerate(digits):
+            conf = (p[b, a:z, c] / p[b, a:z, :BLANK].sum(-1).clamp_min(1e-9)).max()
+            digits[i] = (c, float(conf), a, z)
+        out.append(digits)
+    return out
+
+
+def frame_line(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
+    """Frame a real line's ink (white on black, any size) like `compose_lines`' training lines.
+
+    Returns (strip (28, W) float32, the ink box (x0, y0, x1, y1) in `ink`'s pixels, and the scale
+    from those pixels to the strip's: strip x = MARGIN + (x - x0) * scale)."""
+    from .preprocess import normalise_stroke, _resize
+
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = normalise_stroke(ink, mask, (int(x0), int(y0), int(x1), int(y1)), size=y1 - y0)
+    h, w = crop.shape
+    scale = WRITING / h
+    small = _resize(crop, (max(1, round(w * scale)), WRITING))
+    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+    width = int(math.ceil((small.shape[1] + 2 * MARGIN) / 4) * 4)
+    out = np.zeros((HEIGHT, width), np.float32)
+    top = (HEIGHT - WRITING) // 2
+    out[top:top + WRITING, MARGIN:MARGIN + small.shape[1]] = small
+    return out, (int(x0), int(y0), int(x1), int(y1)), small.shape[1] / (x1 - x0)  # strip px per source px
+
+
+@dataclass
+class ReaderConfig:
+    """How `digitrec train-reader` trains the line reader (every field is saved in the checkpoint)."""
+
+    steps: int = 8000
+    batch_size: int = 96
+    lr: float = 3e-3
+    weight_decay: float = 1e-4
+    max_digits: int = 7
+    augment: float = 1.0
+    noise: float = 0.25
+    channels: tuple[int, int, int] = (16, 32, 64)
+    hidden: int = 128
+    val_lines: int = 2000
+    val_size: int = 5000  # digits held out of MNIST's training set; validation lines use only them
+    seed: int = 0
+    threads: int = 0  # 0: torch's default
+
+
+def line_accuracy(model, batches, mean: float, std: float) -> float:
+    """Share of lines read exactly (every digit right, none missing or extra), over batches of
+    (x, targets, lengths) as `compose_lines` makes them."""
+    right = total = 0
+    model.eval()
+    with torch.inference_mode():
+        for x, targets, lengths in batches:
+            for j, digits in enumerate(decode(model((x - mean) / std))):
+                right += [c for c, *_ in digits] == targets[j, :lengths[j]].tolist()
+            total += len(x)
+    return right / max(total, 1)
+
+
+def train_reader(cfg: ReaderConfig, out: str | Path, *, data_dir=None, command: str | None = None, log=print) -> dict:
+    """Train `linecnn` on composed lines from MNIST's training digits (less `val_size` held out for
+    validation lines); save OUT/reader.pt (the best on validation) and return its metrics."""
+    from .checkpoint import MNIST_MEAN, MNIST_STD, atomic_save, make_checkpoint
+    from .data import load_mnist, split_train_val
+    from .models import create_model
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = load_mnist(data_dir)
+    tr, va = split_train_val(len(data.train_images), cfg.val_size, seed=0)
+    images, labels = data.train_images[tr], data.train_labels[tr]
+    vgen = torch.Generator().manual_seed(1234)
+    with torch.no_grad():  # the same number of lines of each length, each length its own batch
+        val = [compose_lines(data.train_images[va], data.train_labels[va], cfg.val_lines // cfg.max_digits,
+                             min_digits=k, max_digits=k, gen=vgen) for k in range(1, cfg.max_digits + 1)]
+    arch_args = {"channels": list(cfg.channels), "hidden": cfg.hidden}
+    model = create_model("linecnn", **arch_args)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best, best_state, t0, seen = -1.0, None, time.perf_counter(), 0
+    every = max(1, cfg.steps // 10)
+    for step in range(1, cfg.steps + 1):
+        model.train()
+        # One length per batch: lines of a batch are about equally wide, so little is padding.
+        k = int(torch.randint(1, cfg.max_digits + 1, (1,), generator=gen))
+        with torch.no_grad():
+            x, y, n = compose_lines(images, labels, cfg.batch_size, min_digits=k, max_digits=k, augment=cfg.augment,
+                                    noise=cfg.noise, gen=gen)
+        logp = model((x - MNIST_MEAN) / MNIST_STD)  # (B, T, 11)
+        frames = torch.full((len(x),), logp.shape[1], dtype=torch.long)
+        loss = F.ctc_loss(logp.transpose(0, 1), y, frames, n, blank=BLANK, zero_infinity=True)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+        sched.step()
+        seen += len(x)
+        if step % every == 0 or step == cfg.steps:
+            acc = line_accuracy(model, val, MNIST_MEAN, MNIST_STD)
+            log(f"step {step}/{cfg.steps}  loss {loss.item():.4f}  val lines {acc:.4f}  "
+                f"{seen / (time.perf_counter() - t0):.0f} lines/s")
+            if acc > best:
+                best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(best_state)
+    metrics = {"val": {"line_accuracy": best, "lines": cfg.val_lines}, "train_seconds": time.perf_counter() - t0,
+               "train_lines": seen}
+    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, HEIGHT, 0],
+             **({"command": command} if command else {})}
+    ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
+    atomic_save(ckpt, Path(out) / "reader.pt")
+    return metrics
