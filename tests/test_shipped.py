@@ -1,5 +1,6 @@
 """The model that ships inside the package: present, safe to load, accurate, and self-describing."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -10,14 +11,18 @@ from conftest import run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.evaluate import evaluate_checkpoint
 from digitrec.predict import load_model, shipped_model_path
+from digitrec.train import RECIPES
 
 
 def test_shipped_model_is_in_the_package_and_loads_weights_only():
     path = shipped_model_path()
     assert path.is_file() and path.stat().st_size < 4_000_000  # small enough to ship
     raw = torch.load(path, weights_only=True)
-    assert raw["command"].startswith("digitrec train --recipe robust")  # says how to rebuild it
-    assert raw["config"]["recipe"] == "robust" and "train_state" not in raw
+    assert raw["command"].startswith("digitrec train --recipe") and "train_state" not in raw  # how it was made
+    # ... and `--recipe robust` (scripts/build-model) trains exactly that configuration again.
+    robust = dataclasses.asdict(RECIPES["robust"])
+    assert {k: v for k, v in raw["config"].items() if k not in ("out", "recipe")} == \
+        {k: json.loads(json.dumps(v)) for k, v in robust.items() if k not in ("out", "recipe")}
 
 
 def test_shipped_model_mnist_test_accuracy(mnist):
@@ -40,6 +45,6 @@ def test_predict_and_info_use_the_shipped_model_by_default(tmp_path, mnist):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["digit"] == 3
     info = json.loads(run_cli("info", "--json").stdout)
-    assert info["arch"] == "cnn" and info["path"] == str(shipped_model_path())
+    assert info["arch"] == RECIPES["robust"].arch and info["path"] == str(shipped_model_path())
     assert load_model().predict_one(page).digit == 3
     assert np.isclose(sum(load_model().predict_one(page).probabilities), 1.0)

@@ -230,7 +230,7 @@ def train_reader(cfg: ReaderConfig, out: str | Path, *, data_dir=None, command: 
             if acc > best:
                 best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
-    metrics = {"val": {"line_accuracy": best, "lines": cfg.val_lines}, "train_seconds": time.perf_counter() - t0,
+    metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
                "train_lines": seen}
     extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, HEIGHT, 0],
              **({"command": command} if command else {})}

@@ -26,7 +26,7 @@ from .device import resolve_device
 from .errors import CheckpointError, DigitrecError
 from .preprocess import NoDigitFound, Preprocessed, preprocess
 
-SHIPPED_MODEL = "digitrec-cnn.pt"  # inside the package's weights/ folder
+SHIPPED_MODEL = "digitrec-digits.pt"  # inside the package's weights/ folder
 SHIPPED_READER = "digitrec-reader.pt"  # the line reader behind `read`
 
 

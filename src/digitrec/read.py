@@ -17,7 +17,9 @@ specks and ruled lines set aside by `preprocess.ink_components`). Then:
    MNIST's training digits) reads the strip column by column, and CTC's best path gives the
    digits. It never has to decide where one digit ends: digits that touch or overlap are read
    from the columns they share, a digit broken in two is still one.
-4. Each digit's box is its group's ink, split at the midpoints between digits read in the same group.
+4. Each digit's box is its group's ink, split at the midpoints between digits read in the same
+   group. A digit alone in its group is also framed as a single digit (`frame_like_mnist`) and
+   read by the digit model; its answer is the product of the two models' probabilities.
 
 Cutting touching digits apart and scoring the cuts with the single-digit classifier was tried
 first and fails: a digit classifier is confident on almost any slice of ink (0% of touching
@@ -32,7 +34,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .lines import BLANK, MARGIN, STRIDE, decode, frame_line
-from .preprocess import NoDigitFound, _resize, ink_components, ink_map, load_image, to_rgb
+from .preprocess import NoDigitFound, _resize, frame_like_mnist, ink_components, ink_map, load_image, to_rgb
 
 READ_HEIGHT = 160  # working height: ample for digits (they are framed at 20 px), cheap to filter
 READ_WIDTH = 2400
@@ -91,13 +93,14 @@ def _line_pieces(ink: np.ndarray) -> tuple[list[np.ndarray], np.ndarray] | None:
         comp = ink_components(ink)
     except NoDigitFound:
         return None
-    keep, mass, slices = comp.keep.copy(), comp.mass, comp.slices
+    keep, mass, slices = comp.keep, comp.mass, comp.slices
     if not keep.any():
         return None
+    # Start from a stroke, not a blob (a shadow's edge), unless blobs are all there is; a thick
+    # digit can look like a blob too, so blobs may still join the line.
     strokes = keep & ~comp.blob
-    if strokes.any() and mass[strokes].max() >= 0.25 * mass[keep].max():
-        keep = strokes
-    main = int(np.argmax(np.where(keep, mass, -1)))
+    start = strokes if strokes.any() and mass[strokes].max() >= 0.25 * mass[keep].max() else keep
+    main = int(np.argmax(np.where(start, mass, -1)))
     chosen = {main}
     y0, y1, x0, x1 = slices[main][0].start, slices[main][0].stop, slices[main][1].start, slices[main][1].stop
     grew = True
@@ -190,11 +193,25 @@ def read(rec, source, *, name: str | None = None) -> Reading:
     digits = decode(logp[None])[0]
     # Frame t saw strip columns [2t, 2t + 2); back to working pixels.
     centres = [lx0 + ((a + z) * STRIDE / 2 - MARGIN) / s for _, _, a, z in digits]
-    for (d, conf, a, z), (_, (x0, y0, x1, y1)) in zip(digits, _digit_boxes(masks, centres)):
-        box = (int(x0 / scale), int(y0 / scale), min(W, int(np.ceil(x1 / scale))), min(H, int(np.ceil(y1 / scale))))
+    boxes = _digit_boxes(masks, centres)
+    probs = []
+    for d, _, a, z in digits:
         p = logp[a:z, :BLANK].exp()
         p = p / p.sum(1, keepdim=True).clamp_min(1e-9)  # the ten digits at each of its frames, blank left out
-        reading.digits.append(DigitRead(d, conf, box, [float(v) for v in p[int(p[:, d].argmax())]]))
+        probs.append(p[int(p[:, d].argmax())].numpy())
+    # A digit alone in its piece of ink is also framed as a single digit and read by the digit
+    # model; the two opinions are multiplied (both must agree), which reads clear gaps better than
+    # either alone (on validation numbers: 0.975 of 4-digit numbers, reader 0.965, classifier 0.95).
+    groups = [g for g, _ in boxes]
+    alone = [i for i, g in enumerate(groups) if groups.count(g) == 1]
+    if alone:
+        framed = [frame_like_mnist(np.where(masks[groups[i]], ink, 0), masks[groups[i]])[0] for i in alone]
+        for i, pc in zip(alone, rec.probabilities(np.stack(framed)).numpy()):
+            both = probs[i] * pc
+            probs[i] = both / max(float(both.sum()), 1e-12) if both.sum() > 0 else probs[i]
+    for p, (_, (x0, y0, x1, y1)) in zip(probs, boxes):
+        box = (int(x0 / scale), int(y0 / scale), min(W, int(np.ceil(x1 / scale))), min(H, int(np.ceil(y1 / scale))))
+        reading.digits.append(DigitRead(int(p.argmax()), float(p.max()), box, [float(v) for v in p]))
     reading.text = "".join(str(d.digit) for d in reading.digits)
     return reading
 

@@ -106,12 +106,6 @@ RECIPES: dict[str, TrainConfig] = {
     "fast": TrainConfig(arch="cnn", arch_args={"channels": [16, 32], "kernel": 3, "pool_first": True, "hidden": 256},
                         epochs=3, batch_size=256, lr=6e-3, optimizer="adamw", weight_decay=5e-4, schedule="onecycle",
                         augment=0.35, label_smoothing=0.1, recipe="fast"),
-    # The shipped model: a wider cnn trained longer under strong augmentation (slant, size, stroke
-    # thickness), because users' digits vary far more than MNIST's test set does.
-    # (Elastic distortion, tried at 1.5 px over 15 epochs, read fewer real user digits: 0.917 vs 0.947.)
-    "robust": TrainConfig(arch="cnn", arch_args={"channels": [32, 64]}, epochs=12, batch_size=128, lr=3e-3,
-                          optimizer="adamw", weight_decay=5e-4, schedule="onecycle", augment=1.0, styles=0.3,
-                          recipe="robust"),
     # The most accurate single model this 2-core CPU trains in under 30 minutes: the deep cnn for 30
     # epochs under the shipped model's augmentation, a little of the noise family, label smoothing.
     "best": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
@@ -120,8 +114,15 @@ RECIPES: dict[str, TrainConfig] = {
     "ensemble": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
                             schedule="onecycle", augment=1.0, styles=0.3, noise=0.25, label_smoothing=0.1,
                             members=3, recipe="ensemble"),
-    # (Adding the noise family, --noise 1, lifts mean MNIST-C accuracy from 0.731 to 0.889 but reads
-    # fewer real user digits, 0.955 against 0.968: not for the shipped model yet.)
+    # The shipped model: `best` that has also seen the hard cases (tilts up to 45 degrees, lines
+    # across the digit, hollow strokes, inverted bands; `augment.extremes_family`). It gives up
+    # 0.08 pt of MNIST test accuracy against `best` (0.9963 vs 0.9971) for 0.974 vs 0.932 mean MNIST-C
+    # accuracy, and reads more real user digits (0.970 vs 0.959).
+    # (Before: a cnn 32/64 for 12 epochs, 0.9957 and 0.968 of user digits. Adding the noise family at
+    # full strength, --noise 1, read fewer real user digits, 0.955 against 0.968.)
+    "robust": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
+                          schedule="onecycle", augment=1.0, styles=0.3, noise=0.25, extremes=1.0, label_smoothing=0.1,
+                          recipe="robust"),
 }
 DEFAULT_RECIPE = "fast"
 
