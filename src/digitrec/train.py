@@ -102,8 +102,10 @@ RECIPES: dict[str, TrainConfig] = {
     # kernels that pools before batch norm (~12k img/s), 3 epochs of large batches under a one-cycle
     # schedule, light affine augmentation and label smoothing. Chosen on validation accuracy at the
     # same time budget against 4 epochs, 5x5 kernels, 8/16 and 24/48 channels, a third conv block,
-    # batch 512, no augmentation and lr 1e-2.
-    "fast": TrainConfig(arch="cnn", arch_args={"channels": [16, 32], "kernel": 3, "pool_first": True, "hidden": 256},
+    # batch 512, no augmentation and lr 1e-2; then dropout 0.1 against 0.25 and 0 (mean validation
+    # accuracy over 3 seeds 0.9925 vs 0.9919 and 0.9924), no weight decay (0.9921), smoothing 0.05 (0.9917).
+    "fast": TrainConfig(arch="cnn", arch_args={"channels": [16, 32], "kernel": 3, "pool_first": True, "hidden": 256,
+                                               "dropout": 0.1},
                         epochs=3, batch_size=256, lr=6e-3, optimizer="adamw", weight_decay=5e-4, schedule="onecycle",
                         augment=0.35, label_smoothing=0.1, recipe="fast"),
     # The most accurate single model this 2-core CPU trains in under 30 minutes: the deep cnn for 30
