@@ -131,9 +131,10 @@ def _line_pieces(ink: np.ndarray) -> tuple[list[np.ndarray], np.ndarray] | None:
     return masks, np.logical_or.reduce(masks)
 
 
-def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[int, tuple[int, int, int, int]]]:
-    """Per digit (by the column its reading came from): its group, and the box of that group's ink
-    between the midpoints to the neighbouring digits of the same group."""
+def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[list[int], tuple[int, int, int, int]]]:
+    """Per digit (by the column its reading came from): its groups (the one it was read from first,
+    then any group no digit was read from that lies nearest to it), and the box of their ink, split
+    at the midpoints to the neighbouring digits read from the same group."""
     spans = [np.nonzero(m.any(0))[0][[0, -1]] for m in masks]
     group = []
     for c in centres:
@@ -151,16 +152,16 @@ def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[in
         if not part.any():
             part = masks[g]
         ys, xs = np.nonzero(part)
-        out.append((g, (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
+        out.append(([g], (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
     # A group no digit was read from is part of its nearest digit: a 5's bar that lifted off.
-    for g in set(range(len(masks))) - set(group):
+    for g in sorted(set(range(len(masks))) - set(group)):
         if not out:
             break
         ys, xs = np.nonzero(masks[g])
         a, b = xs.min(), xs.max() + 1
         i = int(np.argmin([max(box[0] - b, a - box[2], 0) for _, box in out]))
-        box = out[i][1]
-        out[i] = (out[i][0], (min(box[0], int(a)), min(box[1], int(ys.min())), max(box[2], int(b)), max(box[3], int(ys.max()) + 1)))
+        members, box = out[i]
+        out[i] = (members + [g], (min(box[0], int(a)), min(box[1], int(ys.min())), max(box[2], int(b)), max(box[3], int(ys.max()) + 1)))
     return out
 
 
@@ -202,10 +203,11 @@ def read(rec, source, *, name: str | None = None) -> Reading:
     # A digit alone in its piece of ink is also framed as a single digit and read by the digit
     # model; the two opinions are multiplied (both must agree), which reads clear gaps better than
     # either alone (on validation numbers: 0.975 of 4-digit numbers, reader 0.965, classifier 0.95).
-    groups = [g for g, _ in boxes]
+    groups = [members[0] for members, _ in boxes]
     alone = [i for i, g in enumerate(groups) if groups.count(g) == 1]
     if alone:
-        framed = [frame_like_mnist(np.where(masks[groups[i]], ink, 0), masks[groups[i]])[0] for i in alone]
+        own = [np.logical_or.reduce([masks[g] for g in boxes[i][0]]) for i in alone]  # with a lifted-off bar
+        framed = [frame_like_mnist(np.where(m, ink, 0), m)[0] for m in own]
         for i, pc in zip(alone, rec.probabilities(np.stack(framed)).numpy()):
             both = probs[i] * pc
             probs[i] = both / max(float(both.sum()), 1e-12) if both.sum() > 0 else probs[i]
