@@ -45,3 +45,16 @@ def test_robustness_cli(tmp_path, seed_model_path):
     assert chart.stat().st_size > 10_000
     text = run_cli("robustness", "--model", str(seed_model_path), "--limit", "200").stdout
     assert "mean corrupted" in text and "canny_edges" in text
+
+
+def test_robustness_on_validation_split(seed_model_path, mnist):
+    # --split val scores the held-out training images, so recipes can be compared without the test set.
+    from digitrec.data import split_train_val
+
+    proc = run_cli("robustness", "--model", str(seed_model_path), "--split", "val", "--limit", "200", "--json")
+    assert proc.returncode == 0, proc.stderr
+    r = json.loads(proc.stdout)
+    assert r["split"] == "val" and r["n"] == 200
+    _, idx = split_train_val(60000)
+    expected = robustness(load_model(seed_model_path), mnist.train_images[idx][:200], mnist.train_labels[idx][:200])
+    assert r["clean"] == expected["clean"] and r["mean_corrupted"] == expected["mean_corrupted"]

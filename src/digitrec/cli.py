@@ -446,28 +446,37 @@ def augment_preview(out, n, strength, seed, scale, data_dir):
               help="Checkpoint to test; repeat to compare several [default: the shipped model].")
 @data_option
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N test images.")
+@click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
+              help="The MNIST test set, or the 5,000 training images every recipe holds out for validation "
+                   "(to choose between models without looking at the test set).")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model.")
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, help="Write a bar chart PNG.")
-def robustness_cmd(model_paths, data_dir, seed, limit, as_json, chart):
+def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
     """Accuracy on the MNIST test set under the 15 corruptions of MNIST-C (Mu & Gilmer, 2019).
 
     \b
     Examples:
       digitrec robustness
       digitrec robustness --model runs/fast/model.pt --model mnist_model.pth --chart robustness.png
+      digitrec robustness --split val --model runs/a/model.pt --model runs/b/model.pt
     """
-    from .data import load_mnist
+    from .data import load_mnist, split_train_val
     from .predict import load_model, shipped_model_path
     from .robustness import CORRUPTIONS, robustness
+    from .train import SPLIT_SEED
 
     data = load_mnist(data_dir)
-    images, labels = data.test_images[:limit], data.test_labels[:limit]
+    if split == "val":
+        _, idx = split_train_val(len(data.train_labels), seed=SPLIT_SEED)
+        images, labels = data.train_images[idx][:limit], data.train_labels[idx][:limit]
+    else:
+        images, labels = data.test_images[:limit], data.test_labels[:limit]
     paths = list(model_paths) or [str(shipped_model_path())]
     results = {p: robustness(load_model(p), images, labels, seed=seed) for p in paths}
     if as_json:
         for p, r in results.items():
-            click.echo(json.dumps({"model": p, "n": len(labels), "seed": seed, **r}))
+            click.echo(json.dumps({"model": p, "split": split, "n": len(labels), "seed": seed, **r}))
     else:
         names = [Path(p).name if len(set(Path(q).name for q in paths)) == len(paths) else p for p in paths]
         click.echo(f"{'corruption':<16}" + "".join(f"{n[:22]:>24}" for n in names))
@@ -477,12 +486,12 @@ def robustness_cmd(model_paths, data_dir, seed, limit, as_json, chart):
         for name, accs in rows:
             click.echo(f"{name:<16}" + "".join(f"{a:>24.4f}" for a in accs))
     if chart:
-        _robustness_chart(results, list(CORRUPTIONS), chart)
+        _robustness_chart(results, list(CORRUPTIONS), chart, split)
         if not as_json:
             click.echo(f"wrote {chart}")
 
 
-def _robustness_chart(results: dict, corruptions: list[str], path: str) -> None:
+def _robustness_chart(results: dict, corruptions: list[str], path: str, split: str = "test") -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -496,9 +505,10 @@ def _robustness_chart(results: dict, corruptions: list[str], path: str) -> None:
         values = [r["clean"]] + [r["corruptions"][c] for c in corruptions] + [r["mean_corrupted"]]
         ax.bar(np.arange(len(labels)) + k * width, values, width, label=Path(p).name)
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right")
-    ax.set_ylabel("test accuracy")
+    what = "test" if split == "test" else "validation"
+    ax.set_ylabel(f"{what} accuracy")
     ax.set_ylim(0, 1)
-    ax.set_title("MNIST test accuracy under MNIST-C corruptions", loc="left")
+    ax.set_title(f"MNIST {what} accuracy under MNIST-C corruptions", loc="left")
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(results), frameon=False)
     fig.tight_layout()
     Path(path).parent.mkdir(parents=True, exist_ok=True)
