@@ -116,3 +116,13 @@ def test_http_read(rec, clear_numbers):
         assert res["text"] == rec.read(img).text and len(res["digits"]) == len(res["text"])
         bad = c.post("/v1/read", content=b"garbage", headers={"Content-Type": "image/png"})
         assert bad.status_code == 422 and "error" in bad.json()
+
+
+def test_reader_loads_once_when_first_requests_arrive_together():
+    # The server's threads may all ask for the lazily loaded reader at once: one load, one object.
+    from concurrent.futures import ThreadPoolExecutor
+
+    fresh = load_model(None)
+    with ThreadPoolExecutor(8) as pool:
+        readers = list(pool.map(lambda _: fresh.reader, range(8)))
+    assert all(r is readers[0] for r in readers) and readers[0].arch == "linecnn"

@@ -13,6 +13,7 @@ with `error` set or `digit=None`, so one bad file never stops the others.
 from __future__ import annotations
 
 import os
+import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from importlib import resources
@@ -78,6 +79,7 @@ class Recogniser:
         self.checkpoint = checkpoint
         self.reader_path = Path(reader) if reader else None  # None: the shipped line reader
         self._reader: Checkpoint | None = None
+        self._reader_lock = threading.Lock()  # the server's first requests may arrive together
         self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
         model = checkpoint.model
         if isinstance(model, torch.nn.Module):
@@ -151,14 +153,15 @@ class Recogniser:
     @property
     def reader(self) -> Checkpoint:
         """The line reader (`linecnn`) behind `read`, loaded on first use."""
-        if self._reader is None:
-            path = self.reader_path or shipped_reader_path()
-            ckpt = load_checkpoint(path)
-            if ckpt.arch != "linecnn":
-                raise CheckpointError(f"{path}: a {ckpt.arch} digit model, not a line reader; pass a reader.pt "
-                                      "written by `digitrec train-reader`")
-            self._reader = ckpt
-        return self._reader
+        with self._reader_lock:
+            if self._reader is None:
+                path = self.reader_path or shipped_reader_path()
+                ckpt = load_checkpoint(path)
+                if ckpt.arch != "linecnn":
+                    raise CheckpointError(f"{path}: a {ckpt.arch} digit model, not a line reader; pass a reader.pt "
+                                          "written by `digitrec train-reader`")
+                self._reader = ckpt
+            return self._reader
 
     @torch.no_grad()
     def read_line(self, strip: np.ndarray) -> torch.Tensor:
