@@ -48,9 +48,9 @@ def test_decode_collapses_repeats_and_needs_a_blank_between_equal_digits():
         return lp
 
     got = decode(frames([BLANK, 1, 1, BLANK, 1, 7, 7, BLANK, BLANK, 0]))[0]
-    assert [d for d, *_ in got] == [1, 1, 7, 0]
-    assert [(a, z) for _, _, a, z in got] == [(1, 3), (4, 5), (5, 7), (9, 10)]
-    assert all(0.98 < c <= 1 for _, c, *_ in got)
+    assert [d.digit for d in got] == [1, 1, 7, 0]
+    assert [(d.start, d.end) for d in got] == [(1, 3), (4, 5), (5, 7), (9, 10)]
+    assert all(0.98 < d.confidence <= 1 and abs(float(d.probabilities.sum()) - 1) < 1e-5 for d in got)
     assert decode(frames([BLANK] * 5))[0] == []
 
 

@@ -20,6 +20,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -107,26 +108,35 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     return x.clamp(0, 1), targets, length
 
 
-def decode(logp: torch.Tensor) -> list[list[tuple[int, float, int, int]]]:
-    """CTC best path per line of (B, T, 11) log-probabilities: per line a list of
-    (digit, confidence, first frame, last frame + 1), where confidence is the digit's highest
-    probability over its frames (renormalised without blank)."""
+class Decoded(NamedTuple):
+    """One digit read from a line: the frames [start, end) it came from, and the ten digits'
+    probabilities (blank left out) at the frame where it was surest."""
+    digit: int
+    probabilities: torch.Tensor  # (10,)
+    start: int
+    end: int
+
+    @property
+    def confidence(self) -> float:
+        return float(self.probabilities[self.digit])
+
+
+def decode(logp: torch.Tensor) -> list[list[Decoded]]:
+    """CTC best path per line of (B, T, 11) log-probabilities: the digits of each line, left to right."""
     p = logp.exp()
+    ten = p[..., :BLANK] / p[..., :BLANK].sum(-1, keepdim=True).clamp_min(1e-9)  # (B, T, 10)
     best = p.argmax(-1)  # (B, T)
     out = []
     for b in range(p.shape[0]):
-        digits: list[tuple[int, float, int, int]] = []
+        runs: list[list[int]] = []  # [digit, start, end]
         prev = BLANK
         for t, c in enumerate(best[b].tolist()):
-            if c != BLANK and c != prev:
-                digits.append((c, 0.0, t, t + 1))
             if c != BLANK and c == prev:
-                digits[-1] = (*digits[-1][:3], t + 1)
+                runs[-1][2] = t + 1
+            elif c != BLANK:
+                runs.append([c, t, t + 1])
             prev = c
-        for i, (c, _, a, z) in enumerate(digits):
-            conf = (p[b, a:z, c] / p[b, a:z, :BLANK].sum(-1).clamp_min(1e-9)).max()
-            digits[i] = (c, float(conf), a, z)
-        out.append(digits)
+        out.append([Decoded(c, ten[b, a + int(ten[b, a:z, c].argmax())], a, z) for c, a, z in runs])
     return out
 
 
@@ -178,7 +188,7 @@ def line_accuracy(model, batches, mean: float, std: float) -> float:
     with torch.inference_mode():
         for x, targets, lengths in batches:
             for j, digits in enumerate(decode(model((x - mean) / std))):
-                right += [c for c, *_ in digits] == targets[j, :lengths[j]].tolist()
+                right += [d.digit for d in digits] == targets[j, :lengths[j]].tolist()
             total += len(x)
     return right / max(total, 1)
 

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy import ndimage as ndi
 
-from .lines import BLANK, MARGIN, STRIDE, decode, frame_line
+from .lines import MARGIN, STRIDE, decode, frame_line
 from .preprocess import NoDigitFound, _resize, frame_like_mnist, ink_components, ink_map, load_image, to_rgb
 
 READ_HEIGHT = 160  # working height: ample for digits (they are framed at 20 px), cheap to filter
@@ -193,13 +193,9 @@ def read(rec, source, *, name: str | None = None) -> Reading:
     logp = rec.read_line(strip)  # (T, 11)
     digits = decode(logp[None])[0]
     # Frame t saw strip columns [2t, 2t + 2); back to working pixels.
-    centres = [lx0 + ((a + z) * STRIDE / 2 - MARGIN) / s for _, _, a, z in digits]
+    centres = [lx0 + ((d.start + d.end) * STRIDE / 2 - MARGIN) / s for d in digits]
     boxes = _digit_boxes(masks, centres)
-    probs = []
-    for d, _, a, z in digits:
-        p = logp[a:z, :BLANK].exp()
-        p = p / p.sum(1, keepdim=True).clamp_min(1e-9)  # the ten digits at each of its frames, blank left out
-        probs.append(p[int(p[:, d].argmax())].numpy())
+    probs = [d.probabilities.numpy() for d in digits]
     # A digit alone in its piece of ink is also framed as a single digit and read by the digit
     # model; the two opinions are multiplied (both must agree), which reads clear gaps better than
     # either alone (on validation numbers: 0.975 of 4-digit numbers, reader 0.965, classifier 0.95).
