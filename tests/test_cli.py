@@ -9,7 +9,8 @@ import torch
 
 from conftest import MNIST_DIR, run_cli
 
-COMMANDS = ["train", "train-reader", "evaluate", "info", "models", "predict", "read", "augment-preview", "robustness"]
+COMMANDS = ["train", "train-reader", "evaluate", "info", "models", "predict", "read", "augment-preview", "robustness",
+            "ensemble"]
 
 
 def _one_line_error(proc, *needles):
@@ -153,3 +154,35 @@ def test_augment_preview_writes_a_grid(tmp_path):
         rows = len(preview(torch.zeros(2, 1, 28, 28), torch.zeros(2, dtype=torch.long)))  # one per augmentation
         assert im.size == (90 + 8 * 56, rows * 56) and rows >= 15
         assert len(im.getcolors(maxcolors=256) or []) > 50  # real digits, not a blank canvas
+
+
+def test_ensemble_combines_checkpoints_and_flattens_ensembles(tmp_path, seed_model_path, small_model_path, mnist):
+    from digitrec.checkpoint import load_checkpoint
+    from digitrec.evaluate import accuracy_and_loss
+
+    pair = tmp_path / "pair.pt"
+    proc = run_cli("ensemble", str(seed_model_path), str(small_model_path), "--out", str(pair), "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "2 members" in proc.stdout and not list(tmp_path.glob("*.tmp*"))
+    ck = load_checkpoint(pair)
+    assert ck.arch == "ensemble" and [m["arch"] for m in ck.arch_args["members"]] == ["mlp", "cnn"]
+    # The recorded test accuracy is the averaged model's, and the members keep their own weights.
+    acc, _ = accuracy_and_loss(ck.model, mnist.test_images, mnist.test_labels, ck.mean, ck.std)
+    assert ck.meta["metrics"]["test"]["accuracy"] == acc
+    small = load_checkpoint(small_model_path)
+    x = (mnist.test_images[:64].float() / 255 - ck.mean) / ck.std
+    with torch.no_grad():
+        assert torch.equal(ck.model.members[1](x[:, None]), small.model(x[:, None]))
+    assert ck.meta["command"].startswith("digitrec ensemble")
+    # An ensemble given as a member contributes its members: 2 + 1 = 3, not a nested ensemble.
+    proc = run_cli("ensemble", str(pair), str(small_model_path), "--out", str(tmp_path / "three.pt"), "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert len(load_checkpoint(tmp_path / "three.pt").arch_args["members"]) == 3
+
+
+def test_ensemble_refuses_a_line_reader(tmp_path, seed_model_path):
+    from digitrec.predict import shipped_reader_path
+
+    proc = run_cli("ensemble", str(seed_model_path), str(shipped_reader_path()), "--out", str(tmp_path / "e.pt"))
+    _one_line_error(proc, "line reader")
+    assert not (tmp_path / "e.pt").exists()

@@ -204,6 +204,32 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
 
 
 @cli.command()
+@click.argument("model_paths", metavar="MODEL...", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the ensemble checkpoint.")
+@data_option
+@device_option
+def ensemble(model_paths, out, data_dir, device):
+    """Combine trained digit models into one ensemble checkpoint (probabilities averaged), and
+    report its accuracy on the validation split and the test set.
+
+    \b
+    Example:
+      digitrec ensemble runs/ensemble/model.pt runs/robust/model.pt --out runs/five/model.pt
+    """
+    from .checkpoint import load_checkpoint
+    from .data import load_mnist
+    from .train import assemble_ensemble
+
+    members = [load_checkpoint(p) for p in model_paths]
+    ckpt = assemble_ensemble(members, out, data=load_mnist(data_dir), device=device,
+                             config={"recipe": "combined", "members_from": list(model_paths)},
+                             extra={"command": _command()})
+    m = ckpt["metrics"]
+    click.echo(f"{len(ckpt['arch_args']['members'])} members: validation accuracy {m['val']['accuracy']:.4f}; "
+               f"test accuracy {m['test']['accuracy']:.4f}; saved {out}")
+
+
+@cli.command()
 @click.argument("model_path", metavar="[MODEL]", type=click.Path(dir_okay=False), required=False)
 @click.option("--json", "as_json", is_flag=True, help="Print the metadata as one JSON object.")
 def info(model_path, as_json):

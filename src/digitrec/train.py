@@ -24,7 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from .augment import augment_batch
-from .checkpoint import MNIST_MEAN, MNIST_STD, atomic_save, make_checkpoint, read_checkpoint
+from .checkpoint import (MNIST_MEAN, MNIST_STD, atomic_save, load_checkpoint, make_checkpoint, read_checkpoint,
+                         require_digit_model)
 from .data import MNIST, load_mnist, split_train_val
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
@@ -468,18 +469,41 @@ def _train_ensemble(cfg: TrainConfig, data: MNIST | None, resume: bool, progress
     if not main:  # under torchrun, rank 0 assembles the ensemble
         return TrainResult(out, sum(r.epochs_done for r in results), float("nan"), None, elapsed)
 
-    device = resolve_device(cfg.device)
-    members = [{"arch": cfg.arch, "arch_args": dict(cfg.arch_args)} for _ in results]
-    model = create_model("ensemble", members=members).to(device)
-    for sub, res in zip(model.members, results):
-        sub.load_state_dict(read_checkpoint(res.out / "model.pt")["state_dict"])
-    _, val_idx = split_train_val(len(data.train_labels), cfg.val_size, seed=SPLIT_SEED)
-    val_acc, val_loss = accuracy_and_loss(model, data.train_images[val_idx], data.train_labels[val_idx],
-                                          MNIST_MEAN, MNIST_STD, device=device) if len(val_idx) else (float("nan"),) * 2
-    test_acc, test_loss = accuracy_and_loss(model, data.test_images, data.test_labels, MNIST_MEAN, MNIST_STD, device=device)
-    metrics = {"val": {"accuracy": val_acc, "loss": val_loss}, "test": {"accuracy": test_acc, "loss": test_loss},
-               "members": [{"val": {"accuracy": r.best_val_accuracy}, "test": {"accuracy": r.test_accuracy}} for r in results]}
-    extra = {"train_time_s": elapsed, "parameters": count_parameters(model), **({"command": command} if command else {})}
-    atomic_save(make_checkpoint(model, "ensemble", {"members": members}, config=dataclasses.asdict(cfg), metrics=metrics,
-                                data_sha256=data.fingerprint, extra=extra), out / "model.pt")
+    ckpt = assemble_ensemble([load_checkpoint(r.out / "model.pt") for r in results], out / "model.pt", data=data,
+                             device=cfg.device, config=dataclasses.asdict(cfg),
+                             extra={"train_time_s": elapsed, **({"command": command} if command else {})})
+    val_acc, test_acc = ckpt["metrics"]["val"]["accuracy"], ckpt["metrics"]["test"]["accuracy"]
     return TrainResult(out, sum(r.epochs_done for r in results), val_acc, test_acc, elapsed)
+
+
+def assemble_ensemble(members: list, out: str | Path, *, data: MNIST | None = None, device: str = "auto",
+                      config: dict | None = None, extra: dict | None = None) -> dict:
+    """Save loaded digit-model checkpoints (`checkpoint.Checkpoint`s; an ensemble counts as its
+    members) as one `ensemble` checkpoint at `out`, probabilities averaged, with its accuracy on the
+    validation split and the test set and each member's recorded metrics. Returns the checkpoint dict."""
+    flat = []
+    for m in members:
+        require_digit_model(m)
+        flat += list(zip(m.arch_args["members"], m.model.members)) if m.arch == "ensemble" else [
+            ({"arch": m.arch, "arch_args": dict(m.arch_args)}, m.model)]
+    norms = {(m.mean, m.std) for m in members}
+    if len(norms) != 1:
+        raise ConfigError(f"members normalise their input differently ({sorted(norms)}); an ensemble shares one")
+    (mean, std), = norms
+    data = data or load_mnist((config or {}).get("data_dir"))
+    device = resolve_device(device)
+    model = create_model("ensemble", members=[spec for spec, _ in flat])
+    for sub, (_, trained) in zip(model.members, flat):
+        sub.load_state_dict(trained.state_dict())
+    model.to(device)
+    _, val_idx = split_train_val(len(data.train_labels), (config or {}).get("val_size", 5000), seed=SPLIT_SEED)
+    val_acc, val_loss = accuracy_and_loss(model, data.train_images[val_idx], data.train_labels[val_idx],
+                                          mean, std, device=device) if len(val_idx) else (float("nan"),) * 2
+    test_acc, test_loss = accuracy_and_loss(model, data.test_images, data.test_labels, mean, std, device=device)
+    metrics = {"val": {"accuracy": val_acc, "loss": val_loss}, "test": {"accuracy": test_acc, "loss": test_loss},
+               "members": [{k: m.meta.get("metrics", {}).get(k) for k in ("val", "test")} for m in members]}
+    ckpt = make_checkpoint(model, "ensemble", {"members": [spec for spec, _ in flat]}, mean=mean, std=std,
+                           config=config, metrics=metrics, data_sha256=data.fingerprint,
+                           extra={"parameters": count_parameters(model), **(extra or {})})
+    atomic_save(ckpt, Path(out))
+    return ckpt
