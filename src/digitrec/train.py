@@ -111,12 +111,13 @@ RECIPES: dict[str, TrainConfig] = {
                         augment=0.35, label_smoothing=0.1, recipe="fast"),
     # The most accurate single model this 2-core CPU trains in under 30 minutes: the deep cnn for 30
     # epochs under the shipped model's augmentation, a little of the noise family, label smoothing.
-    # Seeds 0/1/2: validation 0.9968/0.9964/0.9968, test 0.9971/0.9958/0.9957. The hard cases
+    # Seeds 0-4: validation 0.9968/0.9964/0.9968/0.9968/0.9972, test 0.9971/0.9958/0.9957/0.9970/0.9975. The hard cases
     # (--extremes) are left out on validation: at 0.5 for 36 epochs they lift validation MNIST-C from
     # 0.930 to 0.969 but drop clean validation accuracy to 0.9950 (`robust`, at 1.0: 0.971, 0.9944).
     "best": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
                         schedule="onecycle", augment=1.0, styles=0.3, noise=0.25, label_smoothing=0.1, recipe="best"),
-    # Three `best` models with different seeds in one checkpoint, their probabilities averaged.
+    # Three `best` models with different seeds in one checkpoint, their probabilities averaged. Validation
+    # 0.9976 (test 0.9976); four and five seeds scored 0.9974 on validation, so three it stays.
     "ensemble": TrainConfig(arch="deepcnn", epochs=30, batch_size=128, lr=3e-3, optimizer="adamw", weight_decay=5e-4,
                             schedule="onecycle", augment=1.0, styles=0.3, noise=0.25, label_smoothing=0.1,
                             members=3, recipe="ensemble"),
