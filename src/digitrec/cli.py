@@ -221,7 +221,7 @@ def ensemble(model_paths, out, data_dir, device):
     from .train import assemble_ensemble
 
     members = [load_checkpoint(p) for p in model_paths]
-    ckpt = assemble_ensemble(members, out, data=load_mnist(data_dir), device=device,
+    ckpt = assemble_ensemble(members, out, load_mnist(data_dir), device=device,
                              config={"recipe": "combined", "members_from": list(model_paths)},
                              extra={"command": _command()})
     m = ckpt["metrics"]

@@ -473,14 +473,14 @@ def _train_ensemble(cfg: TrainConfig, data: MNIST | None, resume: bool, progress
     if not main:  # under torchrun, rank 0 assembles the ensemble
         return TrainResult(out, sum(r.epochs_done for r in results), float("nan"), None, elapsed)
 
-    ckpt = assemble_ensemble([load_checkpoint(r.out / "model.pt") for r in results], out / "model.pt", data=data,
-                             device=cfg.device, config=dataclasses.asdict(cfg),
+    ckpt = assemble_ensemble([load_checkpoint(r.out / "model.pt") for r in results], out / "model.pt", data,
+                             val_size=cfg.val_size, device=cfg.device, config=dataclasses.asdict(cfg),
                              extra={"train_time_s": elapsed, **({"command": command} if command else {})})
     val_acc, test_acc = ckpt["metrics"]["val"]["accuracy"], ckpt["metrics"]["test"]["accuracy"]
     return TrainResult(out, sum(r.epochs_done for r in results), val_acc, test_acc, elapsed)
 
 
-def assemble_ensemble(members: list, out: str | Path, *, data: MNIST | None = None, device: str = "auto",
+def assemble_ensemble(members: list, out: str | Path, data: MNIST, *, val_size: int = 5000, device: str = "auto",
                       config: dict | None = None, extra: dict | None = None) -> dict:
     """Save loaded digit-model checkpoints (`checkpoint.Checkpoint`s; an ensemble counts as its
     members) as one `ensemble` checkpoint at `out`, probabilities averaged, with its accuracy on the
@@ -494,13 +494,12 @@ def assemble_ensemble(members: list, out: str | Path, *, data: MNIST | None = No
     if len(norms) != 1:
         raise ConfigError(f"members normalise their input differently ({sorted(norms)}); an ensemble shares one")
     (mean, std), = norms
-    data = data or load_mnist((config or {}).get("data_dir"))
     device = resolve_device(device)
     model = create_model("ensemble", members=[spec for spec, _ in flat])
     for sub, (_, trained) in zip(model.members, flat):
         sub.load_state_dict(trained.state_dict())
     model.to(device)
-    _, val_idx = split_train_val(len(data.train_labels), (config or {}).get("val_size", 5000), seed=SPLIT_SEED)
+    _, val_idx = split_train_val(len(data.train_labels), val_size, seed=SPLIT_SEED)
     val_acc, val_loss = accuracy_and_loss(model, data.train_images[val_idx], data.train_labels[val_idx],
                                           mean, std, device=device) if len(val_idx) else (float("nan"),) * 2
     test_acc, test_loss = accuracy_and_loss(model, data.test_images, data.test_labels, mean, std, device=device)
