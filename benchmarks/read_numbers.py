@@ -15,7 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-from digitrec.data import load_mnist, split_train_val
+from digitrec.data import load_mnist
+from digitrec.tensors import split_train_val
 from digitrec.predict import load_model
 from digitrec.synth import SPACINGS, iter_number_set
 

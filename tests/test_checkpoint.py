@@ -4,7 +4,8 @@ import pickle
 import pytest
 import torch
 
-from digitrec.checkpoint import (FORMAT_VERSION, MNIST_MEAN, MNIST_STD, atomic_save, load_checkpoint,
+from digitrec.tensors import MNIST_MEAN, MNIST_STD
+from digitrec.checkpoint import (FORMAT_VERSION, atomic_save, load_checkpoint,
                                  make_checkpoint)
 from digitrec.errors import CheckpointError
 from digitrec.models import create_model

@@ -39,7 +39,6 @@ from digitrec.data import (
     load_mnist,
     read_idx,
     resolve_data_dir,
-    split_train_val,
 )
 from digitrec.errors import DataError
 
@@ -489,32 +488,6 @@ def test_mirrors_constant():
 
 
 # ---------------------------------------------------------------- split and directories
-
-
-@settings(max_examples=50, deadline=None)
-@given(n=st.integers(1, 500), data=st.data(), seed=st.integers(0, 2**63 - 1))
-def test_split_is_disjoint_complete_and_seeded(n, data, seed):
-    val_size = data.draw(st.integers(0, n - 1))
-    train, val = split_train_val(n, val_size, seed)
-    assert train.dtype == val.dtype == torch.int64
-    assert len(val) == val_size and len(train) == n - val_size
-    assert sorted(torch.cat([train, val]).tolist()) == list(range(n))
-    again = split_train_val(n, val_size, seed)
-    assert torch.equal(train, again[0]) and torch.equal(val, again[1])
-
-
-def test_split_on_mnist_sizes():
-    train, val = split_train_val(60000)
-    assert len(train) == 55000 and len(val) == 5000
-    assert not torch.equal(val, split_train_val(60000, seed=1)[1])
-    assert torch.equal(val, split_train_val(60000, seed=0)[1])
-    assert len(split_train_val(60000, 0)[1]) == 0
-
-
-@pytest.mark.parametrize("n, val_size", [(100, 100), (100, 101), (100, -1), (0, 0)])
-def test_split_rejects_bad_sizes(n, val_size):
-    with pytest.raises(ValueError, match="val_size"):
-        split_train_val(n, val_size)
 
 
 def test_resolve_data_dir_precedence(tmp_path, monkeypatch):

@@ -49,7 +49,7 @@ def test_robustness_cli(tmp_path, seed_model_path):
 
 def test_robustness_on_validation_split(seed_model_path, mnist):
     # --split val scores the held-out training images, so recipes can be compared without the test set.
-    from digitrec.data import split_train_val
+    from digitrec.tensors import split_train_val
 
     proc = run_cli("robustness", "--model", str(seed_model_path), "--split", "val", "--limit", "200", "--json")
     assert proc.returncode == 0, proc.stderr

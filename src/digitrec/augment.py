@@ -13,11 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-
-def _uniform(n: int, low: float, high: float, gen: torch.Generator | None, device) -> torch.Tensor:
-    # Draw on the generator's device (CPU generators cannot fill CUDA tensors), then move.
-    gdev = gen.device if gen is not None else torch.device("cpu")
-    return (torch.rand(n, generator=gen, device=gdev) * (high - low) + low).to(device)
+from .tensors import band_mask, blobs, segment, uniform
 
 
 def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
@@ -33,11 +29,11 @@ def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float,
     """
     b = x.shape[0]
     dev = x.device
-    rot = _uniform(b, -degrees, degrees, gen, dev) * (math.pi / 180)
-    zoom = _uniform(b, scale[0], scale[1], gen, dev)
-    sh = torch.tan(_uniform(b, -shear, shear, gen, dev) * (math.pi / 180))
-    tx = _uniform(b, -translate, translate, gen, dev) * 2  # affine_grid works in [-1, 1] units
-    ty = _uniform(b, -translate, translate, gen, dev) * 2
+    rot = uniform(b, gen, dev, -degrees, degrees) * (math.pi / 180)
+    zoom = uniform(b, gen, dev, scale[0], scale[1])
+    sh = torch.tan(uniform(b, gen, dev, -shear, shear) * (math.pi / 180))
+    tx = uniform(b, gen, dev, -translate, translate) * 2  # affine_grid works in [-1, 1] units
+    ty = uniform(b, gen, dev, -translate, translate) * 2
     cos, sin = torch.cos(rot), torch.sin(rot)
     # theta maps output coordinates to input coordinates, so it is the inverse of the intended
     # transform: zooming in by `zoom` means sampling a region 1/zoom as large.
@@ -59,7 +55,7 @@ def stroke_thickness(x: torch.Tensor, *, p_thicker: float = 0.25, p_thinner: flo
                      gen: torch.Generator | None = None) -> torch.Tensor:
     """Make some images' strokes thicker (grey dilation) and others thinner (grey erosion), by one
     pixel each way, as a felt-tip marker or a fine pen would; the rest are left as they are."""
-    u = _uniform(x.shape[0], 0.0, 1.0, gen, x.device)
+    u = uniform(x.shape[0], gen, x.device, 0.0, 1.0)
     thick = (u < p_thicker).nonzero().flatten()
     thin = ((u >= p_thicker) & (u < p_thicker + p_thinner)).nonzero().flatten()
     out = x.clone()
@@ -83,10 +79,10 @@ def flag_ones(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
     trained on MNIST alone reads a flagged 1 as a 7."""
     b, _, h, w = x.shape
     dev = x.device
-    chosen = (labels == 1) & (_uniform(b, 0.0, 1.0, gen, dev) < p)
-    length = _uniform(b, 0.25, 0.45, gen, dev) * h  # of the image height
-    angle = _uniform(b, 25.0, 60.0, gen, dev) * (math.pi / 180)  # below the horizontal; flatter is a 7
-    width = _uniform(b, 0.9, 1.6, gen, dev)  # half-width in pixels, like MNIST's 2-3 px strokes
+    chosen = (labels == 1) & (uniform(b, gen, dev, 0.0, 1.0) < p)
+    length = uniform(b, gen, dev, 0.25, 0.45) * h  # of the image height
+    angle = uniform(b, gen, dev, 25.0, 60.0) * (math.pi / 180)  # below the horizontal; flatter is a 7
+    width = uniform(b, gen, dev, 0.9, 1.6)  # half-width in pixels, like MNIST's 2-3 px strokes
     if not chosen.any():
         return x
     ink = x[:, 0] > 0.5  # (B, H, W)
@@ -98,50 +94,24 @@ def flag_ones(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
     x0 = (top_row * cols).sum(1) / top_row.sum(1).clamp(min=1)
     y0 = top + 0.5
     x1, y1 = x0 - length * torch.cos(angle), y0 + length * torch.sin(angle)
-    flagged = torch.maximum(x, _segment(h, w, x0, y0, x1, y1, width)[:, None])
+    flagged = torch.maximum(x, segment(h, w, x0, y0, x1, y1, width)[0][:, None])
     return torch.where(chosen[:, None, None, None], flagged, x)
-
-
-def _segment(h: int, w: int, x0, y0, x1, y1, width) -> torch.Tensor:
-    """Anti-aliased straight strokes (B, H, W) from (x0, y0) to (x1, y1) (each (B,)), `width` half-width in px."""
-    rows = torch.arange(h, device=x0.device, dtype=x0.dtype)
-    cols = torch.arange(w, device=x0.device, dtype=x0.dtype)
-    # Distance from every pixel to the segment, per image.
-    px, py = cols[None, None, :], rows[None, :, None]
-    dx, dy = (x1 - x0)[:, None, None], (y1 - y0)[:, None, None]
-    t = (((px - x0[:, None, None]) * dx + (py - y0[:, None, None]) * dy) / (dx * dx + dy * dy).clamp_min(1e-6)).clamp(0, 1)
-    dist = torch.hypot(px - (x0[:, None, None] + t * dx), py - (y0[:, None, None] + t * dy))  # (B, H, W)
-    return (width[:, None, None] + 0.5 - dist).clamp(0, 1)
-
-
-def _blobs(b: int, h: int, w: int, centres: torch.Tensor, radius: torch.Tensor) -> torch.Tensor:
-    """Soft discs, one per row of `centres` (B, K, 2) as (y, x) with radii (B, K): (B, H, W) in [0, 1]."""
-    dev = centres.device
-    yy = torch.arange(h, device=dev, dtype=centres.dtype)[None, None, :, None]
-    xx = torch.arange(w, device=dev, dtype=centres.dtype)[None, None, None, :]
-    d = torch.hypot(yy - centres[..., 0, None, None], xx - centres[..., 1, None, None])  # (B, K, H, W)
-    return (radius[..., None, None] + 0.5 - d).clamp(0, 1).amax(1)
-
-
-def _rand(shape, gen, dev, low=0.0, high=1.0) -> torch.Tensor:
-    gdev = gen.device if gen is not None else torch.device("cpu")
-    return (torch.rand(shape, generator=gen, device=gdev) * (high - low) + low).to(dev)
 
 
 def specks(x: torch.Tensor, *, density: float = 0.01, gen: torch.Generator | None = None) -> torch.Tensor:
     """Salt: isolated bright pixels (dust, sensor noise), about `density` of all pixels."""
-    hit = _rand(x.shape, gen, x.device) < density
-    return torch.where(hit, torch.maximum(x, _rand(x.shape, gen, x.device, 0.4, 1.0)), x)
+    hit = uniform(x.shape, gen, x.device) < density
+    return torch.where(hit, torch.maximum(x, uniform(x.shape, gen, x.device, 0.4, 1.0)), x)
 
 
 def blotches(x: torch.Tensor, *, count: int = 2, max_radius: float = 3.0,
              gen: torch.Generator | None = None) -> torch.Tensor:
     """Smudges: up to `count` soft grey blobs anywhere on each image (ink that rubbed off)."""
     b, _, h, w = x.shape
-    centres = _rand((b, count, 2), gen, x.device) * torch.tensor([h - 1, w - 1], device=x.device, dtype=x.dtype)
-    radius = _rand((b, count), gen, x.device, 0.5, max_radius) * (_rand((b, count), gen, x.device) < 0.7)
-    level = _rand((b, 1, 1), gen, x.device, 0.3, 0.8)
-    return torch.maximum(x, (_blobs(b, h, w, centres, radius) * level)[:, None])
+    centres = uniform((b, count, 2), gen, x.device) * torch.tensor([h - 1, w - 1], device=x.device, dtype=x.dtype)
+    radius = uniform((b, count), gen, x.device, 0.5, max_radius) * (uniform((b, count), gen, x.device) < 0.7)
+    level = uniform((b, 1, 1), gen, x.device, 0.3, 0.8)
+    return torch.maximum(x, (blobs(b, h, w, centres, radius) * level)[:, None])
 
 
 def broken_strokes(x: torch.Tensor, *, gaps: int = 2, radius: float = 1.2,
@@ -152,15 +122,15 @@ def broken_strokes(x: torch.Tensor, *, gaps: int = 2, radius: float = 1.2,
     cpu_gen = gen if gen is not None and gen.device.type == "cpu" else None
     picks = torch.multinomial(weights, gaps, replacement=True, generator=cpu_gen).to(x.device)  # (B, gaps)
     centres = torch.stack([picks // w, picks % w], -1).to(x.dtype)
-    holes = _blobs(b, h, w, centres, torch.full((b, gaps), radius, device=x.device, dtype=x.dtype))
+    holes = blobs(b, h, w, centres, torch.full((b, gaps), radius, device=x.device, dtype=x.dtype))
     return x * (1 - holes[:, None])
 
 
 def uneven_brightness(x: torch.Tensor, *, depth: float = 0.6, gen: torch.Generator | None = None) -> torch.Tensor:
     """Uneven light or pen pressure: ink fades by up to `depth` along a random direction."""
     b, _, h, w = x.shape
-    angle = _rand((b,), gen, x.device, 0, 2 * math.pi)
-    amount = _rand((b,), gen, x.device, 0, depth)
+    angle = uniform((b,), gen, x.device, 0, 2 * math.pi)
+    amount = uniform((b,), gen, x.device, 0, depth)
     yy = torch.linspace(-1, 1, h, device=x.device, dtype=x.dtype)[None, :, None]
     xx = torch.linspace(-1, 1, w, device=x.device, dtype=x.dtype)[None, None, :]
     ramp = (torch.cos(angle)[:, None, None] * xx + torch.sin(angle)[:, None, None] * yy + 1.414) / 2.828  # 0..1
@@ -170,8 +140,8 @@ def uneven_brightness(x: torch.Tensor, *, depth: float = 0.6, gen: torch.Generat
 def salt_and_pepper(x: torch.Tensor, *, amount: float = 0.3, gen: torch.Generator | None = None) -> torch.Tensor:
     """Impulse noise: up to `amount` of the pixels (a random share per image) set to black or white."""
     b = x.shape[0]
-    share = _rand((b, 1, 1, 1), gen, x.device, 0, amount)
-    u = _rand(x.shape, gen, x.device)
+    share = uniform((b, 1, 1, 1), gen, x.device, 0, amount)
+    u = uniform(x.shape, gen, x.device)
     return torch.where(u < share / 2, torch.zeros_like(x), torch.where(u > 1 - share / 2, torch.ones_like(x), x))
 
 
@@ -179,8 +149,8 @@ def levels(x: torch.Tensor, *, lift: float = 0.5, gen: torch.Generator | None = 
     """Exposure and contrast: the background lifted by up to `lift` and the ink dimmed by up to a
     third, so the model does not rely on a pitch-black background."""
     b = x.shape[0]
-    floor = _rand((b, 1, 1, 1), gen, x.device, 0, lift)
-    top = _rand((b, 1, 1, 1), gen, x.device, 0.67, 1.0)
+    floor = uniform((b, 1, 1, 1), gen, x.device, 0, lift)
+    top = uniform((b, 1, 1, 1), gen, x.device, 0.67, 1.0)
     return floor + x * (torch.maximum(top, floor + 0.2) - floor)
 
 
@@ -189,7 +159,7 @@ def noise_family(x: torch.Tensor, strength: float, gen: torch.Generator | None =
     and levels with probability 0.2 x strength (capped at 0.9); the rest are left alone."""
     p = min(0.2 * strength, 0.9)
     for fn in (specks, blotches, broken_strokes, uneven_brightness, salt_and_pepper, levels):
-        pick = _rand((x.shape[0], 1, 1, 1), gen, x.device) < p
+        pick = uniform((x.shape[0], 1, 1, 1), gen, x.device) < p
         x = torch.where(pick, fn(x, gen=gen), x)
     return x
 
@@ -204,15 +174,15 @@ def lines_across(x: torch.Tensor, *, count: int = 3, gen: torch.Generator | None
     neighbouring field's border, a scribble), each as bright as ink or fainter."""
     b, _, h, w = x.shape
     out = x
-    n = (_rand((b,), gen, x.device) * count).long() + 1  # lines per image
+    n = (uniform((b,), gen, x.device) * count).long() + 1  # lines per image
     for k in range(count):
-        mid = _rand((b, 2), gen, x.device) * torch.tensor([w - 1, h - 1], device=x.device, dtype=x.dtype)
-        angle = _rand((b,), gen, x.device, 0, math.pi)
-        half = _rand((b, 1), gen, x.device, 0.2, 0.5) * max(h, w) * torch.stack([torch.cos(angle), torch.sin(angle)], -1)
+        mid = uniform((b, 2), gen, x.device) * torch.tensor([w - 1, h - 1], device=x.device, dtype=x.dtype)
+        angle = uniform((b,), gen, x.device, 0, math.pi)
+        half = uniform((b, 1), gen, x.device, 0.2, 0.5) * max(h, w) * torch.stack([torch.cos(angle), torch.sin(angle)], -1)
         p0, p1 = mid - half, mid + half  # through a point of the image; what leaves it is clipped
-        width = _rand((b,), gen, x.device, 0.3, 1.0)
-        level = _rand((b, 1, 1), gen, x.device, 0.5, 1.0) * (k < n)[:, None, None]
-        out = torch.maximum(out, (_segment(h, w, p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1], width) * level)[:, None])
+        width = uniform((b,), gen, x.device, 0.3, 1.0)
+        level = uniform((b, 1, 1), gen, x.device, 0.5, 1.0) * (k < n)[:, None, None]
+        out = torch.maximum(out, (segment(h, w, p0[:, 0], p0[:, 1], p1[:, 0], p1[:, 1], width)[0] * level)[:, None])
     return out
 
 
@@ -227,13 +197,10 @@ def hollow(x: torch.Tensor, *, gen: torch.Generator | None = None) -> torch.Tens
 def inverted_band(x: torch.Tensor, *, gen: torch.Generator | None = None) -> torch.Tensor:
     """A scanner streak: a band 2-6 px wide across the image, rows or columns, in negative."""
     b, _, h, w = x.shape
-    start = _rand((b,), gen, x.device, 0, w - 6).long()
-    width = _rand((b,), gen, x.device, 2, 7).long()
-    idx = torch.arange(w, device=x.device)
-    band = (idx[None] >= start[:, None]) & (idx[None] < (start + width)[:, None])  # (B, W)
-    rows = (_rand((b,), gen, x.device) < 0.5)[:, None, None]
-    mask = torch.where(rows, band[:, :, None].expand(b, h, w), band[:, None, :].expand(b, h, w))
-    return torch.where(mask[:, None], 1 - x, x)
+    start = uniform((b,), gen, x.device, 0, w - 6).long()
+    width = uniform((b,), gen, x.device, 2, 7).long()
+    rows = uniform((b,), gen, x.device) < 0.5
+    return torch.where(band_mask(b, h, w, start, width, rows)[:, None], 1 - x, x)
 
 
 def extremes_family(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -241,7 +208,7 @@ def extremes_family(x: torch.Tensor, strength: float, gen: torch.Generator | Non
     hollow strokes, an inverted band."""
     p = min(0.1 * strength, 0.5)
     for fn in (tilt, lines_across, hollow, inverted_band):
-        pick = _rand((x.shape[0], 1, 1, 1), gen, x.device) < p
+        pick = uniform((x.shape[0], 1, 1, 1), gen, x.device) < p
         x = torch.where(pick, fn(x, gen=gen), x)
     return x
 

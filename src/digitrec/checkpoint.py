@@ -27,11 +27,11 @@ import torch.nn as nn
 from . import __version__
 from .errors import CheckpointError, ConfigError
 from .models import create_model
+from .tensors import MNIST_MEAN, MNIST_STD
 
 FORMAT = "digitrec.checkpoint"
 FORMAT_VERSION = 1
 CLASSES = [str(d) for d in range(10)]
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the tutorial's (and torchvision's) MNIST statistics
 # Wrappers that prefix parameter names: DDP (`module.`) and torch.compile (`_orig_mod.`).
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
 

@@ -487,14 +487,14 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
       digitrec robustness --model runs/fast/model.pt --model mnist_model.pth --chart robustness.png
       digitrec robustness --split val --model runs/a/model.pt --model runs/b/model.pt
     """
-    from .data import load_mnist, split_train_val
+    from .data import load_mnist
     from .predict import load_model, shipped_model_path
     from .robustness import CORRUPTIONS, robustness
-    from .train import SPLIT_SEED
+    from .tensors import split_train_val
 
     data = load_mnist(data_dir)
     if split == "val":
-        _, idx = split_train_val(len(data.train_labels), seed=SPLIT_SEED)
+        _, idx = split_train_val(len(data.train_labels))
         images, labels = data.train_images[idx][:limit], data.train_labels[idx][:limit]
     else:
         images, labels = data.test_images[:limit], data.test_labels[:limit]

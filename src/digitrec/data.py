@@ -339,15 +339,3 @@ def _download_one(dest: Path, name: str, size: int, sha: str, urls: list[str], r
         failures.append(f"{base} -> {reason}")
     raise DataError(f"{dest / name}.gz: download failed from every mirror ({'; '.join(failures)}); "
                     f"download it by hand into {dest}, or pass --data-dir to a folder that has the MNIST files")
-
-
-def split_train_val(n: int, val_size: int = 5000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
-    """Split ``range(n)`` into (train_idx, val_idx): disjoint, sorted int64 index tensors.
-
-    The split depends only on ``n``, ``val_size`` and ``seed`` (a seeded torch.Generator), so
-    the same settings always hold out the same images.
-    """
-    if not 0 <= val_size < n:
-        raise ValueError(f"val_size must be between 0 and {n - 1} for {n} training images, got {val_size}")
-    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
-    return order[val_size:].sort().values, order[:val_size].sort().values

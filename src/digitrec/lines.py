@@ -27,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import augment_batch, noise_family
+from .tensors import MNIST_MEAN, MNIST_STD, split_train_val
 
 HEIGHT, WRITING, MARGIN = 28, 20, 4  # strip height, writing height within it, side margins (px)
 BLANK = 10  # CTC's blank class
@@ -196,8 +197,8 @@ def line_accuracy(model, batches, mean: float, std: float) -> float:
 def train_reader(cfg: ReaderConfig, out: str | Path, *, data_dir=None, command: str | None = None, log=print) -> dict:
     """Train `linecnn` on composed lines from MNIST's training digits (less `val_size` held out for
     validation lines); save OUT/reader.pt (the best on validation) and return its metrics."""
-    from .checkpoint import MNIST_MEAN, MNIST_STD, atomic_save, make_checkpoint
-    from .data import load_mnist, split_train_val
+    from .checkpoint import atomic_save, make_checkpoint
+    from .data import load_mnist
     from .models import create_model
 
     if cfg.threads:

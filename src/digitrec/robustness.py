@@ -15,7 +15,8 @@ from typing import Callable
 import torch
 import torch.nn.functional as F
 
-from .augment import _blobs, _rand, random_affine
+from .augment import random_affine
+from .tensors import band_mask, blobs, segment, to_float_images, uniform
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -31,7 +32,7 @@ def shot_noise(x, gen):
 
 
 def impulse_noise(x, gen):
-    u = _rand(x.shape, gen, x.device)
+    u = uniform(x.shape, gen, x.device)
     return torch.where(u < 0.135, torch.zeros_like(x), torch.where(u > 0.865, torch.ones_like(x), x))  # 27% s&p
 
 
@@ -39,7 +40,7 @@ def glass_blur(x, gen):
     # Blur, jitter every pixel by up to one place, blur again: frosted glass.
     b, _, h, w = x.shape
     x = _blur(x, 0.7)
-    jitter = (_rand((b, h, w, 2), gen, x.device) * 2 - 1) * (2.0 / w)
+    jitter = (uniform((b, h, w, 2), gen, x.device) * 2 - 1) * (2.0 / w)
     base = F.affine_grid(torch.eye(2, 3, device=x.device).expand(b, 2, 3), list(x.shape), align_corners=False)
     x = F.grid_sample(x, base + jitter, mode="nearest", align_corners=False)
     return _blur(x, 0.7)
@@ -59,7 +60,7 @@ def _eye(b: int, x: torch.Tensor) -> torch.Tensor:
 def motion_blur(x, gen):
     # Average of copies shifted along a random direction, over 7 px: a shaky hand or camera.
     b = x.shape[0]
-    angle = _rand((b,), gen, x.device, 0, math.pi)
+    angle = uniform((b,), gen, x.device, 0, math.pi)
     direction = torch.stack([torch.cos(angle), torch.sin(angle)], 1)  # (B, 2) as (x, y)
     return sum(_warp(x, _eye(b, x), t * direction) for t in torch.linspace(-3, 3, 7).tolist()) / 7
 
@@ -70,15 +71,15 @@ def shear(x, gen):
 
 def scale(x, gen):
     b = x.shape[0]
-    zoom = torch.where(_rand((b,), gen, x.device) < 0.5, _rand((b,), gen, x.device, 0.5, 0.7),
-                       _rand((b,), gen, x.device, 1.3, 1.5))
+    zoom = torch.where(uniform((b,), gen, x.device) < 0.5, uniform((b,), gen, x.device, 0.5, 0.7),
+                       uniform((b,), gen, x.device, 1.3, 1.5))
     return _warp(x, _eye(b, x) / zoom[:, None, None], torch.zeros(b, 2, device=x.device))
 
 
 def rotate(x, gen):
     b = x.shape[0]
-    sign = torch.where(_rand((b,), gen, x.device) < 0.5, -1.0, 1.0)
-    angle = sign * _rand((b,), gen, x.device, 25.0, 45.0) * math.pi / 180
+    sign = torch.where(uniform((b,), gen, x.device) < 0.5, -1.0, 1.0)
+    angle = sign * uniform((b,), gen, x.device, 25.0, 45.0) * math.pi / 180
     cos, sin = torch.cos(angle), torch.sin(angle)
     a = torch.stack([torch.stack([cos, -sin], -1), torch.stack([sin, cos], -1)], 1)  # (B, 2, 2)
     return _warp(x, a, torch.zeros(b, 2, device=x.device))
@@ -90,26 +91,23 @@ def brightness(x, gen):
 
 def translate(x, gen):
     b = x.shape[0]
-    shift = (_rand((b, 2), gen, x.device, 4, 7) * torch.where(_rand((b, 2), gen, x.device) < 0.5, -1.0, 1.0))
+    shift = (uniform((b, 2), gen, x.device, 4, 7) * torch.where(uniform((b, 2), gen, x.device) < 0.5, -1.0, 1.0))
     return _warp(x, _eye(b, x), -shift)
 
 
 def stripe(x, gen):
     # Invert a band of a few adjacent columns (or rows): a scanner streak.
     b, _, h, w = x.shape
-    start = (_rand((b,), gen, x.device) * (w - 6)).long()
-    width = (_rand((b,), gen, x.device, 3, 6)).long()
-    idx = torch.arange(w, device=x.device)
-    band = (idx[None] >= start[:, None]) & (idx[None] < (start + width)[:, None])  # (B, W)
-    vertical = (_rand((b,), gen, x.device) < 0.5)[:, None, None]
-    mask = torch.where(vertical, band[:, None, :].expand(b, h, w), band[:, :, None].expand(b, h, w))
-    return torch.where(mask[:, None], 1 - x, x)
+    start = (uniform((b,), gen, x.device) * (w - 6)).long()
+    width = (uniform((b,), gen, x.device, 3, 6)).long()
+    columns = uniform((b,), gen, x.device) < 0.5
+    return torch.where(band_mask(b, h, w, start, width, ~columns)[:, None], 1 - x, x)
 
 
 def fog(x, gen):
     # Smooth random haze over the whole image (a coarse random field, upsampled).
     b = x.shape[0]
-    field = _rand((b, 1, 4, 4), gen, x.device)
+    field = uniform((b, 1, 4, 4), gen, x.device)
     haze = F.interpolate(field, size=x.shape[-2:], mode="bicubic", align_corners=True).clamp(0, 1)
     return (x + 0.5 * haze).clamp(0, 1)
 
@@ -117,36 +115,26 @@ def fog(x, gen):
 def spatter(x, gen):
     # Drops of liquid: a sprinkle of soft grey discs of different sizes.
     b, _, h, w = x.shape
-    centres = _rand((b, 8, 2), gen, x.device) * (h - 1)
-    radius = _rand((b, 8), gen, x.device, 0.3, 1.8)
-    return torch.maximum(x, 0.7 * _blobs(b, h, w, centres, radius)[:, None])
-
-
-def _line(b, h, w, p0, p1, width, device, dtype):
-    yy = torch.arange(h, device=device, dtype=dtype)[None, :, None]
-    xx = torch.arange(w, device=device, dtype=dtype)[None, None, :]
-    d = p1 - p0
-    t = (((xx - p0[:, 1, None, None]) * d[:, 1, None, None] + (yy - p0[:, 0, None, None]) * d[:, 0, None, None])
-         / (d * d).sum(1).clamp(min=1e-6)[:, None, None]).clamp(0, 1)
-    dist = torch.hypot(xx - (p0[:, 1, None, None] + t * d[:, 1, None, None]),
-                       yy - (p0[:, 0, None, None] + t * d[:, 0, None, None]))
-    return (width + 0.5 - dist).clamp(0, 1), t
+    centres = uniform((b, 8, 2), gen, x.device) * (h - 1)
+    radius = uniform((b, 8), gen, x.device, 0.3, 1.8)
+    return torch.maximum(x, 0.7 * blobs(b, h, w, centres, radius)[:, None])
 
 
 def dotted_line(x, gen):
     b, _, h, w = x.shape
-    p0, p1 = _rand((b, 2), gen, x.device) * (h - 1), _rand((b, 2), gen, x.device) * (h - 1)
-    line, t = _line(b, h, w, p0, p1, 0.6, x.device, x.dtype)
+    p0, p1 = uniform((b, 2), gen, x.device) * (h - 1), uniform((b, 2), gen, x.device) * (h - 1)
+    line, t = segment(h, w, p0[:, 1], p0[:, 0], p1[:, 1], p1[:, 0], 0.6)  # points are (y, x)
     dots = (torch.sin(t * (p1 - p0).norm(dim=1)[:, None, None] * math.pi / 2) > 0).to(x.dtype)  # on 2 px, off 2 px
     return torch.maximum(x, (line * dots)[:, None])
 
 
 def zigzag(x, gen):
     b, _, h, w = x.shape
-    points = _rand((b, 4, 2), gen, x.device) * (h - 1)
+    points = uniform((b, 4, 2), gen, x.device) * (h - 1)
     out = x
     for k in range(3):
-        line, _ = _line(b, h, w, points[:, k], points[:, k + 1], 0.7, x.device, x.dtype)
+        p0, p1 = points[:, k], points[:, k + 1]  # (y, x)
+        line, _ = segment(h, w, p0[:, 1], p0[:, 0], p1[:, 1], p1[:, 0], 0.7)
         out = torch.maximum(out, line[:, None])
     return out
 
@@ -188,7 +176,7 @@ def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: 
                batch_size: int = 1000) -> dict:
     """Accuracy of a `predict.Recogniser` on clean and corrupted uint8 test images (N, 28, 28).
     Returns {"clean": acc, "corruptions": {name: acc}, "mean_corrupted": acc}."""
-    x = images.float().div(255).unsqueeze(1)
+    x = to_float_images(images)
     labels = labels.cpu()
 
     def accuracy(fn) -> float:

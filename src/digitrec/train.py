@@ -24,17 +24,17 @@ import torch
 import torch.nn.functional as F
 
 from .augment import augment_batch
-from .checkpoint import (MNIST_MEAN, MNIST_STD, atomic_save, load_checkpoint, make_checkpoint, read_checkpoint,
+from .checkpoint import (atomic_save, load_checkpoint, make_checkpoint, read_checkpoint,
                          require_digit_model)
-from .data import MNIST, load_mnist, split_train_val
+from .data import MNIST, load_mnist
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError
 from .evaluate import accuracy_and_loss, predict_logits
 from .models import count_parameters, create_model
+from .tensors import MNIST_MEAN, MNIST_STD, SPLIT_SEED, split_train_val
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "adadelta")
 SCHEDULES = ("none", "onecycle", "cosine", "step")
-SPLIT_SEED = 0  # the validation split is fixed across training seeds, so runs are comparable
 
 
 @dataclass(frozen=True)
