@@ -17,7 +17,7 @@ import time
 
 from digitrec.data import load_mnist
 from digitrec.tensors import split_train_val
-from digitrec.predict import load_model
+from digitrec.read import load_reader
 from digitrec.synth import SPACINGS, iter_number_set
 
 
@@ -42,7 +42,7 @@ def main() -> None:
     else:
         _, va = split_train_val(len(data.train_images), 5000, seed=0)
         images, labels = data.train_images[va], data.train_labels[va]
-    rec = load_model(args.model, reader=args.reader)
+    rec = load_reader(args.model, args.reader)
     rows, digits, seconds = [], 0, 0.0
     for length in args.lengths:
         for spacing in args.spacings:

@@ -70,6 +70,21 @@ def on_paper(digit, scale=8, size=(400, 300), at=(40, 30), dark_on_light=True):
     return page
 
 
+def ballpoint_page(strokes, at=(1700, 2300), height=150, width=3, size=(3000, 4000), seed=0):
+    """A full-size phone photo of a page (RGB, `size`): off-white paper with sensor noise and a
+    digit written with a `width`-px ballpoint as polylines (`strokes`, each a list of (x, y) in units
+    of `height`), its top-left corner at `at`."""
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGB", size, (236, 234, 228))
+    draw = ImageDraw.Draw(img)
+    for pts in strokes:
+        draw.line([(at[0] + x * height, at[1] + y * height) for x, y in pts], fill=(30, 40, 110), width=width,
+                  joint="curve")
+    noise = np.random.default_rng(seed).normal(0, 3, (size[1], size[0], 1))
+    return Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run `python -m digitrec ARGS` in a real subprocess, as a user would."""
     full_env = {**os.environ, "DIGITREC_DATA": str(MNIST_DIR), **(env or {})}

@@ -6,7 +6,8 @@ import pytest
 from conftest import run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
-from digitrec.predict import load_model, shipped_model_path
+from digitrec.checkpoint import shipped_path
+from digitrec.predict import load_model
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -24,7 +25,7 @@ def exported(tmp_path_factory):
 def test_onnx_file_describes_itself(exported):
     proto = onnx.load(str(exported))
     meta = json.loads({p.key: p.value for p in proto.metadata_props}["digitrec"])
-    ck = load_checkpoint(shipped_model_path())
+    ck = load_checkpoint(shipped_path())
     assert meta["arch"] == ck.arch and meta["arch_args"] == ck.arch_args
     assert meta["normalization"] == {"mean": ck.mean, "std": ck.std}
     assert meta["classes"] == [str(d) for d in range(10)]
@@ -36,7 +37,7 @@ def test_onnx_matches_pytorch_on_the_mnist_test_set(exported, mnist):
     """The parity the issue asks for: same digits, probabilities within 1e-4, all 10,000 images."""
     images = mnist.test_images.numpy().astype(np.float32) / 255
     torch_rec, onnx_rec = load_model(None), load_model(exported)
-    assert onnx_rec.checkpoint.kind == "onnx"
+    assert onnx_rec.checkpoint.backend == "onnx" and onnx_rec.checkpoint.kind == "digitrec"
     p_torch, p_onnx = torch_rec.probabilities(images).numpy(), onnx_rec.probabilities(images).numpy()
     assert np.abs(p_torch - p_onnx).max() < 1e-4
     assert (p_torch.argmax(1) == p_onnx.argmax(1)).all()
@@ -51,6 +52,21 @@ def test_onnx_backend_converts_a_checkpoint_in_memory(small_model_path, one_of_e
     b = load_model(small_model_path, backend="onnx").predict(pages)
     assert [p.digit for p in a] == [p.digit for p in b]
     assert np.abs(np.array([p.probabilities for p in a]) - np.array([p.probabilities for p in b])).max() < 1e-4
+
+
+def test_an_onnx_model_says_what_runs_it(exported):
+    # `info` reads a file digitrec wrote, and the server reports onnxruntime, not torch.
+    from fastapi.testclient import TestClient
+
+    from digitrec.serve import create_app
+
+    proc = run_cli("info", str(exported), "--json")
+    assert proc.returncode == 0, proc.stderr
+    meta = json.loads(proc.stdout)
+    assert meta["backend"] == "onnx" and meta["task"] == "digit" and meta["arch"] == load_checkpoint(shipped_path()).arch
+    for rec in (load_model(exported), load_model(None, backend="onnx")):
+        with TestClient(create_app(rec)) as client:
+            assert client.get("/v1/model").json()["backend"] == "onnx"
 
 
 def test_cli_predict_with_onnx_gives_the_torch_answers(exported, tmp_path, one_of_each):

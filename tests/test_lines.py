@@ -7,24 +7,24 @@ import torch
 from conftest import run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
-from digitrec.lines import (BLANK, HEIGHT, MARGIN, STRIDE, WRITING, ReaderConfig, compose_lines, decode, frame_line,
-                            train_reader)
+from digitrec.framing import MARGIN, STRIP_HEIGHT
+from digitrec.lines import BLANK, STRIDE, ReaderConfig, compose_lines, decode, train_reader
 from digitrec.models import create_model
-from digitrec.predict import load_model
+from digitrec.read import load_reader
 
 
 def test_compose_lines_frames_every_line_like_a_user_line(mnist):
     g = torch.Generator().manual_seed(0)
     x, targets, lengths = compose_lines(mnist.train_images[:2000], mnist.train_labels[:2000], 64, gen=g, noise=0)
-    assert x.shape[:3] == (64, 1, HEIGHT) and x.shape[3] % 4 == 0
+    assert x.shape[:3] == (64, 1, STRIP_HEIGHT) and x.shape[3] % 4 == 0
     assert 0 <= float(x.min()) and float(x.max()) <= 1
     assert targets.shape == (64, 7) and int(lengths.min()) >= 1 and int(lengths.max()) <= 7
     for t, n in zip(targets, lengths):
         assert (t[:n] < 10).all() and (t[n:] == BLANK).all()
     # The writing fills rows 4..24 (20 px), the margins hold (almost) no ink.
     rows = (x[:, 0] > 0.3).any(2).float().mean(0)
-    assert rows[:MARGIN - 1].max() < 0.1 and rows[HEIGHT - MARGIN + 1:].max() < 0.1
-    assert rows[MARGIN + 2:HEIGHT - MARGIN - 2].min() > 0.9
+    assert rows[:MARGIN - 1].max() < 0.1 and rows[STRIP_HEIGHT - MARGIN + 1:].max() < 0.1
+    assert rows[MARGIN + 2:STRIP_HEIGHT - MARGIN - 2].min() > 0.9
     assert float(x[:, 0, :, :MARGIN - 1].max()) < 0.3
     # Longer lines are wider: the layout follows the number of digits.
     widths = np.array([(x[i, 0] > 0.3).any(0).nonzero().max().item() for i in range(64)])
@@ -54,24 +54,10 @@ def test_decode_collapses_repeats_and_needs_a_blank_between_equal_digits():
     assert decode(frames([BLANK] * 5))[0] == []
 
 
-def test_frame_line_scales_the_writing_to_20_px_and_keeps_the_aspect():
-    ink = np.zeros((120, 400), np.float32)
-    ink[30:90, 50:70] = 1.0  # a bar 60 px tall, 20 wide
-    ink[30:90, 200:350] = 1.0  # a block 150 wide, 200 px after the first bar's left edge
-    strip, box, scale = frame_line(ink, ink > 0.5)
-    assert box == (50, 30, 350, 90)
-    assert strip.shape[0] == HEIGHT and strip.shape[1] % 4 == 0
-    assert scale == pytest.approx(WRITING / 60, rel=0.02)
-    rows = np.nonzero(strip.max(1) > 0.5)[0]
-    assert rows[0] == (HEIGHT - WRITING) // 2 and rows[-1] == (HEIGHT + WRITING) // 2 - 1
-    cols = np.nonzero(strip.max(0) > 0.5)[0]
-    assert cols[0] == MARGIN and cols[-1] == pytest.approx(MARGIN + 300 * scale, abs=1.5)
-
-
 def test_linecnn_reads_any_width_one_frame_per_two_columns():
     model = create_model("linecnn").eval()
     for width in (16, 60, 204):
-        out = model(torch.zeros(2, 1, HEIGHT, width))
+        out = model(torch.zeros(2, 1, STRIP_HEIGHT, width))
         assert out.shape == (2, width // STRIDE, 11)
         assert torch.allclose(out.exp().sum(-1), torch.ones(2, width // STRIDE), atol=1e-5)
 
@@ -97,10 +83,10 @@ def test_recogniser_reads_with_a_given_reader_and_refuses_a_digit_model(tiny_rea
 
     img = Image.new("L", (300, 100), 255)
     ImageDraw.Draw(img).line([(40, 20), (40, 80)], fill=0, width=6)
-    r = load_model(reader=tiny_reader[0]).read(img)
+    r = load_reader(reader=tiny_reader[0]).read(img)
     assert r.error is None and all(0 <= d.confidence <= 1 for d in r.digits)  # untrained: any reading
     with pytest.raises(CheckpointError, match="not a line reader"):
-        load_model(reader=small_model_path).read(img)
+        load_reader(reader=small_model_path).read(img)
 
 
 def test_cli_train_reader_and_read_with_it(tmp_path, mnist_dir, small_model_path):

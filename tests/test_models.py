@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from digitrec.errors import ConfigError
-from digitrec.models import count_parameters, create_model, list_models, register_model
+from digitrec.models import count_parameters, create_model, list_models, model_task, register_model
 
 
-@pytest.mark.parametrize("name", [n for n in list_models() if n not in ("ensemble", "linecnn")])  # linecnn: test_lines
+@pytest.mark.parametrize("name", [n for n in list_models("digit") if n != "ensemble"])  # the line reader: test_lines
 def test_every_model_maps_a_batch_to_ten_logits_and_learns(name):
     torch.manual_seed(0)
     model = create_model(name)
@@ -80,3 +80,14 @@ def test_ensemble_averages_member_probabilities():
     assert torch.allclose(out.softmax(-1), expected, atol=1e-6)  # log-probabilities behave as logits
     with pytest.raises(ConfigError, match="at least one member"):
         create_model("ensemble", members=[])
+
+
+def test_every_model_has_a_task_and_list_models_filters_by_it():
+    assert list_models("line") == ["linecnn"]
+    assert set(list_models("digit")) | set(list_models("line")) == set(list_models())
+    assert {"mlp", "cnn", "deepcnn", "ensemble"} <= set(list_models("digit"))
+    assert model_task("cnn") == "digit" and model_task("linecnn") == "line"
+    with pytest.raises(ConfigError, match="unknown model"):
+        model_task("resnet")
+    with pytest.raises(ValueError, match="unknown task"):
+        register_model(task="sentence")

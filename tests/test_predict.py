@@ -1,4 +1,4 @@
-"""predict: the library API (load_model, Recogniser.predict, Prediction, expand_paths)."""
+"""predict: the library API (load_model, Recogniser.predict, Prediction)."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from conftest import on_paper as paper_digit
-from digitrec.predict import Prediction, Recogniser, expand_paths, load_model, save_preprocessed_image
+from conftest import ballpoint_page, on_paper as paper_digit
+from digitrec.predict import Prediction, Recogniser, load_model
 from digitrec.preprocess import Preprocessed, naive_preprocess, preprocess
 
 @pytest.fixture(scope="session")
@@ -81,10 +81,10 @@ def test_predict_accepts_a_mix_of_inputs_and_keeps_their_order(rec, one_of_each,
     by_hand = rec.probabilities(np.stack([preprocess(s).image for s in inputs])).numpy()
     assert np.allclose(by_hand, np.array([p.probabilities for p in preds]), atol=1e-5)
 
-    # One input (not a list) gives a list of one; predict_one gives the Prediction.
+    # One input (not a list) gives a list of one.
     single = rec.predict(str(path))
     assert len(single) == 1 and single[0].digit == 3
-    assert rec.predict_one(on_paper(x8)).digit == 8
+    assert rec.predict(on_paper(x8))[0].digit == 8
     kept = rec.predict([str(path)], keep_preprocessed=True)[0].preprocessed
     assert isinstance(kept, Preprocessed) and kept.image.shape == (28, 28)
     assert rec.predict([]) == []
@@ -160,7 +160,7 @@ def test_min_confidence_marks_low_confidence_answers_uncertain(model_path, one_o
 
 
 def test_prediction_top_and_to_dict(rec, one_of_each):
-    p = rec.predict_one(on_paper(one_of_each[3][0]))
+    p, = rec.predict(on_paper(one_of_each[3][0]))
     top = p.top(3)
     assert len(top) == 3 and top[0] == (p.digit, p.confidence)
     assert [q for _, q in top] == sorted((q for _, q in top), reverse=True)
@@ -185,67 +185,20 @@ def test_prediction_top_and_to_dict(rec, one_of_each):
     json.dumps(bd)
 
 
-def test_save_preprocessed_image(tmp_path, one_of_each):
-    pre = preprocess(on_paper(one_of_each[9][0]))
-    taken: set[str] = set()
-    first = save_preprocessed_image(pre.image, "scans/a/photo.jpg", tmp_path / "seen", taken)
-    second = save_preprocessed_image(pre.image, "scans/b/photo.png", tmp_path / "seen", taken)
-    assert first == tmp_path / "seen" / "photo.png" and second == tmp_path / "seen" / "photo-2.png"
-    for path in (first, second):
-        with Image.open(path) as im:
-            assert im.size == (28, 28) and im.mode == "L"
-            assert np.abs(np.asarray(im) / 255.0 - pre.image).max() <= 0.5 / 255 + 1e-6
+def test_a_small_ballpoint_digit_in_a_full_size_phone_photo_is_found():
+    # A 3000x4000 page with a 2-3 px ballpoint 7, 150 px tall, off-centre: at the first 192-px look
+    # its strokes are a tenth of a pixel; predict must still find and read it (with the shipped model).
+    page = ballpoint_page([[(0, 0.05), (0.6, 0.0), (0.25, 1.0)], [(0.12, 0.5), (0.5, 0.5)]], at=(1700, 2300))
+    p, = load_model().predict([page], keep_preprocessed=True)
+    assert p.digit == 7 and p.confidence > 0.5, (p.digit, p.confidence, p.no_digit)
+    x0, y0, x1, y1 = p.preprocessed.box
+    assert abs(x0 - 1700) < 12 and abs(y0 - 2300) < 12 and 80 < x1 - x0 < 110 and 140 < y1 - y0 < 165
+    assert p.preprocessed.source_size == (3000, 4000)
 
 
-# ---------------------------------------------------------------------------------------------
-# expand_paths
-
-
-@pytest.fixture
-def tree(tmp_path):
-    """root/a.png, root/b.jpg, root/notes.txt, root/sub/c.PNG, root/sub/deeper/d.bmp, root/sub/data.csv"""
-    root = tmp_path / "root"
-    (root / "sub" / "deeper").mkdir(parents=True)
-    img = Image.new("L", (8, 8), 255)
-    for rel, fmt in (("a.png", "PNG"), ("b.jpg", "JPEG"), ("sub/c.PNG", "PNG"), ("sub/deeper/d.bmp", "BMP")):
-        img.save(root / rel, fmt)
-    (root / "notes.txt").write_text("hello")
-    (root / "sub" / "data.csv").write_text("a,b\n")
-    (tmp_path / "empty").mkdir()
-    return root
-
-
-def test_expand_paths_walks_folders_recursively_for_images(tree):
-    got = expand_paths([str(tree)])
-    assert got == [(str(tree / rel), None) for rel in ("a.png", "b.jpg", "sub/c.PNG", "sub/deeper/d.bmp")]
-
-
-def test_expand_paths_globs(tree):
-    assert expand_paths([str(tree / "*.png")]) == [(str(tree / "a.png"), None)]
-    assert expand_paths([str(tree / "**" / "*.bmp")]) == [(str(tree / "sub/deeper/d.bmp"), None)]
-    assert expand_paths([str(tree / "sub" / "?.PNG")]) == [(str(tree / "sub/c.PNG"), None)]
-
-
-def test_expand_paths_reports_what_matches_nothing(tree):
-    pattern = str(tree / "*.gif")
-    (path, err), = expand_paths([pattern])
-    assert path == pattern and err and pattern in err and "no files match" in err
-    (path, err), = expand_paths([str(tree.parent / "empty")])
-    assert err and "no image files" in err
-
-
-def test_expand_paths_passes_missing_plain_paths_through(tree):
-    missing = str(tree / "not-there.png")
-    assert expand_paths([missing]) == [(missing, None)]
-    assert expand_paths([str(tree / "notes.txt")]) == [(str(tree / "notes.txt"), None)]  # named: kept
-
-
-def test_expand_paths_removes_duplicates_keeping_the_first(tree):
-    a = str(tree / "a.png")
-    got = expand_paths([a, str(tree / "sub" / "c.PNG"), a, str(tree), str(tree / "*.png")])
-    paths = [p for p, _ in got]
-    assert paths == [a, str(tree / "sub/c.PNG"), str(tree / "b.jpg"), str(tree / "sub/deeper/d.bmp")]
-    assert all(err is None for _, err in got)
+def test_a_blank_full_size_photo_still_has_no_digit():
+    p, = load_model().predict([ballpoint_page([])])
+    assert p.no_digit and p.digit is None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -257,6 +210,9 @@ def test_load_model_is_an_attribute_of_the_package():
     import digitrec.predict
 
     assert digitrec.load_model is digitrec.predict.load_model
+    import digitrec.read
+
+    assert digitrec.load_reader is digitrec.read.load_reader
     with pytest.raises(AttributeError):
         digitrec.no_such_thing  # noqa: B018
 

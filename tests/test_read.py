@@ -4,14 +4,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import run_cli
+from conftest import ballpoint_page, run_cli
+from digitrec.errors import CheckpointError
 from digitrec.predict import load_model
+from digitrec.read import NumberReader, load_reader
 from digitrec.synth import StyleConfig, iter_number_set, render_number
 
 
 @pytest.fixture(scope="module")
 def rec():
-    return load_model(None)  # the shipped model: what `digitrec read` uses
+    return load_reader()  # the shipped line reader and digit model: what `digitrec read` uses
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +111,7 @@ def test_http_read(rec, clear_numbers):
     img, text, _ = clear_numbers[0]
     buf = io.BytesIO()
     img.save(buf, "PNG")
-    with TestClient(create_app(rec)) as c:
+    with TestClient(create_app(load_model())) as c:
         r = c.post("/v1/read", content=buf.getvalue(), headers={"Content-Type": "image/png"})
         assert r.status_code == 200
         res = r.json()["results"][0]
@@ -118,11 +120,20 @@ def test_http_read(rec, clear_numbers):
         assert bad.status_code == 422 and "error" in bad.json()
 
 
-def test_reader_loads_once_when_first_requests_arrive_together():
-    # The server's threads may all ask for the lazily loaded reader at once: one load, one object.
-    from concurrent.futures import ThreadPoolExecutor
+def test_a_digit_model_is_refused_as_the_line_reader_and_the_reader_as_a_digit_model(seed_model_path):
+    from digitrec.checkpoint import shipped_path
 
-    fresh = load_model(None)
-    with ThreadPoolExecutor(8) as pool:
-        readers = list(pool.map(lambda _: fresh.reader, range(8)))
-    assert all(r is readers[0] for r in readers) and readers[0].arch == "linecnn"
+    with pytest.raises(CheckpointError, match="a digit model .*not a line reader"):
+        load_reader(reader=seed_model_path)
+    with pytest.raises(CheckpointError, match="a line reader .*not a digit model"):
+        load_reader(model=shipped_path("line"))
+    r = load_reader()
+    assert isinstance(r, NumberReader) and r.reader.task == "line" and r.digits.checkpoint.task == "digit"
+
+
+def test_a_number_small_on_a_full_size_photo_is_read(rec):
+    # "11" in 2-3 px ballpoint, 150 px tall, on a 3000x4000 page: found by the finer look and the zoom.
+    page = ballpoint_page([[(0, 0), (0, 1)], [(0.6, 0), (0.6, 1)]], at=(1400, 1800))
+    r = rec.read(page)
+    assert r.text == "11", r.text
+    assert all(1390 < d.box[0] < 1510 and 1790 < d.box[1] < 1810 for d in r.digits)

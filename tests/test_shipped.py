@@ -10,12 +10,13 @@ from PIL import Image, ImageDraw
 from conftest import run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.evaluate import evaluate_checkpoint
-from digitrec.predict import load_model, shipped_model_path
+from digitrec.checkpoint import shipped_path
+from digitrec.predict import load_model
 from digitrec.train import RECIPES
 
 
 def test_shipped_model_is_in_the_package_and_loads_weights_only():
-    path = shipped_model_path()
+    path = shipped_path()
     assert path.is_file() and path.stat().st_size < 4_000_000  # small enough to ship
     raw = torch.load(path, weights_only=True)
     assert raw["command"].startswith("digitrec train --recipe") and "train_state" not in raw  # how it was made
@@ -26,7 +27,7 @@ def test_shipped_model_is_in_the_package_and_loads_weights_only():
 
 
 def test_shipped_model_mnist_test_accuracy(mnist):
-    ckpt = load_checkpoint(shipped_model_path())
+    ckpt = load_checkpoint(shipped_path())
     report = evaluate_checkpoint(ckpt, mnist.test_images, mnist.test_labels)
     assert report["accuracy"] >= 0.993
     assert report["accuracy"] == ckpt.meta["metrics"]["test"]["accuracy"]  # what it claims is true
@@ -45,6 +46,6 @@ def test_predict_and_info_use_the_shipped_model_by_default(tmp_path, mnist):
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["digit"] == 3
     info = json.loads(run_cli("info", "--json").stdout)
-    assert info["arch"] == RECIPES["robust"].arch and info["path"] == str(shipped_model_path())
-    assert load_model().predict_one(page).digit == 3
-    assert np.isclose(sum(load_model().predict_one(page).probabilities), 1.0)
+    assert info["arch"] == RECIPES["robust"].arch and info["path"] == str(shipped_path())
+    assert load_model().predict([page])[0].digit == 3
+    assert np.isclose(sum(load_model().predict([page])[0].probabilities), 1.0)

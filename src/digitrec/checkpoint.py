@@ -18,6 +18,7 @@ import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ import torch.nn as nn
 
 from . import __version__
 from .errors import CheckpointError, ConfigError
-from .models import create_model
+from .models import create_model, model_task
 from .tensors import MNIST_MEAN, MNIST_STD
 
 FORMAT = "digitrec.checkpoint"
@@ -34,6 +35,17 @@ FORMAT_VERSION = 1
 CLASSES = [str(d) for d in range(10)]
 # Wrappers that prefix parameter names: DDP (`module.`) and torch.compile (`_orig_mod.`).
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
+# The models that ship inside the package (weights/), per task: the digit classifier behind
+# predict and serve, and the line reader behind read.
+SHIPPED = {"digit": "digitrec-digits.pt", "line": "digitrec-reader.pt"}
+# What to pass instead, per task, when a file holds the wrong kind of model.
+_WHAT = {"digit": ("a digit model", "a model.pt written by `digitrec train`"),
+         "line": ("a line reader", "a reader.pt written by `digitrec train-reader` (`digitrec read --reader`)")}
+
+
+def shipped_path(task: str = "digit") -> Path:
+    """Path of the model for `task` ("digit" or "line") that ships inside the package."""
+    return Path(str(resources.files("digitrec") / "weights" / SHIPPED[task]))
 
 
 @dataclass
@@ -50,6 +62,19 @@ class Checkpoint:
     meta: dict = field(default_factory=dict)  # config, metrics, data checksum, versions, ...
     path: Path | None = None
     kind: str = "digitrec"  # "digitrec" or "tutorial" (a bare state dict)
+    backend: str = "torch"  # what runs `model`: "torch", or "onnx" (onnxruntime, see `export`)
+
+    @property
+    def task(self) -> str:
+        """"digit" (a classifier of one 28x28 digit) or "line" (the reader of a line of digits)."""
+        return model_task(self.arch)
+
+    def require(self, task: str) -> Checkpoint:
+        """This checkpoint, if it does `task`; otherwise one line saying what it is and what to pass."""
+        if self.task != task:
+            raise CheckpointError(f"{self.path}: {_WHAT[self.task][0]} ({self.arch}), not {_WHAT[task][0]}; "
+                                  f"pass {_WHAT[task][1]}")
+        return self
 
 
 def clean_state_dict(state: dict) -> dict:
@@ -130,10 +155,7 @@ def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, *, mean: float
 
 def require_digit_model(ckpt: Checkpoint) -> Checkpoint:
     """`ckpt`, if it classifies single digits; the line reader (for `read`) is refused clearly."""
-    if ckpt.arch == "linecnn":
-        raise CheckpointError(f"{ckpt.path}: a line reader (for `digitrec read --reader`), not a digit model; "
-                              "pass a model.pt written by `digitrec train`")
-    return ckpt
+    return ckpt.require("digit")
 
 
 def read_checkpoint(path: str | Path) -> dict:

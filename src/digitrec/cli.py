@@ -180,15 +180,15 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
     Example:
       digitrec evaluate --model runs/fast/model.pt --figures runs/fast/figures
     """
-    from .checkpoint import load_checkpoint, require_digit_model
+    from .checkpoint import shipped_path
     from .data import load_mnist
     from .device import resolve_device
     from .evaluate import evaluate_checkpoint, format_report, save_figures
-    from .predict import shipped_model_path
+    from .loading import load
 
     dev = resolve_device(device)
-    model_path = model_path or shipped_model_path()
-    ckpt = require_digit_model(load_checkpoint(model_path, device=dev))
+    model_path = model_path or shipped_path()
+    ckpt = load(model_path, device=dev)
     data = load_mnist(data_dir)
     report = evaluate_checkpoint(ckpt, data.test_images, data.test_labels, device=dev, batch_size=batch_size)
     report["model"] = str(model_path)
@@ -240,16 +240,18 @@ def info(model_path, as_json):
       digitrec info                       # the model shipped with digitrec
       digitrec info runs/fast/model.pt
     """
-    from .checkpoint import load_checkpoint
+    from .checkpoint import shipped_path
+    from .loading import load
     from .models import count_parameters
-    from .predict import shipped_model_path
 
-    model_path = model_path or shipped_model_path()
-    ckpt = load_checkpoint(model_path)
-    meta = {"path": str(model_path), "kind": ckpt.kind, "arch": ckpt.arch, "arch_args": ckpt.arch_args,
-            "parameters": count_parameters(ckpt.model), "normalization": {"mean": ckpt.mean, "std": ckpt.std},
+    model_path = model_path or shipped_path()
+    ckpt = load(model_path, task=None)
+    meta = {"path": str(model_path), "kind": ckpt.kind, "task": ckpt.task, "backend": ckpt.backend, "arch": ckpt.arch,
+            "arch_args": ckpt.arch_args, **({"parameters": count_parameters(ckpt.model)} if ckpt.backend == "torch" else {}),
+            "normalization": {"mean": ckpt.mean, "std": ckpt.std},
             "input_size": ckpt.input_size, "classes": ckpt.classes,
-            **{k: v for k, v in ckpt.meta.items() if k not in ("arch", "arch_args", "normalization", "input_size", "classes")}}
+            **{k: v for k, v in ckpt.meta.items() if k not in ("arch", "arch_args", "normalization", "input_size", "classes",
+                                                                 "source_kind")}}
     meta.pop("train_state", None)
     if as_json:
         click.echo(json.dumps(meta, default=str))
@@ -286,7 +288,8 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
 
     Exit code 1 if any input could not be read; the others are still predicted.
     """
-    from .predict import expand_paths, load_model, save_preprocessed_image
+    from .files import expand_paths, save_preprocessed_image
+    from .predict import load_model
 
     rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
     failed = False
@@ -343,15 +346,14 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
 
     Exit code 1 if any input could not be read; the others are still read.
     """
-    from .predict import expand_paths, load_model
-    from .read import annotate as draw_boxes
+    from .files import annotate as draw_boxes, expand_paths
+    from .read import load_reader
 
-    rec = load_model(model_path, backend=backend, reader=reader_path)
-    rec.reader  # load it now: a wrong --reader is one error, not one per image
+    reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
     failed = False
     taken: set[str] = set()
     for path, err in expand_paths(paths):
-        r = rec.read(path, name=path) if err is None else None
+        r = reader.read(path, name=path) if err is None else None
         if r is None or r.error:
             failed = True
             _emit_error(path, err or r.error, as_json)
@@ -393,8 +395,9 @@ def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s):
 
     rec = load_model(model_path, backend=backend)
     limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, timeout_s=timeout_s)
-    click.echo(f"serving {rec.checkpoint.path} ({rec.checkpoint.arch}, {backend}) on http://{host}:{port}/", err=True)
-    run_server(rec, host=host, port=port, backend=backend, limits=limits)
+    ck = rec.checkpoint
+    click.echo(f"serving {ck.path} ({ck.arch}, {ck.backend}) on http://{host}:{port}/", err=True)
+    run_server(rec, host=host, port=port, limits=limits)
 
 
 @cli.command()
@@ -410,8 +413,9 @@ def export(model_path, out):
       digitrec predict --model best.onnx photo.jpg            # runs on onnxruntime
     """
     from .export import export_onnx
+    from .loading import load
 
-    path = export_onnx(model_path, out)
+    path = export_onnx(load(model_path), out)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
@@ -488,7 +492,8 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
       digitrec robustness --split val --model runs/a/model.pt --model runs/b/model.pt
     """
     from .data import load_mnist
-    from .predict import load_model, shipped_model_path
+    from .checkpoint import shipped_path
+    from .predict import load_model
     from .robustness import CORRUPTIONS, robustness
     from .tensors import split_train_val
 
@@ -498,7 +503,7 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
         images, labels = data.train_images[idx][:limit], data.train_labels[idx][:limit]
     else:
         images, labels = data.test_images[:limit], data.test_labels[:limit]
-    paths = list(model_paths) or [str(shipped_model_path())]
+    paths = list(model_paths) or [str(shipped_path())]
     results = {p: robustness(load_model(p), images, labels, seed=seed) for p in paths}
     if as_json:
         for p, r in results.items():

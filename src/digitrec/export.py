@@ -1,4 +1,4 @@
-"""ONNX: export a checkpoint for other runtimes, and run an exported model with onnxruntime.
+"""ONNX: export a digit model for other runtimes, and run an exported model with onnxruntime.
 
 The .onnx file is as self-describing as a checkpoint: its metadata (`digitrec` key, JSON) carries
 the architecture, normalisation, class names, metrics and training config, so `load_onnx` needs
@@ -8,6 +8,7 @@ exactly as the PyTorch model does; the batch dimension is dynamic.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
 import warnings
@@ -16,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint, require_digit_model
+from .checkpoint import Checkpoint, atomic_write_bytes
 from .errors import CheckpointError, require
 
 OPSET = 17
@@ -24,7 +25,7 @@ META_KEY = "digitrec"
 
 
 def _metadata(ck: Checkpoint) -> dict:
-    meta = {k: v for k, v in ck.meta.items() if k not in ("state_dict", "train_state")}
+    meta = {k: v for k, v in ck.meta.items() if k not in ("state_dict", "train_state", "backend")}
     return {**meta, "arch": ck.arch, "arch_args": ck.arch_args, "normalization": {"mean": ck.mean, "std": ck.std},
             "classes": ck.classes, "input_size": ck.input_size, "source_kind": ck.kind}
 
@@ -32,7 +33,7 @@ def _metadata(ck: Checkpoint) -> dict:
 def onnx_bytes(ck: Checkpoint) -> bytes:
     """The checkpoint's model as an ONNX file's bytes, with digitrec's metadata attached."""
     onnx = require("onnx", "onnx")
-    model = ck.model.cpu().eval()
+    model = ck.require("digit").model.cpu().eval()
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
@@ -46,12 +47,8 @@ def onnx_bytes(ck: Checkpoint) -> bytes:
     return proto.SerializeToString()
 
 
-def export_onnx(model_path: str | Path | None, out: str | Path) -> Path:
-    """Export a checkpoint (None = the shipped model) to `out` (written atomically)."""
-    from .checkpoint import atomic_write_bytes
-    from .predict import shipped_model_path
-
-    ck = require_digit_model(load_checkpoint(model_path if model_path is not None else shipped_model_path()))
+def export_onnx(ck: Checkpoint, out: str | Path) -> Path:
+    """Write a digit model's checkpoint to `out` as ONNX (atomically: temp file, then rename)."""
     out = Path(out)
     atomic_write_bytes(onnx_bytes(ck), out)
     return out
@@ -91,10 +88,9 @@ def load_onnx(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: not a readable ONNX model ({' '.join(str(e).split())[:160]})") from None
     norm = meta["normalization"]
     return Checkpoint(model, meta["arch"], meta["arch_args"], float(norm["mean"]), float(norm["std"]), list(meta["classes"]),
-                      list(meta["input_size"]), meta, path, kind="onnx")
+                      list(meta["input_size"]), meta, path, kind=meta.get("source_kind", "digitrec"), backend="onnx")
 
 
 def as_onnx(ck: Checkpoint) -> Checkpoint:
     """The same checkpoint with its model converted to ONNX in memory and run on onnxruntime."""
-    return Checkpoint(OnnxModel(onnx_bytes(ck)), ck.arch, ck.arch_args, ck.mean, ck.std, ck.classes, ck.input_size,
-                      {**ck.meta, "backend": "onnx"}, ck.path, kind=ck.kind)
+    return dataclasses.replace(ck, model=OnnxModel(onnx_bytes(ck)), backend="onnx")

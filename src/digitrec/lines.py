@@ -1,13 +1,12 @@
-"""Lines of digits for the number reader: make training lines, frame a user's line, decode.
+"""Lines of digits for the number reader: make training lines, decode what the reader says.
 
 The reader (`models.linecnn`) reads a whole line framed like MNIST: white ink on black, the writing
-20 px tall in a 28-px strip, 4 px of margin each side, any width. Three parts live here:
+20 px tall in a 28-px strip, 4 px of margin each side, any width (`framing.frame_strip`). Here:
 
 * `compose_lines`: training lines built from MNIST digits on tensors, a whole batch per call. Each
   digit is augmented as the digit models are, given its own size (+-15%) and baseline, then set
   beside the previous one with a clear gap, touching, or overlapping it; the line is framed
-  exactly as `frame_line` frames a user's, and drawn in one `grid_sample` at 2x, then halved.
-* `frame_line`: the same framing for the ink of a real line (from `preprocess.ink_map`).
+  exactly as `framing.frame_strip` frames a user's, and drawn in one `grid_sample` at 2x, then halved.
 * `decode`: CTC's best path, as digits with the columns each came from.
 
 `train_reader` trains the model on an endless stream of composed lines (`digitrec train-reader`).
@@ -27,9 +26,9 @@ import torch
 import torch.nn.functional as F
 
 from .augment import augment_batch, noise_family
-from .tensors import MNIST_MEAN, MNIST_STD, split_train_val
+from .framing import MARGIN, STRIP_HEIGHT, WRITING
+from .tensors import MNIST_MEAN, MNIST_STD, split_train_val, to_float_images
 
-HEIGHT, WRITING, MARGIN = 28, 20, 4  # strip height, writing height within it, side margins (px)
 BLANK = 10  # CTC's blank class
 STRIDE = 2  # columns per output frame of `linecnn`
 SPACING_MIX = {"gap": 0.35, "touching": 0.35, "overlapping": 0.3}
@@ -63,7 +62,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     idx = torch.randint(0, len(images), (n, m), generator=gen, device=dev)
     lab = labels[idx]  # (n, m)
     present = torch.arange(m, device=dev) < length[:, None]  # (n, m)
-    d = images[idx.flatten()].float().div(255).unsqueeze(1)  # (n*m, 1, 28, 28)
+    d = to_float_images(images[idx.flatten()])  # (n*m, 1, 28, 28)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=lab.flatten(), styles=0.15)
 
     ink = d[:, 0] > 0.3
@@ -94,14 +93,14 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
 
     # One grid_sample at 2x, then 2x2 averaging: shrinking by sampling alone would alias.
     ss = 2
-    oy = (torch.arange(HEIGHT * ss, device=dev) + 0.5) / ss  # output pixel centres
+    oy = (torch.arange(STRIP_HEIGHT * ss, device=dev) + 0.5) / ss  # output pixel centres
     ox = (torch.arange(W * ss, device=dev) + 0.5) / ss
     k = (s * f).view(-1, 1)  # output px per source px, per digit
     u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / k  # (n*m, W*ss) source x
     v = y0.view(-1, 1) + ((oy[None] - MARGIN) - (f * (top - line_top)).view(-1, 1)) / k  # (n*m, H*ss)
     grid = torch.stack(torch.broadcast_tensors(u[:, None, :], v[:, :, None]), -1) * (2 / 28) - 1
     strips = F.grid_sample(d, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    strips = strips.view(n, m, HEIGHT * ss, W * ss) * present[:, :, None, None]
+    strips = strips.view(n, m, STRIP_HEIGHT * ss, W * ss) * present[:, :, None, None]
     x = F.avg_pool2d(strips.amax(1, keepdim=True), ss)  # (n, 1, 28, W)
     if noise > 0:
         x = noise_family(x, noise, gen)
@@ -139,27 +138,6 @@ def decode(logp: torch.Tensor) -> list[list[Decoded]]:
             prev = c
         out.append([Decoded(c, ten[b, a + int(ten[b, a:z, c].argmax())], a, z) for c, a, z in runs])
     return out
-
-
-def frame_line(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
-    """Frame a real line's ink (white on black, any size) like `compose_lines`' training lines.
-
-    Returns (strip (28, W) float32, the ink box (x0, y0, x1, y1) in `ink`'s pixels, and the scale
-    from those pixels to the strip's: strip x = MARGIN + (x - x0) * scale)."""
-    from .preprocess import normalise_stroke, _resize
-
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    crop = normalise_stroke(ink, mask, (int(x0), int(y0), int(x1), int(y1)), size=y1 - y0)
-    h, w = crop.shape
-    scale = WRITING / h
-    small = _resize(crop, (max(1, round(w * scale)), WRITING))
-    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
-    width = int(math.ceil((small.shape[1] + 2 * MARGIN) / 4) * 4)
-    out = np.zeros((HEIGHT, width), np.float32)
-    top = (HEIGHT - WRITING) // 2
-    out[top:top + WRITING, MARGIN:MARGIN + small.shape[1]] = small
-    return out, (int(x0), int(y0), int(x1), int(y1)), small.shape[1] / (x1 - x0)  # strip px per source px
 
 
 @dataclass
@@ -243,7 +221,7 @@ def train_reader(cfg: ReaderConfig, out: str | Path, *, data_dir=None, command: 
     model.load_state_dict(best_state)
     metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
                "train_lines": seen}
-    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, HEIGHT, 0],
+    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
              **({"command": command} if command else {})}
     ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, Path(out) / "reader.pt")

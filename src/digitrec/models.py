@@ -1,6 +1,8 @@
-"""Digit classifiers and the registry that names them.
+"""Digit classifiers, the line reader, and the registry that names them.
 
-Every model takes a normalised batch of shape (B, 1, 28, 28) and returns logits of shape (B, 10).
+Every model registered for the "digit" task takes a normalised batch of shape (B, 1, 28, 28) and
+returns logits of shape (B, 10); the "line" task's reader takes (B, 1, 28, W) and returns
+log-probabilities (B, W/2, 11).
 A model is rebuilt from its registry name and keyword arguments alone, which is what a checkpoint
 stores (timm-style: `create_model(name, **args)`), so a checkpoint never needs pickled classes.
 """
@@ -15,21 +17,37 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 
+TASKS = ("digit", "line")  # a digit classifier: (B, 1, 28, 28) -> (B, 10); a line reader: (B, 1, 28, W) -> (B, W/2, 11)
 _REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+_TASK: dict[str, str] = {}
 
 
-def register_model(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
-    """Register a model factory under its function name; a duplicate name is a bug."""
-    name = fn.__name__
-    if name in _REGISTRY:
-        raise ValueError(f"model {name!r} is already registered")
-    _REGISTRY[name] = fn
-    return fn
+def register_model(fn: Callable[..., nn.Module] | None = None, *, task: str = "digit"):
+    """Register a model factory under its function name, for `task` (a digit classifier unless
+    said otherwise): `@register_model` or `@register_model(task="line")`. A duplicate name is a bug."""
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; one of {TASKS}")
+
+    def add(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name], _TASK[name] = fn, task
+        return fn
+
+    return add(fn) if fn is not None else add
 
 
-def list_models() -> list[str]:
-    """Names of all registered models, sorted."""
-    return sorted(_REGISTRY)
+def list_models(task: str | None = None) -> list[str]:
+    """Names of the registered models (of one task, if given), sorted."""
+    return sorted(name for name in _REGISTRY if task is None or _TASK[name] == task)
+
+
+def model_task(name: str) -> str:
+    """What a registered model does: "digit" (classifies one 28x28 digit) or "line" (reads a line)."""
+    if name not in _REGISTRY:
+        raise ConfigError(f"unknown model {name!r}; choose one of: {', '.join(list_models())}")
+    return _TASK[name]
 
 
 def create_model(name: str, **kwargs) -> nn.Module:
@@ -231,7 +249,7 @@ class LineNet(nn.Module):
         return F.log_softmax(self.head(f), dim=1).transpose(1, 2)  # (B, W/2, 11)
 
 
-@register_model
+@register_model(task="line")
 def linecnn(channels: tuple[int, int, int] | list[int] = (16, 32, 64), hidden: int = 128,
             dropout: float = 0.1) -> nn.Module:
     """Line reader for whole numbers (CTC over columns; (B,1,28,W) -> (B,W/2,11)), not a digit classifier."""

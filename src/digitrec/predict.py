@@ -13,32 +13,20 @@ with `error` set or `digit=None`, so one bad file never stops the others.
 from __future__ import annotations
 
 import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, load_checkpoint, require_digit_model
+from .checkpoint import Checkpoint
 from .device import resolve_device
-from .errors import CheckpointError, DigitrecError
+from .errors import DigitrecError
+from .images import describe
+from .loading import load
 from .preprocess import NoDigitFound, Preprocessed, preprocess
-
-SHIPPED_MODEL = "digitrec-digits.pt"  # inside the package's weights/ folder
-SHIPPED_READER = "digitrec-reader.pt"  # the line reader behind `read`
-
-
-def shipped_model_path() -> Path:
-    """Path of the model that ships inside the package."""
-    return Path(str(resources.files("digitrec") / "weights" / SHIPPED_MODEL))
-
-
-def shipped_reader_path() -> Path:
-    """Path of the line reader (for whole numbers) that ships inside the package."""
-    return Path(str(resources.files("digitrec") / "weights" / SHIPPED_READER))
+from .tensors import normalise
 
 
 @dataclass
@@ -72,17 +60,16 @@ class Prediction:
 
 
 class Recogniser:
-    """A loaded model plus its preprocessing; call `predict` with paths, PIL images or arrays."""
+    """A loaded digit model plus its preprocessing; call `predict` with paths, PIL images or arrays."""
 
     def __init__(self, checkpoint: Checkpoint, *, device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                 batch_size: int = 256, workers: int | None = None, reader: str | Path | None = None):
-        self.checkpoint = checkpoint
-        self.reader_path = Path(reader) if reader else None  # None: the shipped line reader
-        self._reader: Checkpoint | None = None
-        self._reader_lock = threading.Lock()  # the server's first requests may arrive together
-        self.device = resolve_device(str(device)) if not isinstance(device, torch.device) else device
+                 batch_size: int = 256, workers: int | None = None):
+        self.checkpoint = checkpoint.require("digit")
+        # onnxruntime runs on the CPU here, whatever device was asked for.
+        on_cpu = checkpoint.backend == "onnx"
+        self.device = torch.device("cpu") if on_cpu else device if isinstance(device, torch.device) else resolve_device(device)
         model = checkpoint.model
-        if isinstance(model, torch.nn.Module):
+        if checkpoint.backend == "torch":
             model = model.to(self.device).eval()
             if self.device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
                 model = model.to(memory_format=torch.channels_last)  # oneDNN's fast layout: ~1.4x on CPU
@@ -105,7 +92,7 @@ class Recogniser:
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
         out = []
         for i in range(0, len(x), self.batch_size):
-            xb = ((x[i:i + self.batch_size] - self.mean) / self.std).to(self.device)
+            xb = normalise(x[i:i + self.batch_size], self.mean, self.std).to(self.device)
             out.append(self.model(xb).float().softmax(1).cpu())
         return torch.cat(out) if out else torch.empty(0, 10)
 
@@ -125,7 +112,7 @@ class Recogniser:
         `no_digit`. The first half of `predict`; the server batches the second across requests."""
         if isinstance(images, (str, Path, bytes)) or not isinstance(images, (list, tuple)):
             images = [images]
-        preds = [Prediction(source=_describe(source, i)) for i, source in enumerate(images)]
+        preds = [Prediction(source=describe(source, i)) for i, source in enumerate(images)]
         # Decoding and preprocessing are numpy/scipy/Pillow work that releases the GIL: threads
         # keep every core busy without copying images between processes.
         if len(images) > 1 and self.workers > 1:
@@ -150,36 +137,6 @@ class Recogniser:
             p.confidence = float(row.max())
             p.uncertain = p.confidence < self.min_confidence
 
-    @property
-    def reader(self) -> Checkpoint:
-        """The line reader (`linecnn`) behind `read`, loaded on first use."""
-        with self._reader_lock:
-            if self._reader is None:
-                path = self.reader_path or shipped_reader_path()
-                ckpt = load_checkpoint(path)
-                if ckpt.arch != "linecnn":
-                    raise CheckpointError(f"{path}: a {ckpt.arch} digit model, not a line reader; pass a reader.pt "
-                                          "written by `digitrec train-reader`")
-                self._reader = ckpt
-            return self._reader
-
-    @torch.no_grad()
-    def read_line(self, strip: np.ndarray) -> torch.Tensor:
-        """The line reader's log-probabilities (T, 11) for a framed line (28, W) in [0, 1]."""
-        r = self.reader
-        x = (torch.as_tensor(strip, dtype=torch.float32)[None, None] - r.mean) / r.std
-        return r.model(x)[0]
-
-    def read(self, image, *, name: str | None = None):
-        """Read the handwritten number in one image: a `read.Reading` with `text` and, per digit,
-        its digit, confidence and box."""
-        from .read import read
-
-        return read(self, image, name=name)
-
-    def predict_one(self, image) -> Prediction:
-        return self.predict([image])[0]
-
 
 def _preprocess_safely(source) -> Preprocessed | NoDigitFound | str:
     """The preprocessed image, NoDigitFound, or the error message for this input."""
@@ -193,94 +150,10 @@ def _preprocess_safely(source) -> Preprocessed | NoDigitFound | str:
         return f"internal error while reading this image ({type(e).__name__}: {e}); please report it"
 
 
-def _describe(source, i: int) -> str:
-    if isinstance(source, (str, Path)):
-        return str(source)
-    return f"<{type(source).__name__} #{i}>"
-
-
-BACKENDS = ("torch", "onnx")
-
-
 def load_model(path: str | Path | None = None, *, device: str = "cpu", min_confidence: float = 0.0,
-               backend: str = "torch", reader: str | Path | None = None) -> Recogniser:
-    """A Recogniser for the model at `path`: a digitrec model.pt, the tutorial's mnist_model.pth, or
-    an .onnx file from `digitrec export`; the model shipped with the package when `path` is None.
-    backend="onnx" runs the model on onnxruntime (a checkpoint is converted in memory). `reader` is
-    the line reader `read` uses (a reader.pt from `digitrec train-reader`; default: the shipped one)."""
-    if backend not in BACKENDS:
-        raise CheckpointError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    if path is None:
-        path = shipped_model_path()
-        if not path.is_file():
-            raise CheckpointError(f"the shipped model is missing from this installation ({path}); "
-                                  "reinstall digitrec or pass --model")
-    if Path(path).suffix.lower() == ".onnx":
-        from .export import load_onnx
-
-        return Recogniser(load_onnx(path), min_confidence=min_confidence, reader=reader)
+               backend: str = "torch") -> Recogniser:
+    """A Recogniser for the digit model at `path`: a digitrec model.pt, the tutorial's mnist_model.pth,
+    or an .onnx file from `digitrec export`; the model shipped with the package when `path` is None.
+    backend="onnx" runs the model on onnxruntime (a checkpoint is converted in memory)."""
     dev = resolve_device(device)
-    if backend == "onnx":
-        from .export import as_onnx
-
-        return Recogniser(as_onnx(require_digit_model(load_checkpoint(path))), min_confidence=min_confidence,
-                          reader=reader)
-    return Recogniser(require_digit_model(load_checkpoint(path, device=dev)), device=dev, min_confidence=min_confidence,
-                      reader=reader)
-
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
-
-
-def expand_paths(paths) -> list[tuple[str, str | None]]:
-    """Files as given, folders walked recursively for images, globs expanded (sorted, deduplicated).
-    Returns (path, error) pairs: error is set for a path that matches nothing."""
-    out: list[tuple[str, str | None]] = []
-    seen: set[str] = set()
-
-    def add(p: str, err: str | None = None):
-        if err is not None or p not in seen:
-            seen.add(p)
-            out.append((p, err))
-
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                add(str(raw), f"{raw}: folder has no image files")
-            for f in found:
-                add(f)
-        elif p.exists() or not any(c in str(raw) for c in "*?["):
-            add(str(raw))  # a missing plain path is reported when it is read
-        else:
-            import glob
-
-            matches = sorted(m for m in glob.glob(str(raw), recursive=True) if Path(m).is_file())
-            if not matches:
-                add(str(raw), f"{raw}: no files match")
-            for m in matches:
-                add(m)
-    return out
-
-
-def unique_png_path(source: str, out_dir: str | Path, taken: set[str]) -> Path:
-    """OUT_DIR/<source's stem>.png, creating OUT_DIR; a name already in `taken` gets a -2, -3, ... suffix."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    stem = Path(source).stem or "image"
-    name, k = f"{stem}.png", 1
-    while name in taken:
-        k += 1
-        name = f"{stem}-{k}.png"
-    taken.add(name)
-    return out_dir / name
-
-
-def save_preprocessed_image(image: np.ndarray, source: str, out_dir: str | Path, taken: set[str]) -> Path:
-    """Write the 28x28 view as a PNG named after its source; a name already taken gets a suffix."""
-    from PIL import Image
-
-    path = unique_png_path(source, out_dir, taken)
-    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8), mode="L").save(path)
-    return path
+    return Recogniser(load(path, task="digit", backend=backend, device=dev), device=dev, min_confidence=min_confidence)

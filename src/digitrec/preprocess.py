@@ -1,46 +1,59 @@
-"""Any image of a handwritten digit -> what the model saw in training (MNIST's recipe).
+"""Any image of handwriting -> the ink on it, and the digit among the marks (MNIST's recipe).
 
 MNIST digits are white ink on black, scaled to fit a 20x20 box with their aspect ratio kept,
 anti-aliased, and placed in 28x28 so that their centre of mass is the centre. A user's photo is
 none of that, so resizing it to 28x28 (the tutorial's way) reads about one digit in ten. Here:
 
-1. decode anything Pillow reads: EXIF rotation, transparency, 16-bit, palettes (`load_image`);
+1. decode anything Pillow reads (`images.load_image`, `images.to_rgb`);
 2. measure "ink" as colour distance from the paper, with the paper's colour estimated locally so
-   shadows and uneven light cancel out; either polarity, any ink colour (`ink_map`);
-3. keep the digit: threshold, drop specks, ruled lines and edge shadows, keep broken strokes;
-4. crop, normalise stroke width and contrast, fit 20x20, centre by mass in 28x28 (`to_mnist`).
+   shadows and uneven light cancel out; either polarity, any ink colour (`ink_map`), at a working
+   resolution that is looked at again more finely when nothing is found (`find_ink`);
+3. keep the digit: threshold, drop specks, ruled lines and edge shadows, keep broken strokes
+   (`ink_components`, `digit_mask`);
+4. crop, normalise stroke width and contrast, fit 20x20, centre by mass in 28x28
+   (`framing.frame_like_mnist`).
 
-`preprocess(source)` does all of it; an image with no ink raises NoDigitFound, never a guess.
+`preprocess(source)` does all of it for one digit; `read` finds a line of digits through the same
+`find_ink`. An image with no ink raises NoDigitFound, never a guess.
 """
 
 from __future__ import annotations
 
-import io
-import warnings
 from dataclasses import dataclass
-from pathlib import Path
+from typing import Callable, TypeVar
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage as ndi
 
 from .errors import DigitrecError
+from .framing import CANVAS, frame_like_mnist
+from .images import load_image, luma, resize, to_rgb
 
-MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb, not a photo of a digit
-WORK_SIDE = 192  # long side of the working resolution: ample for a 20 px result, cheap to filter
-BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
-MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordinates
-TARGET_STROKE = 0.125  # MNIST's median stroke width relative to the digit's long side (2.5 px of 20)
-THIN_STROKE, THICK_STROKE = 0.09, 0.18
-HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink  # outside this range a stroke is brought to TARGET_STROKE
-
-
-class ImageError(DigitrecError):
-    """The input could not be read as an image."""
+WORK_SIDE = 192  # long side of a digit's working resolution: ample for a 20 px result, cheap to filter
+FINER = 4  # when nothing is found in a shrunk image, look again at this many times the resolution
+HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
+T = TypeVar("T")
 
 
 class NoDigitFound(DigitrecError):
     """The image was read, but it holds no ink that could be a digit."""
+
+
+@dataclass
+class Ink:
+    """The ink of an image at a working resolution, and the way back to the source's pixels."""
+
+    ink: np.ndarray  # (h, w) float32 ink strength in [0, ~1], white on black
+    polarity: str  # "dark-on-light" or "light-on-dark"
+    scale: float  # working pixels per source pixel (at most 1)
+    source_size: tuple[int, int]  # (width, height) of the decoded source
+    origin: tuple[int, int] = (0, 0)  # where the working image's corner is in the source (after a zoom)
+
+    def box_to_source(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A box (x0, y0, x1, y1) in working pixels -> the source's pixels, covering it wholly."""
+        (x0, y0, x1, y1), s, (W, H), (ox, oy) = box, self.scale, self.source_size, self.origin
+        return (ox + int(x0 / s), oy + int(y0 / s), min(W, ox + int(np.ceil(x1 / s))),
+                min(H, oy + int(np.ceil(y1 / s))))
 
 
 @dataclass
@@ -53,124 +66,76 @@ class Preprocessed:
     source_size: tuple[int, int]  # (width, height) of the decoded source
 
 
-# ---------------------------------------------------------------------------------------------
-# 1. Decoding
+def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T]) -> tuple[Ink, T]:
+    """Decode `source`, measure its ink at the largest resolution that fits `fit` (width, height),
+    and return it with what `pick(ink)` finds there (a digit's mask, a line's pieces).
 
-
-def load_image(source) -> Image.Image:
-    """Open a path, bytes, PIL image, or array (HxW, HxWx3, HxWx4; uint8, uint16, bool or float in
-    [0, 1]) as a PIL image with EXIF orientation applied. Raises ImageError with a clear reason."""
-    if isinstance(source, Image.Image):
-        img = source
-    elif isinstance(source, (str, Path, bytes, bytearray, memoryview)):
-        img = _open_file(source)
-    elif hasattr(source, "__array__"):
-        img = _from_array(np.asarray(source))
-    else:
-        raise ImageError(f"cannot read a {type(source).__name__} as an image; pass a path, bytes, a PIL image or an array")
-    if img.width * img.height > MAX_PIXELS:
-        raise ImageError(f"image is {img.width}x{img.height} pixels, more than the {MAX_PIXELS:,} allowed; scale it down first")
-    if img.width < 1 or img.height < 1:
-        raise ImageError("image has no pixels")
+    Most images are read at that first, cheap look. When nothing is found in an image that was
+    shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
+    stroke on a 4000-px phone photo is a tenth of a pixel at 192 px): it looks again at FINER
+    times the resolution, and then zooms in on the strongest marks of that finer look, where a
+    small digit on a big page is no longer a vanishing share of the pixels.
+    Raises ImageError for an unreadable input, NoDigitFound when no look finds anything.
+    """
+    rgb = to_rgb(load_image(source))
+    H, W = rgb.shape[:2]
+    scale = min(1.0, fit[0] / W, fit[1] / H)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img.load()
-            img = ImageOps.exif_transpose(img)  # photos from phones are stored sideways plus a rotation tag
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError,
-            EOFError, MemoryError) as e:
-        raise ImageError(f"cannot decode the image ({_reason(e)}); is the file complete?") from None
-    return img
-
-
-def _reason(e: BaseException) -> str:
-    return " ".join(str(e).split())[:160] or type(e).__name__
-
-
-def _open_file(source) -> Image.Image:
-    name = str(source) if isinstance(source, (str, Path)) else "image bytes"
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageError(f"{path}: no such file")
-        if not path.is_file():
-            raise ImageError(f"{path}: not a file")
-        data = path.read_bytes()
-    else:
-        data = bytes(source)
-    if not data:
-        raise ImageError(f"{name}: empty file")
+        return _look(rgb, scale, pick)
+    except NoDigitFound:
+        if scale >= 1.0:
+            raise
+    scale = min(1.0, scale * FINER)
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
-    except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
-    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise ImageError(f"{name}: refused, {_reason(e)}") from None
-    except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{name}: cannot read the image ({_reason(e)})") from None
-    return img
+        return _look(rgb, scale, pick)
+    except NoDigitFound:
+        zoom = _strongest_marks(_shrink(rgb, scale), scale)
+        if zoom is None:
+            raise
+    x0, y0, x1, y1 = zoom
+    found, picked = _look(rgb[y0:y1, x0:x1], min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick)
+    found.origin, found.source_size = (x0, y0), (W, H)
+    return found, picked
 
 
-def _from_array(a: np.ndarray) -> Image.Image:
-    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
-        a = np.moveaxis(a, 0, -1)  # CHW (torch style) -> HWC
-    if a.ndim == 3 and a.shape[-1] == 1:
-        a = a[..., 0]
-    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)) or a.size == 0:
-        raise ImageError(f"cannot read an array of shape {a.shape} as an image; use HxW, HxWx3 or HxWx4")
-    if a.dtype == bool:
-        a = a.astype(np.uint8) * 255
-    elif a.dtype.kind == "f":
-        if not np.isfinite(a).all():
-            raise ImageError("array has NaN or infinite values")
-        a = np.clip(a * 255 if a.max(initial=0) <= 1.0 else a, 0, 255).astype(np.uint8)
-    elif a.dtype.kind in "iu" and a.max(initial=0) > 255:  # 16-bit data: scale by its own range
-        a = (np.clip(a, 0, None) * (255.0 / a.max())).astype(np.uint8)
-    elif a.dtype.kind in "iu":
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    else:
-        raise ImageError(f"cannot read an array of dtype {a.dtype} as an image")
-    return Image.fromarray(np.ascontiguousarray(a))
-
-
-def to_rgb(img: Image.Image) -> np.ndarray:
-    """(H, W, 3) float32 in [0, 1]. Transparent pixels become a background that contrasts with the
-    opaque ones, so a stroke drawn on a transparent canvas stays visible whatever its colour."""
-    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
-        a = np.asarray(img, dtype=np.float32)
-        top = a.max(initial=0)
-        # 16-bit scans often use only part of the range (a 10- or 12-bit sensor): scale by the data.
-        a = a / (top if top > 255 else 1.0 if img.mode == "F" and top <= 1 else 255.0)
-        return np.repeat(np.clip(a, 0, 1)[..., None], 3, axis=2)
-    has_alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info) \
-        or (img.mode in ("L", "RGB") and "transparency" in img.info)
-    rgba = np.asarray(img.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
-    if not has_alpha:
-        return rgba
-    rgb, alpha = rgba[..., :3], rgba[..., 3:]
-    if alpha.min() > 0.98:
+def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
+    if scale >= 1.0:
         return rgb
-    opaque = alpha[..., 0] > 0.5
-    ink_is_dark = opaque.any() and _luma(rgb[opaque]).mean() < 0.5
-    background = 1.0 if ink_is_dark or not opaque.any() else 0.0
-    return rgb * alpha + background * (1 - alpha)
+    h, w = rgb.shape[:2]
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return np.stack([resize(rgb[..., c], size) for c in range(3)], axis=2)
 
 
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+def _look(rgb: np.ndarray, scale: float, pick: Callable[[np.ndarray], T]) -> tuple[Ink, T]:
+    ink, polarity = ink_map(_shrink(rgb, scale))
+    return Ink(ink, polarity, scale, (rgb.shape[1], rgb.shape[0])), pick(ink)
+
+
+def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int] | None:
+    """Where to zoom in, in the source's pixels: around the marks that depart most from the paper,
+    with those in the same band of rows (a number's other digits), and room around them for the
+    paper. Marks that touch the image's edge (a table, a page's edge, a shadow) are not writing."""
+    h, w = work.shape[:2]
+    ring = np.concatenate([work[0], work[-1], work[:, 0], work[:, -1]])
+    dist = ndi.uniform_filter(np.linalg.norm(work - np.median(ring, axis=0), axis=2), 3)  # noise averaged out
+    labels, n = ndi.label(dist > 0.5 * dist.max(), structure=np.ones((3, 3)))
+    slices = ndi.find_objects(labels)
+    inner = [i for i, (sy, sx) in enumerate(slices) if sy.start > 0 and sx.start > 0 and sy.stop < h and sx.stop < w]
+    if not inner:
+        return None
+    peaks = ndi.maximum(dist, labels, np.arange(1, n + 1))
+    sy, sx = slices[max(inner, key=lambda i: peaks[i])]
+    size = sy.stop - sy.start
+    row = [slices[i] for i in inner if slices[i][0].start < sy.stop + size and slices[i][0].stop > sy.start - size]
+    y0, y1 = min(r[0].start for r in row), max(r[0].stop for r in row)
+    x0, x1 = min(r[1].start for r in row), max(r[1].stop for r in row)
+    pad = 1.5 * max(y1 - y0, 4)  # a digit's height of paper all round, and more
+    box = (max(0.0, x0 - pad), max(0.0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad))
+    return tuple(int(round(v / scale)) for v in box)
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. Ink
-
-
-def _resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """Resize a float (H, W) array to (w, h) = size with area averaging when shrinking (anti-aliasing)."""
-    img = Image.fromarray(a.astype(np.float32), mode="F")
-    shrinking = size[0] < a.shape[1] or size[1] < a.shape[0]
-    return np.asarray(img.resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR), dtype=np.float32)
+# Ink
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -200,7 +165,7 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     # Ink is the minority that departs furthest from the typical pixel; which way it departs is the
     # polarity. (Counting pixels instead would be fooled by a vignette: a page lit in the middle
     # has many pixels lighter than its border.)
-    lum = _luma(rgb)
+    lum = luma(rgb)
     lo, mid, hi = np.percentile(lum, [0.3, 50, 99.7])
     polarity = "dark-on-light" if mid - lo >= hi - mid else "light-on-dark"
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
@@ -216,7 +181,7 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# 3. The digit among the marks
+# The digit among the marks
 
 
 @dataclass
@@ -313,95 +278,14 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
     return digit
 
 
-# ---------------------------------------------------------------------------------------------
-# 4. MNIST's framing
-
-
-def _stroke_width(mask: np.ndarray) -> float:
-    """Typical stroke width in pixels: twice the distance-to-background along the strokes' ridges."""
-    dist = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]  # the crop's edge is background
-    ridge = mask & (dist >= ndi.maximum_filter(dist, size=3))
-    return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 1.0
-
-
-def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], size: float) -> np.ndarray:
-    """Crop `box` (x0, y0, x1, y1) of the ink, set its stroke cores to 1, and return it scaled so
-    that `size` pixels become 4 x 20, with the stroke width brought into MNIST's range for writing
-    `size` pixels tall (a digit's long side, or a line's height)."""
-    x0, y0, x1, y1 = box
-    soft = ndi.binary_dilation(mask, iterations=2)  # keep the anti-aliased rim of the strokes
-    crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
-    cmask = mask[y0:y1, x0:x1]
-    # Contrast: stroke cores at 1, like MNIST's saturated 255s.
-    crop = np.clip(crop / max(float(np.percentile(crop[cmask], 90)), 1e-6), 0, 1)
-
-    # Work at 4x the final box so morphology has pixels to act on, then shrink with area averaging.
-    h, w = crop.shape
-    scale = 4 * BOX / size
-    mid = (max(1, round(w * scale)), max(1, round(h * scale)))
-    crop = _resize(crop, mid)
-    mmask = crop > 0.5
-    if mmask.any():
-        width = _stroke_width(mmask) / (4 * BOX)  # relative to the long side
-        # MNIST's strokes are 0.09-0.15 of the digit's size (5th-75th percentile, median 0.125):
-        # a thin pen on a big page is thickened, a fat marker thinned, towards that median.
-        # Never more than a quarter of the crop: a solid blob has no stroke to speak of.
-        r = int(np.clip(round((TARGET_STROKE - width) * 4 * BOX / 2), -min(crop.shape) // 4, BOX))
-        if width < THIN_STROKE and r >= 1:
-            crop = ndi.grey_dilation(crop, footprint=_disk(r))
-        elif width > THICK_STROKE and r <= -1:
-            crop = ndi.grey_erosion(crop, footprint=_disk(-r))
-    return crop
-
-
-def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-    """Crop the digit, normalise its stroke width and contrast, fit it in 20x20 keeping its aspect
-    ratio, and place it in 28x28 with its centre of mass at the centre. Returns (image, box)."""
-    ys, xs = np.nonzero(mask)
-    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    crop = normalise_stroke(ink, mask, (x0, y0, x1, y1), max(y1 - y0, x1 - x0))
-    h, w = crop.shape
-    scale = BOX / max(h, w)
-    small = _resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))))
-    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
-
-    out = np.zeros((CANVAS, CANVAS), np.float32)
-    sh, sw = small.shape
-    top, left = (CANVAS - sh) // 2, (CANVAS - sw) // 2
-    out[top:top + sh, left:left + sw] = small
-    cy, cx = ndi.center_of_mass(out)
-    # MNIST's centres of mass sit at (14.0, 14.0) in pixel-index coordinates (measured on its
-    # training set), half a pixel below and right of the geometric centre (13.5).
-    dy, dx = int(round(MNIST_CENTRE - cy)), int(round(MNIST_CENTRE - cx))
-    # MNIST shifts by the centre of mass; clamp so that no ink is pushed off the canvas.
-    dy = int(np.clip(dy, -top, CANVAS - top - sh))
-    dx = int(np.clip(dx, -left, CANVAS - left - sw))
-    out = np.roll(out, (dy, dx), axis=(0, 1))
-    return out, (int(x0), int(y0), int(x1), int(y1))
-
-
-def _disk(r: int) -> np.ndarray:
-    y, x = np.ogrid[-r:r + 1, -r:r + 1]
-    return x * x + y * y <= r * r + r
-
-
 def preprocess(source) -> Preprocessed:
     """Any image of one handwritten digit -> MNIST-style 28x28 (see module docstring).
 
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
-    img = load_image(source)
-    rgb = to_rgb(img)
-    H, W = rgb.shape[:2]
-    scale = min(1.0, WORK_SIDE / max(H, W))
-    if scale < 1.0:
-        size = (max(1, round(W * scale)), max(1, round(H * scale)))
-        rgb = np.stack([_resize(rgb[..., c], size) for c in range(3)], axis=2)
-    ink, polarity = ink_map(rgb)
-    mask = digit_mask(ink)
-    image, (x0, y0, x1, y1) = frame_like_mnist(ink, mask)
-    box = (int(x0 / scale), int(y0 / scale), min(W, int(np.ceil(x1 / scale))), min(H, int(np.ceil(y1 / scale))))
-    return Preprocessed(image=image, box=box, polarity=polarity, source_size=(W, H))
+    found, mask = find_ink(source, (WORK_SIDE, WORK_SIDE), digit_mask)
+    image, box = frame_like_mnist(found.ink, mask)
+    return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size)
 
 
 def naive_preprocess(source) -> np.ndarray:

@@ -14,11 +14,11 @@ it). Every refusal is a 4xx with a JSON body {"error": ...}: too large a body (4
 pixels (413), no image or an unreadable one (400/422), wrong content type (415), too slow (408).
 """
 
+from __future__ import annotations
 
 import asyncio
 import base64
 import io
-import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import resources
@@ -28,8 +28,20 @@ from PIL import Image
 
 from . import __version__
 from .errors import require
+from .images import header_pixels
+from .loading import load
 from .models import count_parameters
 from .predict import Prediction, Recogniser
+from .read import NumberReader
+
+# The serve extra: FastAPI and python-multipart (its form parser). Without them, importing this
+# module says in one line which extra installs them.
+require("fastapi", "serve")
+require("python_multipart", "serve")
+from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.responses import HTMLResponse, JSONResponse  # noqa: E402
+from fastapi.staticfiles import StaticFiles  # noqa: E402
+from starlette.concurrency import run_in_threadpool  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -95,23 +107,6 @@ def _png_data_url(image: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def _check_pixels(data: bytes, limits: Limits) -> str | None:
-    """Refuse an image by its header's size, before anything is decoded (a decompression bomb
-    is a few KB on the wire and gigabytes in memory)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we judge the size ourselves
-            with Image.open(io.BytesIO(data)) as img:
-                w, h = img.size
-    except Image.DecompressionBombError as e:
-        return f"refused, a decompression bomb ({' '.join(str(e).split())[:100]})"
-    except Exception:
-        return None  # not readable as an image: preprocessing reports it properly
-    if w * h > limits.max_pixels:
-        return f"image is {w}x{h} pixels, more than the {limits.max_pixels:,} this server accepts; scale it down"
-    return None
-
-
 def _result(p: Prediction, name: str, with_view: bool) -> dict:
     d = p.to_dict()
     d.pop("path", None)
@@ -123,28 +118,102 @@ def _result(p: Prediction, name: str, with_view: bool) -> dict:
     return d
 
 
-def model_info(rec: Recogniser, backend: str) -> dict:
+def model_info(rec: Recogniser) -> dict:
+    """What GET /v1/model says: the checkpoint's own account of itself, and what runs it."""
     ck = rec.checkpoint
     meta = ck.meta
-    info = {"arch": ck.arch, "arch_args": ck.arch_args, "backend": backend,
+    info = {"arch": ck.arch, "arch_args": ck.arch_args, "backend": ck.backend,
             "normalization": {"mean": ck.mean, "std": ck.std}, "classes": ck.classes, "input_size": ck.input_size,
             "metrics": meta.get("metrics", {}), "config": meta.get("config", {}), "command": meta.get("command"),
             "path": str(ck.path) if ck.path else None, "digitrec_version": __version__}
-    if hasattr(ck.model, "parameters"):
+    if ck.backend == "torch":
         info["parameters"] = count_parameters(ck.model)
     return info
 
 
-def create_app(rec: Recogniser, *, backend: str = "torch", limits: Limits = Limits()):
-    """The FastAPI application serving `rec`."""
-    require("fastapi", "serve")
-    require("python_multipart", "serve")  # python-multipart: FastAPI's form parser
-    from fastapi import FastAPI, Request
-    from fastapi.responses import HTMLResponse, JSONResponse
-    from fastapi.staticfiles import StaticFiles
-    from starlette.concurrency import run_in_threadpool
+async def _read_body(request: Request, limits: Limits) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
+        raise Refused(413, f"request body is {int(declared):,} bytes, more than the {limits.max_body_bytes:,} allowed")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limits.max_body_bytes:
+            raise Refused(413, f"request body is more than the {limits.max_body_bytes:,} bytes allowed")
+        chunks.append(chunk)
+    return b"".join(chunks)
 
+
+async def _images_of(request: Request, body: bytes, limits: Limits) -> list[tuple[str, bytes]]:
+    """(name, bytes) of each image in a multipart form (any field names) or the raw body."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype == "multipart/form-data":
+        async def replay():  # the body is already read (with its size limit); parse it from memory
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        try:
+            form = await Request(request.scope, replay).form(max_files=limits.max_images, max_fields=limits.max_images)
+        except Exception as e:
+            if "too many files" in str(e).lower():
+                raise Refused(413, f"more than the {limits.max_images} images allowed in one request") from None
+            raise Refused(400, f"malformed multipart body ({' '.join(str(e).split())[:120] or type(e).__name__})") from None
+        files = [(v.filename or k, await v.read()) for k, v in form.multi_items() if hasattr(v, "read")]
+        if not files:
+            raise Refused(400, "no image in the request: send files in a multipart form (any field name)")
+        return files
+    if ctype.startswith("image/") or ctype in ("application/octet-stream", ""):
+        if not body:
+            raise Refused(400, "empty request body: send an image, raw or as a multipart file")
+        return [("body", body)]
+    raise Refused(415, f"unsupported content type {ctype!r}: send an image (image/png, image/jpeg, ...) "
+                       "or multipart/form-data with image files")
+
+
+async def _answer(request: Request, limits: Limits, work) -> dict:
+    """The refusals both endpoints share, around `work(files, too_big) -> results`: body size,
+    content type, image count, pixel counts (checked once per image), every image failing, time."""
+    async def handle():
+        files = await _images_of(request, await _read_body(request, limits), limits)
+        if len(files) > limits.max_images:
+            raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
+        too_big = [header_pixels(data, limits.max_pixels) for _, data in files]
+        results = await work(files, too_big)
+        if all("error" in r for r in results):
+            message = results[0]["error"] if len(results) == 1 else "no image in the request could be read"
+            raise Refused(413 if any(too_big) else 422, message, results)
+        return results
+
+    try:
+        return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
+    except asyncio.TimeoutError:
+        raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
+
+
+async def _predict(rec: Recogniser, batcher: Batcher, files, too_big, with_view: bool) -> list[dict]:
+    """Preprocess on worker threads; classify together with whatever other requests queued up."""
+    todo = [data for (_, data), big in zip(files, too_big) if big is None]
+    prepared = iter(await run_in_threadpool(rec.prepare, todo) if todo else [])
+    preds = [Prediction(source=name, error=big) if big else next(prepared) for (name, _), big in zip(files, too_big)]
+    ready = [p for p in preds if p.preprocessed is not None]
+    if ready:
+        rec.finish(ready, await batcher.classify(np.stack([p.preprocessed.image for p in ready])))
+    return [_result(p, name, with_view) for p, (name, _) in zip(preds, files)]
+
+
+async def _read(reader: NumberReader, files, too_big) -> list[dict]:
+    results = []
+    for (name, data), big in zip(files, too_big):
+        r = {"error": big} if big else (await run_in_threadpool(reader.read, data, name=name)).to_dict()
+        r.pop("path", None)
+        results.append({"filename": name, **r})
+    return results
+
+
+def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits()) -> FastAPI:
+    """The FastAPI application serving `rec` (digits) and `reader` (numbers; default: the shipped
+    line reader with `rec`)."""
     batcher = Batcher(rec)
+    reader = reader or NumberReader(rec, load(task="line"))
 
     async def lifespan(app):
         task = asyncio.create_task(batcher.run())
@@ -167,96 +236,23 @@ def create_app(rec: Recogniser, *, backend: str = "torch", limits: Limits = Limi
             body["results"] = exc.results
         return JSONResponse(body, status_code=exc.status)
 
-    async def read_body(request: Request) -> bytes:
-        declared = request.headers.get("content-length")
-        if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-            raise Refused(413, f"request body is {int(declared):,} bytes, more than the {limits.max_body_bytes:,} allowed")
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limits.max_body_bytes:
-                raise Refused(413, f"request body is more than the {limits.max_body_bytes:,} bytes allowed")
-            chunks.append(chunk)
-        return b"".join(chunks)
-
-    async def images_of(request: Request, body: bytes) -> list[tuple[str, bytes]]:
-        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if ctype == "multipart/form-data":
-            from starlette.requests import Request as StarletteRequest
-
-            async def replay():  # the body is already read (with its size limit); parse it from memory
-                return {"type": "http.request", "body": body, "more_body": False}
-
-            try:
-                form = await StarletteRequest(request.scope, replay).form(max_files=limits.max_images, max_fields=limits.max_images)
-            except Exception as e:
-                if "too many files" in str(e).lower():
-                    raise Refused(413, f"more than the {limits.max_images} images allowed in one request") from None
-                raise Refused(400, f"malformed multipart body ({' '.join(str(e).split())[:120] or type(e).__name__})") from None
-            files = [(v.filename or k, await v.read()) for k, v in form.multi_items() if hasattr(v, "read")]
-            if not files:
-                raise Refused(400, "no image in the request: send files in a multipart form (any field name)")
-            return files
-        if ctype.startswith("image/") or ctype in ("application/octet-stream", ""):
-            if not body:
-                raise Refused(400, "empty request body: send an image, raw or as a multipart file")
-            return [("body", body)]
-        raise Refused(415, f"unsupported content type {ctype!r}: send an image (image/png, image/jpeg, ...) "
-                           "or multipart/form-data with image files")
-
-    async def answer(request: Request, work) -> dict:
-        """The refusals both endpoints share, around `work(files, too_big) -> results`: body size,
-        content type, image count, pixel counts (checked once per image), every image failing, time."""
-        async def handle():
-            files = await images_of(request, await read_body(request))
-            if len(files) > limits.max_images:
-                raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
-            too_big = [_check_pixels(data, limits) for _, data in files]
-            results = await work(files, too_big)
-            if all("error" in r for r in results):
-                message = results[0]["error"] if len(results) == 1 else "no image in the request could be read"
-                raise Refused(413 if any(too_big) else 422, message, results)
-            return results
-
-        try:
-            return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
-        except asyncio.TimeoutError:
-            raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
-
     @app.post("/v1/predict", summary="Read the digit in one or more images")
     async def predict(request: Request, preprocessed: bool = False):
         """Send images as multipart files (any field names) or one image as the raw body. Each result
         has `digit` (null when no digit was found), `confidence`, `probabilities` (ten, for 0-9),
         `uncertain`, `no_digit`, and with `?preprocessed=true` the 28x28 view the model got, as a PNG
         data URL. An image that cannot be read gets an `error` instead."""
-        async def work(files, too_big):
-            todo = [data for (_, data), big in zip(files, too_big) if big is None]
-            prepared = iter(await run_in_threadpool(rec.prepare, todo) if todo else [])
-            preds = [Prediction(source=name, error=big) if big else next(prepared) for (name, _), big in zip(files, too_big)]
-            ready = [p for p in preds if p.preprocessed is not None]
-            if ready:
-                rec.finish(ready, await batcher.classify(np.stack([p.preprocessed.image for p in ready])))
-            return [_result(p, name, preprocessed) for p, (name, _) in zip(preds, files)]
-
-        return await answer(request, work)
+        return await _answer(request, limits, lambda files, too_big: _predict(rec, batcher, files, too_big, preprocessed))
 
     @app.post("/v1/read", summary="Read the handwritten number in one or more images")
     async def read_number(request: Request):
         """Images as for /v1/predict. Each result has `text` (the digits read, left to right) and
         `digits`, a list of {digit, confidence, box: [x0, y0, x1, y1]} in the image's pixels."""
-        async def work(files, too_big):
-            results = []
-            for (name, data), big in zip(files, too_big):
-                r = {"error": big} if big else (await run_in_threadpool(rec.read, data, name=name)).to_dict()
-                r.pop("path", None)
-                results.append({"filename": name, **r})
-            return results
-
-        return await answer(request, work)
+        return await _answer(request, limits, lambda files, too_big: _read(reader, files, too_big))
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model():
-        return model_info(rec, backend)
+        return model_info(rec)
 
     @app.get("/healthz", summary="Liveness")
     async def healthz():
@@ -269,8 +265,8 @@ def create_app(rec: Recogniser, *, backend: str = "torch", limits: Limits = Limi
     return app
 
 
-def serve(rec: Recogniser, *, host: str = "127.0.0.1", port: int = 8000, backend: str = "torch",
+def serve(rec: Recogniser, *, reader: NumberReader | None = None, host: str = "127.0.0.1", port: int = 8000,
           limits: Limits = Limits(), log_level: str = "info") -> None:
     """Run the server until interrupted."""
-    uvicorn = require("uvicorn", "serve")
-    uvicorn.run(create_app(rec, backend=backend, limits=limits), host=host, port=port, log_level=log_level)
+    uvicorn = require("uvicorn", "serve")  # a server to run the app: not needed to build or test it
+    uvicorn.run(create_app(rec, reader=reader, limits=limits), host=host, port=port, log_level=log_level)

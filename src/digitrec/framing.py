@@ -1,0 +1,114 @@
+"""Framing: found ink -> exactly what a model was trained on.
+
+Two framings side by side, sharing their stroke normalisation:
+
+* `frame_like_mnist`, for one digit: MNIST's own recipe. Crop, bring the stroke width and
+  contrast to MNIST's, fit a 20x20 box keeping the aspect ratio, place in 28x28 with the centre
+  of mass at MNIST's centre.
+* `frame_strip`, for a line of digits: the same, but as a strip. The writing is 20 px tall in a
+  28-px strip with 4 px of margin each side, any width; `lines.compose_lines` frames its training
+  lines by these constants.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from scipy import ndimage as ndi
+
+from .images import resize
+
+BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
+MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordinates
+STRIP_HEIGHT, WRITING, MARGIN = 28, 20, 4  # a line's strip: its height, the writing's height, side margins (px)
+TARGET_STROKE = 0.125  # MNIST's median stroke width relative to the digit's long side (2.5 px of 20)
+THIN_STROKE, THICK_STROKE = 0.09, 0.18  # outside this range a stroke is brought to TARGET_STROKE
+
+
+
+def _stroke_width(mask: np.ndarray) -> float:
+    """Typical stroke width in pixels: twice the distance-to-background along the strokes' ridges."""
+    dist = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]  # the crop's edge is background
+    ridge = mask & (dist >= ndi.maximum_filter(dist, size=3))
+    return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 1.0
+
+
+def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], size: float) -> np.ndarray:
+    """Crop `box` (x0, y0, x1, y1) of the ink, set its stroke cores to 1, and return it scaled so
+    that `size` pixels become 4 x 20, with the stroke width brought into MNIST's range for writing
+    `size` pixels tall (a digit's long side, or a line's height)."""
+    x0, y0, x1, y1 = box
+    soft = ndi.binary_dilation(mask, iterations=2)  # keep the anti-aliased rim of the strokes
+    crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
+    cmask = mask[y0:y1, x0:x1]
+    # Contrast: stroke cores at 1, like MNIST's saturated 255s.
+    crop = np.clip(crop / max(float(np.percentile(crop[cmask], 90)), 1e-6), 0, 1)
+
+    # Work at 4x the final box so morphology has pixels to act on, then shrink with area averaging.
+    h, w = crop.shape
+    scale = 4 * BOX / size
+    mid = (max(1, round(w * scale)), max(1, round(h * scale)))
+    crop = resize(crop, mid)
+    mmask = crop > 0.5
+    if mmask.any():
+        width = _stroke_width(mmask) / (4 * BOX)  # relative to the long side
+        # MNIST's strokes are 0.09-0.15 of the digit's size (5th-75th percentile, median 0.125):
+        # a thin pen on a big page is thickened, a fat marker thinned, towards that median.
+        # Never more than a quarter of the crop: a solid blob has no stroke to speak of.
+        r = int(np.clip(round((TARGET_STROKE - width) * 4 * BOX / 2), -min(crop.shape) // 4, BOX))
+        if width < THIN_STROKE and r >= 1:
+            crop = ndi.grey_dilation(crop, footprint=_disk(r))
+        elif width > THICK_STROKE and r <= -1:
+            crop = ndi.grey_erosion(crop, footprint=_disk(-r))
+    return crop
+
+
+def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """Crop the digit, normalise its stroke width and contrast, fit it in 20x20 keeping its aspect
+    ratio, and place it in 28x28 with its centre of mass at the centre. Returns (image, box)."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = normalise_stroke(ink, mask, (x0, y0, x1, y1), max(y1 - y0, x1 - x0))
+    h, w = crop.shape
+    scale = BOX / max(h, w)
+    small = resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))))
+    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+
+    out = np.zeros((CANVAS, CANVAS), np.float32)
+    sh, sw = small.shape
+    top, left = (CANVAS - sh) // 2, (CANVAS - sw) // 2
+    out[top:top + sh, left:left + sw] = small
+    cy, cx = ndi.center_of_mass(out)
+    # MNIST's centres of mass sit at (14.0, 14.0) in pixel-index coordinates (measured on its
+    # training set), half a pixel below and right of the geometric centre (13.5).
+    dy, dx = int(round(MNIST_CENTRE - cy)), int(round(MNIST_CENTRE - cx))
+    # MNIST shifts by the centre of mass; clamp so that no ink is pushed off the canvas.
+    dy = int(np.clip(dy, -top, CANVAS - top - sh))
+    dx = int(np.clip(dx, -left, CANVAS - left - sw))
+    out = np.roll(out, (dy, dx), axis=(0, 1))
+    return out, (int(x0), int(y0), int(x1), int(y1))
+
+
+def _disk(r: int) -> np.ndarray:
+    y, x = np.ogrid[-r:r + 1, -r:r + 1]
+    return x * x + y * y <= r * r + r
+
+
+def frame_strip(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
+    """Frame a real line's ink (white on black, any size) like the line reader's training lines (`lines.compose_lines`).
+
+    Returns (strip (28, W) float32, the ink box (x0, y0, x1, y1) in `ink`'s pixels, and the scale
+    from those pixels to the strip's: strip x = MARGIN + (x - x0) * scale)."""
+    ys, xs = np.nonzero(mask)
+    y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    crop = normalise_stroke(ink, mask, (int(x0), int(y0), int(x1), int(y1)), size=y1 - y0)
+    h, w = crop.shape
+    scale = WRITING / h
+    small = resize(crop, (max(1, round(w * scale)), WRITING))
+    small = np.clip(small / max(float(small.max()), 1e-6), 0, 1)
+    width = int(math.ceil((small.shape[1] + 2 * MARGIN) / 4) * 4)
+    out = np.zeros((STRIP_HEIGHT, width), np.float32)
+    top = (STRIP_HEIGHT - WRITING) // 2
+    out[top:top + WRITING, MARGIN:MARGIN + small.shape[1]] = small
+    return out, (int(x0), int(y0), int(x1), int(y1)), small.shape[1] / (x1 - x0)  # strip px per source px

@@ -1,0 +1,161 @@
+"""Images in: any file, bytes, PIL image or array a user has -> pixels digitrec can work on.
+
+Decoding is the one place that knows about file formats: EXIF rotation (phones store photos
+sideways plus a tag), 16-bit scans, palettes and transparency (a stroke on a transparent canvas
+must stay visible), and the limits that keep a decompression bomb out. Everything after this
+works on (H, W, 3) float32 RGB in [0, 1].
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import DigitrecError
+
+MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb, not a photo of a digit
+
+
+class ImageError(DigitrecError):
+    """The input could not be read as an image."""
+
+
+
+def load_image(source) -> Image.Image:
+    """Open a path, bytes, PIL image, or array (HxW, HxWx3, HxWx4; uint8, uint16, bool or float in
+    [0, 1]) as a PIL image with EXIF orientation applied. Raises ImageError with a clear reason."""
+    if isinstance(source, Image.Image):
+        img = source
+    elif isinstance(source, (str, Path, bytes, bytearray, memoryview)):
+        img = _open_file(source)
+    elif hasattr(source, "__array__"):
+        img = _from_array(np.asarray(source))
+    else:
+        raise ImageError(f"cannot read a {type(source).__name__} as an image; pass a path, bytes, a PIL image or an array")
+    if img.width * img.height > MAX_PIXELS:
+        raise ImageError(f"image is {img.width}x{img.height} pixels, more than the {MAX_PIXELS:,} allowed; scale it down first")
+    if img.width < 1 or img.height < 1:
+        raise ImageError("image has no pixels")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img.load()
+            img = ImageOps.exif_transpose(img)  # photos from phones are stored sideways plus a rotation tag
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError,
+            EOFError, MemoryError) as e:
+        raise ImageError(f"cannot decode the image ({_reason(e)}); is the file complete?") from None
+    return img
+
+
+def _reason(e: BaseException) -> str:
+    return " ".join(str(e).split())[:160] or type(e).__name__
+
+
+def _open_file(source) -> Image.Image:
+    name = str(source) if isinstance(source, (str, Path)) else "image bytes"
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if not path.is_file():
+            raise ImageError(f"{path}: not a file")
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+    if not data:
+        raise ImageError(f"{name}: empty file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError:
+        raise ImageError(f"{name}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
+        raise ImageError(f"{name}: refused, {_reason(e)}") from None
+    except (OSError, SyntaxError, ValueError, EOFError) as e:
+        raise ImageError(f"{name}: cannot read the image ({_reason(e)})") from None
+    return img
+
+
+def _from_array(a: np.ndarray) -> Image.Image:
+    if a.ndim == 3 and a.shape[0] in (1, 3, 4) and a.shape[-1] not in (1, 3, 4):
+        a = np.moveaxis(a, 0, -1)  # CHW (torch style) -> HWC
+    if a.ndim == 3 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim not in (2, 3) or (a.ndim == 3 and a.shape[-1] not in (3, 4)) or a.size == 0:
+        raise ImageError(f"cannot read an array of shape {a.shape} as an image; use HxW, HxWx3 or HxWx4")
+    if a.dtype == bool:
+        a = a.astype(np.uint8) * 255
+    elif a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise ImageError("array has NaN or infinite values")
+        a = np.clip(a * 255 if a.max(initial=0) <= 1.0 else a, 0, 255).astype(np.uint8)
+    elif a.dtype.kind in "iu" and a.max(initial=0) > 255:  # 16-bit data: scale by its own range
+        a = (np.clip(a, 0, None) * (255.0 / a.max())).astype(np.uint8)
+    elif a.dtype.kind in "iu":
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    else:
+        raise ImageError(f"cannot read an array of dtype {a.dtype} as an image")
+    return Image.fromarray(np.ascontiguousarray(a))
+
+
+def to_rgb(img: Image.Image) -> np.ndarray:
+    """(H, W, 3) float32 in [0, 1]. Transparent pixels become a background that contrasts with the
+    opaque ones, so a stroke drawn on a transparent canvas stays visible whatever its colour."""
+    if img.mode in ("I", "I;16", "I;16B", "I;16L", "I;16N", "F"):
+        a = np.asarray(img, dtype=np.float32)
+        top = a.max(initial=0)
+        # 16-bit scans often use only part of the range (a 10- or 12-bit sensor): scale by the data.
+        a = a / (top if top > 255 else 1.0 if img.mode == "F" and top <= 1 else 255.0)
+        return np.repeat(np.clip(a, 0, 1)[..., None], 3, axis=2)
+    has_alpha = img.mode in ("RGBA", "LA", "PA", "La", "RGBa") or (img.mode == "P" and "transparency" in img.info) \
+        or (img.mode in ("L", "RGB") and "transparency" in img.info)
+    rgba = np.asarray(img.convert("RGBA" if has_alpha else "RGB"), dtype=np.float32) / 255.0
+    if not has_alpha:
+        return rgba
+    rgb, alpha = rgba[..., :3], rgba[..., 3:]
+    if alpha.min() > 0.98:
+        return rgb
+    opaque = alpha[..., 0] > 0.5
+    ink_is_dark = opaque.any() and luma(rgb[opaque]).mean() < 0.5
+    background = 1.0 if ink_is_dark or not opaque.any() else 0.0
+    return rgb * alpha + background * (1 - alpha)
+
+
+def luma(rgb: np.ndarray) -> np.ndarray:
+    return rgb @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+
+
+def resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a float (H, W) array to (w, h) = size with area averaging when shrinking (anti-aliasing)."""
+    img = Image.fromarray(a.astype(np.float32), mode="F")
+    shrinking = size[0] < a.shape[1] or size[1] < a.shape[0]
+    return np.asarray(img.resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR), dtype=np.float32)
+
+
+def describe(source, i: int) -> str:
+    """How results name an input: its path, or its type and position for in-memory images."""
+    if isinstance(source, (str, Path)):
+        return str(source)
+    return f"<{type(source).__name__} #{i}>"
+
+
+def header_pixels(data: bytes, max_pixels: int) -> str | None:
+    """Why an encoded image is refused by its header's size alone, before anything is decoded (a
+    decompression bomb is a few KB on the wire and gigabytes in memory), or None."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we judge the size ourselves
+            with Image.open(io.BytesIO(data)) as img:
+                w, h = img.size
+    except Image.DecompressionBombError as e:
+        return f"refused, a decompression bomb ({' '.join(str(e).split())[:100]})"
+    except Exception:
+        return None  # not readable as an image: decoding reports it properly
+    if w * h > max_pixels:
+        return f"image is {w}x{h} pixels, more than the {max_pixels:,} this server accepts; scale it down"
+    return None
