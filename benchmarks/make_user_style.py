@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image, ImageDraw
 
 from digitrec.data import load_mnist
-from digitrec.synth import make_user_style_set, save_user_style_set
+from digitrec.synth import iter_user_style_set, save_user_style_set
 
 
 def contact_sheet(samples, cols: int = 8, cell: int = 150, caption: int = 14) -> Image.Image:
@@ -51,7 +51,7 @@ def main() -> None:
     print(f"wrote {args.n} pictures and {csv_path} in {time.perf_counter() - t0:.1f}s")
     if args.sheet:
         # Same seed, so these are the same pictures as the first 48 files.
-        samples = make_user_style_set(data.test_images, data.test_labels, min(48, args.n), seed=args.seed)
+        samples = list(iter_user_style_set(data.test_images, data.test_labels, min(48, args.n), seed=args.seed))
         Path(args.sheet).parent.mkdir(parents=True, exist_ok=True)
         contact_sheet(samples).save(args.sheet)
         print(f"wrote contact sheet {args.sheet}")

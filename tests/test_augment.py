@@ -1,3 +1,4 @@
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -124,6 +125,28 @@ def test_preview_rows(mnist):
                                        "uneven", "salt & pepper", "levels", "flagged 1s"} <= set(names)
     assert all(imgs.shape == x.shape for _, imgs in rows)
     assert all(not torch.equal(imgs, x) for name, imgs in rows if name not in ("original", "flagged 1s"))
+
+
+def test_preview_digits_are_the_first_with_a_few_ones(mnist):
+    from digitrec.augment import preview_digits
+
+    x, labels = preview_digits(mnist.train_images, mnist.train_labels, 16)
+    assert x.shape == (16, 1, 28, 28) and x.dtype == torch.float32 and 0 <= x.min() and x.max() <= 1
+    assert torch.equal(x[:12], _digits(mnist, 12)) and torch.equal(labels[:12], mnist.train_labels[:12])
+    assert (labels[12:] == 1).all()  # so that the flagged 1s row shows flags
+
+
+def test_preview_grid_draws_a_labelled_row_per_augmentation(mnist):
+    from digitrec.augment import preview, preview_grid
+
+    x = _digits(mnist, 5)
+    rows = preview(x, mnist.train_labels[:5], seed=1)
+    grid = preview_grid(rows, scale=2)
+    assert grid.mode == "L" and grid.size == (90 + 5 * 56, len(rows) * 56)
+    pixels = torch.from_numpy(np.array(grid))  # (H, W) uint8
+    # The first row is the digits themselves, each pixel drawn as a 2x2 block; the name is on the left.
+    assert torch.equal(pixels[:56:2, 90::2], (torch.cat(list(x[:, 0]), 1) * 255).to(torch.uint8))
+    assert (pixels[:56, :90] > 40).any()
 
 
 def test_extremes_each_does_what_it_says(mnist):

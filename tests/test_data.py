@@ -35,7 +35,6 @@ from digitrec.data import (
     MNIST,
     default_data_dir,
     download_mnist,
-    find_files,
     load_mnist,
     read_idx,
     resolve_data_dir,
@@ -204,7 +203,7 @@ def test_fingerprint_is_stable_and_tracks_the_data(real):
 
 
 def test_raw_files_load(raw_dir, real):
-    assert all(p.suffix != ".gz" for p in find_files(raw_dir).values())
+    assert not list(raw_dir.glob("*.gz"))
     assert_is_real(load_mnist(raw_dir, download=False), real)
 
 
@@ -219,15 +218,9 @@ def test_gzip_is_detected_by_content_not_name(tmp_path, raw_dir):
 def test_torchvision_layout_loads(tmp_path, real):
     raw = tmp_path / "MNIST" / "raw"
     link_real(raw)
-    assert find_files(tmp_path) == {key: raw / f"{FILES[key][0]}.gz" for key in FILES}
     data = load_mnist(tmp_path, download=False)
     assert_is_real(data, real)
     assert data.root == raw
-
-
-def test_find_files_none_when_one_is_missing(tmp_path):
-    link_real(tmp_path, keys=["train_images", "train_labels", "test_images"])
-    assert find_files(tmp_path) is None
 
 
 # ---------------------------------------------------------------- small self-written files

@@ -5,7 +5,12 @@ import torch
 
 from conftest import run_cli
 from digitrec.predict import load_model
-from digitrec.robustness import CORRUPTIONS, corrupt, robustness
+from digitrec.robustness import CORRUPTIONS, format_table, robustness, save_chart, split_images
+from digitrec.tensors import split_train_val
+
+
+def corrupt(x, name, seed):
+    return CORRUPTIONS[name](x, torch.Generator().manual_seed(seed))
 
 
 def test_fifteen_corruptions_of_mnist_c():
@@ -17,12 +22,12 @@ def test_fifteen_corruptions_of_mnist_c():
 @pytest.mark.parametrize("name", list(CORRUPTIONS))
 def test_each_corruption_is_seeded_and_changes_the_digits(mnist, name):
     x = mnist.test_images[:32].float().div(255).unsqueeze(1)
-    a, b = corrupt(x, name, seed=1), corrupt(x, name, seed=1)
+    a, b = corrupt(x, name, 1), corrupt(x, name, 1)
     assert a.shape == x.shape and torch.equal(a, b)
     assert 0 <= a.min() and a.max() <= 1
     assert (a - x).abs().mean() > 0.005  # (a dotted line is a small change: ~0.01)
     if name not in ("brightness", "canny_edges"):  # deterministic given the image, by design
-        assert not torch.equal(a, corrupt(x, name, seed=2))
+        assert not torch.equal(a, corrupt(x, name, 2))
 
 
 def test_robustness_report(mnist, seed_model_path):
@@ -47,10 +52,44 @@ def test_robustness_cli(tmp_path, seed_model_path):
     assert "mean corrupted" in text and "canny_edges" in text
 
 
+def test_split_images_test_or_held_out_validation(mnist):
+    images, labels = split_images(mnist, "test", 300)
+    assert torch.equal(images, mnist.test_images[:300]) and torch.equal(labels, mnist.test_labels[:300])
+    images, labels = split_images(mnist, "val")
+    _, idx = split_train_val(60000)
+    assert len(labels) == 5000 and torch.equal(images, mnist.train_images[idx])
+    assert torch.equal(labels, mnist.train_labels[idx])
+    with pytest.raises(ValueError):
+        split_images(mnist, "train")
+
+
+def _fake(acc: float) -> dict:
+    return {"clean": acc, "corruptions": {c: acc - 0.01 * k for k, c in enumerate(CORRUPTIONS)},
+            "mean_corrupted": acc - 0.07}
+
+
+def test_table_has_a_row_per_corruption_and_a_column_per_model():
+    lines = format_table({"runs/a/model.pt": _fake(0.99), "runs/b/other.pt": _fake(0.5)}).splitlines()
+    assert len(lines) == 1 + 1 + 15 + 1
+    assert lines[0].split() == ["corruption", "model.pt", "other.pt"]
+    assert lines[1].split() == ["clean", "0.9900", "0.5000"]
+    assert lines[-1].startswith("mean corrupted") and lines[-1].split()[-2:] == ["0.9200", "0.4300"]
+    # Two files with the same name are told apart by their whole paths.
+    header = format_table({"runs/a/model.pt": _fake(0.9), "runs/b/model.pt": _fake(0.9)}).splitlines()[0]
+    assert header.split() == ["corruption", "runs/a/model.pt", "runs/b/model.pt"]
+
+
+def test_chart_is_a_png(tmp_path):
+    from PIL import Image
+
+    path = save_chart({"a.pt": _fake(0.99), "b.pt": _fake(0.8)}, tmp_path / "sub" / "chart.png", "val")
+    assert path == tmp_path / "sub" / "chart.png"
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size == (1440, 540)  # 12 x 4.5 inches at 120 dpi
+
+
 def test_robustness_on_validation_split(seed_model_path, mnist):
     # --split val scores the held-out training images, so recipes can be compared without the test set.
-    from digitrec.tensors import split_train_val
-
     proc = run_cli("robustness", "--model", str(seed_model_path), "--split", "val", "--limit", "200", "--json")
     assert proc.returncode == 0, proc.stderr
     r = json.loads(proc.stdout)

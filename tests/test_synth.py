@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from digitrec.synth import (StyleConfig, canvas_size, ink_on_paper, make_user_style_set, place_digit, render_digit,
+from digitrec.synth import (StyleConfig, canvas_size, ink_on_paper, iter_user_style_set, place_digit, render_digit,
                             render_digit_with_box, save_user_style_set)
 
 
@@ -157,17 +157,17 @@ def test_blur_softens_edges(digits):
     assert np.abs(np.diff(g1, axis=1)).max() < np.abs(np.diff(g0, axis=1)).max()
 
 
-def test_make_set_is_seeded_per_image_and_accepts_torch_or_numpy(mnist):
+def test_user_style_set_is_seeded_per_image_and_accepts_torch_or_numpy(mnist):
     images, labels = mnist.test_images[:6], mnist.test_labels[:6]
-    five = make_user_style_set(images, labels, 5, seed=3)
-    three = make_user_style_set(images.numpy(), labels.numpy(), 3, seed=3)
+    five = list(iter_user_style_set(images, labels, 5, seed=3))
+    three = list(iter_user_style_set(images.numpy(), labels.numpy(), 3, seed=3))
     assert [lab for _, lab in five] == labels[:5].tolist()
     for (a, la), (b, lb) in zip(three, five):  # image i does not depend on n
         assert la == lb and np.array_equal(np.asarray(a), np.asarray(b))
-    other = make_user_style_set(images, labels, 1, seed=4)[0][0]
+    other = list(iter_user_style_set(images, labels, 1, seed=4))[0][0]
     assert other.size != five[0][0].size or not np.array_equal(np.asarray(other), np.asarray(five[0][0]))
     with pytest.raises(ValueError):
-        make_user_style_set(images, labels, 7)
+        list(iter_user_style_set(images, labels, 7))
 
 
 @pytest.mark.parametrize("fmt", ["png", "jpg"])
@@ -179,7 +179,7 @@ def test_save_writes_pictures_and_labels_csv(tmp_path, mnist, fmt):
         rows = list(csv.DictReader(f))
     assert [int(r["label"]) for r in rows] == labels.tolist()
     assert sorted(p.name for p in csv_path.parent.glob(f"*.{fmt}")) == [r["file"] for r in rows]
-    expected = make_user_style_set(images, labels, 4, seed=1)
+    expected = list(iter_user_style_set(images, labels, 4, seed=1))
     for r, (img, label) in zip(rows, expected):
         assert r["file"] == f"{rows.index(r):05d}_label{label}.{fmt}"
         with Image.open(csv_path.parent / r["file"]) as saved:

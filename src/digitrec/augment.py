@@ -4,16 +4,21 @@ Images are (B, 1, H, W) floats in [0, 1] with white ink on black, i.e. before no
 that "background" is exactly 0 and resampling pads with background. Every function takes a
 `torch.Generator` so that a seeded run draws the same augmentations again (and a resumed run
 continues the same sequence).
+
+`preview`, `preview_digits` and `preview_grid` show each augmentation on real digits, for
+`digitrec augment-preview`.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image, ImageDraw
 
-from .tensors import band_mask, blobs, segment, uniform
+from .tensors import band_mask, blobs, segment, to_float_images, uniform
 
 
 def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float, float] = (0.9, 1.1),
@@ -260,3 +265,24 @@ def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, see
     rows += [(f"all #{k + 1}", augment_batch(x, s, gen, elastic=elastic, labels=labels, styles=styles, noise=noise))
              for k in range(3)]
     return rows
+
+
+def preview_digits(images: torch.Tensor, labels: torch.Tensor, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits `augment-preview` shows: the first n of uint8 `images` (N, 28, 28), with a few 1s
+    among them so that the flag shows. Returns float images (n, 1, 28, 28) in [0, 1] and labels."""
+    idx = torch.cat([torch.arange(n - n // 4), (labels == 1).nonzero().flatten()[: n // 4]])
+    return to_float_images(images[idx]), labels[idx]
+
+
+def preview_grid(rows: list[tuple[str, torch.Tensor]], *, scale: int = 3) -> Image.Image:
+    """Draw `preview`'s rows as one greyscale picture: a row per augmentation, its name on the left,
+    each 28x28 digit enlarged `scale` times (nearest neighbour, so the real pixels show)."""
+    n = rows[0][1].shape[0]
+    cell, label_w = 28 * scale, 90
+    grid = Image.new("L", (label_w + n * cell, len(rows) * cell), 40)
+    draw = ImageDraw.Draw(grid)
+    for r, (name, imgs) in enumerate(rows):
+        strip = (torch.cat(list(imgs[:, 0]), 1).clamp(0, 1).numpy() * 255).astype(np.uint8)  # (28, n * 28)
+        grid.paste(Image.fromarray(strip).resize((n * cell, cell), Image.NEAREST), (label_w, r * cell))
+        draw.text((6, r * cell + cell // 2 - 6), name, fill=230)
+    return grid

@@ -447,27 +447,13 @@ def augment_preview(out, n, strength, seed, scale, data_dir):
     Example:
       digitrec augment-preview --out grid.png --strength 1.5
     """
-    import numpy as np
-    import torch
-    from PIL import Image, ImageDraw
-
-    from .augment import preview
+    from .augment import preview, preview_digits, preview_grid
     from .data import load_mnist
 
     data = load_mnist(data_dir)
-    # The first n training digits, with a few 1s among them so that the flag shows.
-    idx = torch.cat([torch.arange(n - n // 4), (data.train_labels == 1).nonzero().flatten()[: n // 4]])
-    x = data.train_images[idx].float().div(255).unsqueeze(1)
-    rows = preview(x, data.train_labels[idx], strength=strength, seed=seed)
-    cell, label_w = 28 * scale, 90
-    grid = Image.new("L", (label_w + n * cell, len(rows) * cell), 40)
-    draw = ImageDraw.Draw(grid)
-    for r, (name, imgs) in enumerate(rows):
-        strip = (torch.cat(list(imgs[:, 0]), 1).clamp(0, 1).numpy() * 255).astype(np.uint8)
-        grid.paste(Image.fromarray(strip).resize((n * cell, cell), Image.NEAREST), (label_w, r * cell))
-        draw.text((6, r * cell + cell // 2 - 6), name, fill=230)
+    rows = preview(*preview_digits(data.train_images, data.train_labels, n), strength=strength, seed=seed)
     Path(out).parent.mkdir(parents=True, exist_ok=True)
-    grid.save(out)
+    preview_grid(rows, scale=scale).save(out)
     click.echo(f"wrote {out}: {len(rows)} rows x {n} digits")
 
 
@@ -494,57 +480,20 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
     from .data import load_mnist
     from .checkpoint import shipped_path
     from .predict import load_model
-    from .robustness import CORRUPTIONS, robustness
-    from .tensors import split_train_val
+    from .robustness import format_table, robustness, save_chart, split_images
 
-    data = load_mnist(data_dir)
-    if split == "val":
-        _, idx = split_train_val(len(data.train_labels))
-        images, labels = data.train_images[idx][:limit], data.train_labels[idx][:limit]
-    else:
-        images, labels = data.test_images[:limit], data.test_labels[:limit]
+    images, labels = split_images(load_mnist(data_dir), split, limit)
     paths = list(model_paths) or [str(shipped_path())]
     results = {p: robustness(load_model(p), images, labels, seed=seed) for p in paths}
     if as_json:
         for p, r in results.items():
             click.echo(json.dumps({"model": p, "split": split, "n": len(labels), "seed": seed, **r}))
     else:
-        names = [Path(p).name if len(set(Path(q).name for q in paths)) == len(paths) else p for p in paths]
-        click.echo(f"{'corruption':<16}" + "".join(f"{n[:22]:>24}" for n in names))
-        rows = [("clean", [r["clean"] for r in results.values()])]
-        rows += [(c, [r["corruptions"][c] for r in results.values()]) for c in CORRUPTIONS]
-        rows += [("mean corrupted", [r["mean_corrupted"] for r in results.values()])]
-        for name, accs in rows:
-            click.echo(f"{name:<16}" + "".join(f"{a:>24.4f}" for a in accs))
+        click.echo(format_table(results))
     if chart:
-        _robustness_chart(results, list(CORRUPTIONS), chart, split)
+        save_chart(results, chart, split)
         if not as_json:
             click.echo(f"wrote {chart}")
-
-
-def _robustness_chart(results: dict, corruptions: list[str], path: str, split: str = "test") -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    labels = ["clean"] + corruptions + ["mean"]
-    fig, ax = plt.subplots(figsize=(12, 4.5))
-    width = 0.8 / len(results)
-    for k, (p, r) in enumerate(results.items()):
-        values = [r["clean"]] + [r["corruptions"][c] for c in corruptions] + [r["mean_corrupted"]]
-        ax.bar(np.arange(len(labels)) + k * width, values, width, label=Path(p).name)
-    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right")
-    what = "test" if split == "test" else "validation"
-    ax.set_ylabel(f"{what} accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"MNIST {what} accuracy under MNIST-C corruptions", loc="left")
-    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(results), frameon=False)
-    fig.tight_layout()
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
 
 
 @cli.command("models")

@@ -173,13 +173,6 @@ def _locate(root: Path) -> tuple[dict[str, Path], list[str]]:
     return found, missing
 
 
-def find_files(root: Path) -> dict[str, Path] | None:
-    """Map each FILES key to its file (``<name>`` or ``<name>.gz``, in root or root/MNIST/raw), or None
-    if any of the four is missing."""
-    found, missing = _locate(Path(root))
-    return None if missing else found
-
-
 def load_mnist(data_dir: str | Path | None = None, *, download: bool = True, verify: bool = True,
                mirrors=None) -> MNIST:
     """Load MNIST from the resolved data directory, downloading missing files if allowed.

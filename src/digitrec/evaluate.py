@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .tensors import normalise, to_float_images
+
 
 @torch.no_grad()
 def predict_logits(model: nn.Module, images: torch.Tensor, mean: float, std: float, *,
@@ -27,8 +29,8 @@ def predict_logits(model: nn.Module, images: torch.Tensor, mean: float, std: flo
     for i in range(0, len(images), batch_size):
         x = images[i:i + batch_size].to(device)
         if x.dtype == torch.uint8:
-            x = x.float().div(255).unsqueeze(1)  # (B, 1, 28, 28)
-        out.append(model((x - mean) / std).float().cpu())
+            x = to_float_images(x)  # (B, 1, 28, 28)
+        out.append(model(normalise(x, mean, std)).float().cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
 

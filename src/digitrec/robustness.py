@@ -5,18 +5,22 @@ images in 15 ways that keep the digit readable to a person. The dataset itself i
 every corruption is regenerated here by seeded, batched tensor code, in the spirit of the paper's
 (severities chosen so that the digit stays legible). Images are (B, 1, 28, 28) in [0, 1], white
 ink on black, like `augment`.
+
+`robustness` scores a recogniser on the images `split_images` chooses; `format_table` and
+`save_chart` report the results as text and as a PNG.
 """
 
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from .augment import random_affine
-from .tensors import band_mask, blobs, segment, to_float_images, uniform
+from .tensors import band_mask, blobs, segment, split_train_val, to_float_images, uniform
 
 
 def _blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
@@ -166,11 +170,6 @@ CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] 
 }
 
 
-def corrupt(x: torch.Tensor, name: str, seed: int = 0) -> torch.Tensor:
-    """Apply the named corruption to a batch (B, 1, 28, 28) in [0, 1]; the same seed gives the same result."""
-    return CORRUPTIONS[name](x, torch.Generator().manual_seed(seed)).clamp(0, 1)
-
-
 @torch.no_grad()
 def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0,
                batch_size: int = 1000) -> dict:
@@ -192,3 +191,58 @@ def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: 
         result["corruptions"][name] = accuracy(lambda xb: fn(xb, gen))
     result["mean_corrupted"] = sum(result["corruptions"].values()) / len(CORRUPTIONS)
     return result
+
+
+def split_images(data, split: str = "test", limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The uint8 images and labels of `data` (a `data.MNIST`) to score on: the test set, or ("val")
+    the training images every recipe holds out for validation; only the first `limit` if given."""
+    if split == "val":
+        _, idx = split_train_val(len(data.train_labels))
+        return data.train_images[idx][:limit], data.train_labels[idx][:limit]
+    if split != "test":
+        raise ValueError(f"split must be 'test' or 'val', got {split!r}")
+    return data.test_images[:limit], data.test_labels[:limit]
+
+
+def format_table(results: dict[str, dict]) -> str:
+    """`robustness` results keyed by model path as a text table: one row per corruption, one
+    column per model (headed by the file name, or the whole path where two names clash)."""
+    paths = list(results)
+    names = [Path(p).name if len(set(Path(q).name for q in paths)) == len(paths) else p for p in paths]
+    lines = [f"{'corruption':<16}" + "".join(f"{n[:22]:>24}" for n in names)]
+    rows = [("clean", [r["clean"] for r in results.values()])]
+    rows += [(c, [r["corruptions"][c] for r in results.values()]) for c in CORRUPTIONS]
+    rows += [("mean corrupted", [r["mean_corrupted"] for r in results.values()])]
+    lines += [f"{name:<16}" + "".join(f"{a:>24.4f}" for a in accs) for name, accs in rows]
+    return "\n".join(lines)
+
+
+def save_chart(results: dict[str, dict], path: str | Path, split: str = "test") -> Path:
+    """Write `robustness` results keyed by model path as a bar chart PNG: clean, each corruption
+    and the mean, one bar per model. Returns the path."""
+    # matplotlib is imported here, not above: it is slow to import and only charts need it.
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    corruptions = list(CORRUPTIONS)
+    labels = ["clean"] + corruptions + ["mean"]
+    fig, ax = plt.subplots(figsize=(12, 4.5))
+    width = 0.8 / len(results)
+    for k, (p, r) in enumerate(results.items()):
+        values = [r["clean"]] + [r["corruptions"][c] for c in corruptions] + [r["mean_corrupted"]]
+        ax.bar(np.arange(len(labels)) + k * width, values, width, label=Path(p).name)
+    ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right")
+    what = "test" if split == "test" else "validation"
+    ax.set_ylabel(f"{what} accuracy")
+    ax.set_ylim(0, 1)
+    ax.set_title(f"MNIST {what} accuracy under MNIST-C corruptions", loc="left")
+    ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(results), frameon=False)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

@@ -271,12 +271,6 @@ def iter_user_style_set(images: torch.Tensor | np.ndarray, labels, n: int, seed:
         yield render_digit(images[i], np.random.default_rng(child), style), int(labels[i])
 
 
-def make_user_style_set(images: torch.Tensor | np.ndarray, labels, n: int, seed: int = 0,
-                        style: StyleConfig = StyleConfig()) -> list[tuple[Image.Image, int]]:
-    """Render the first `n` of `images` (torch or numpy, (N, 28, 28) uint8) as (picture, label) pairs."""
-    return list(iter_user_style_set(images, labels, n, seed, style))
-
-
 def save_user_style_set(out_dir: str | Path, images: torch.Tensor | np.ndarray, labels, n: int, seed: int = 0,
                         fmt: str = "png", style: StyleConfig = StyleConfig()) -> Path:
     """Write `{i:05d}_label{d}.{fmt}` files and a ``labels.csv`` (file,label) to `out_dir`; return the csv path."""
