@@ -1,14 +1,14 @@
+import json
 import os
 import pickle
 
 import pytest
 import torch
 
-from digitrec.tensors import MNIST_MEAN, MNIST_STD
-from digitrec.checkpoint import (FORMAT_VERSION, atomic_save, load_checkpoint,
-                                 make_checkpoint)
+from digitrec.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint, make_checkpoint
 from digitrec.errors import CheckpointError
 from digitrec.models import create_model
+from digitrec.tensors import MNIST_MEAN, MNIST_STD
 
 
 def _saved(tmp_path, **kw):
@@ -132,3 +132,14 @@ def test_unwritable_destination_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(CheckpointError, match="could not write"):
         atomic_save({"a": 1}, blocker / "model.pt")
+
+
+def test_describe_says_what_a_checkpoint_is(seed_model_path):
+    from digitrec.checkpoint import shipped_path
+
+    tutorial = load_checkpoint(seed_model_path).describe()
+    assert tutorial["kind"] == "tutorial" and tutorial["task"] == "digit" and tutorial["backend"] == "torch"
+    assert tutorial["parameters"] == 101770 and tutorial["normalization"] == {"mean": MNIST_MEAN, "std": MNIST_STD}
+    reader = load_checkpoint(shipped_path("line")).describe()
+    assert reader["task"] == "line" and reader["arch"] == "linecnn" and "train_state" not in reader
+    assert "metrics" in reader and "config" in reader and json.dumps(reader, default=str)

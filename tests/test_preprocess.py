@@ -6,9 +6,6 @@ Every test runs the real pipeline on images drawn here with Pillow/numpy or on r
 from __future__ import annotations
 
 import io
-import math
-import struct
-import zlib
 
 import numpy as np
 import pytest
@@ -19,7 +16,6 @@ from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
 from conftest import on_paper as paper_digit
-from digitrec import preprocess as pp
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
 from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess

@@ -27,7 +27,7 @@ import torch.nn as nn
 
 from . import __version__
 from .errors import CheckpointError, ConfigError
-from .models import create_model, model_task
+from .models import count_parameters, create_model, model_task
 from .tensors import MNIST_MEAN, MNIST_STD
 
 FORMAT = "digitrec.checkpoint"
@@ -68,6 +68,16 @@ class Checkpoint:
     def task(self) -> str:
         """"digit" (a classifier of one 28x28 digit) or "line" (the reader of a line of digits)."""
         return model_task(self.arch)
+
+    def describe(self) -> dict:
+        """Everything the file says about itself, and what it is (`digitrec info`): path, kind, task,
+        backend, architecture, parameters, normalisation, classes, config, metrics, versions."""
+        own = ("arch", "arch_args", "normalization", "input_size", "classes", "source_kind", "train_state")
+        return {"path": str(self.path), "kind": self.kind, "task": self.task, "backend": self.backend, "arch": self.arch,
+                "arch_args": self.arch_args,
+                **({"parameters": count_parameters(self.model)} if self.backend == "torch" else {}),
+                "normalization": {"mean": self.mean, "std": self.std}, "input_size": self.input_size,
+                "classes": self.classes, **{k: v for k, v in self.meta.items() if k not in own}}
 
     def require(self, task: str) -> Checkpoint:
         """This checkpoint, if it does `task`; otherwise one line saying what it is and what to pass."""

@@ -242,27 +242,13 @@ def info(model_path, as_json):
     """
     from .checkpoint import shipped_path
     from .loading import load
-    from .models import count_parameters
 
     model_path = model_path or shipped_path()
-    ckpt = load(model_path, task=None)
-    meta = {"path": str(model_path), "kind": ckpt.kind, "task": ckpt.task, "backend": ckpt.backend, "arch": ckpt.arch,
-            "arch_args": ckpt.arch_args, **({"parameters": count_parameters(ckpt.model)} if ckpt.backend == "torch" else {}),
-            "normalization": {"mean": ckpt.mean, "std": ckpt.std},
-            "input_size": ckpt.input_size, "classes": ckpt.classes,
-            **{k: v for k, v in ckpt.meta.items() if k not in ("arch", "arch_args", "normalization", "input_size", "classes",
-                                                                 "source_kind")}}
-    meta.pop("train_state", None)
+    meta = load(model_path, task=None).describe()
     if as_json:
         click.echo(json.dumps(meta, default=str))
         return
-    for key, value in meta.items():
-        if isinstance(value, dict):
-            click.echo(f"{key}:")
-            for k, v in value.items():
-                click.echo(f"  {k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}")
-        else:
-            click.echo(f"{key}: {value}")
+    click.echo(_as_text(meta))
 
 
 @cli.command()
@@ -424,6 +410,18 @@ def _command() -> str:
     import shlex
 
     return "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+
+
+def _as_text(meta: dict) -> str:
+    """key: value lines, one level of nesting indented, deeper values as JSON."""
+    lines = []
+    for key, value in meta.items():
+        if isinstance(value, dict):
+            lines.append(f"{key}:")
+            lines += [f"  {k}: {json.dumps(v, default=str) if isinstance(v, (dict, list)) else v}" for k, v in value.items()]
+        else:
+            lines.append(f"{key}: {value}")
+    return "\n".join(lines)
 
 
 def _emit_error(path: str, message: str, as_json: bool) -> None:
