@@ -74,16 +74,17 @@ def config_options(cls, shared: dict | None = None):
 
 def _field_option(fld: dataclasses.Field):
     meta, flag = fld.metadata, "--" + fld.name.replace("_", "-")
-    if fld.type == "bool":
+    ftype = fld.type if isinstance(fld.type, str) else fld.type.__name__  # a string under `from __future__ import annotations`
+    if ftype == "bool":
         return click.option(f"{flag}/--no-{flag[2:]}", default=None, help=meta["help"])
     limits = {k: meta[k] for k in ("min", "max") if k in meta}
     if "choices" in meta:
         kind = click.Choice(meta["choices"])
     elif meta.get("path"):
         kind = click.Path(file_okay=False)
-    elif fld.type == "int":
+    elif ftype == "int":
         kind = click.IntRange(**limits) if limits else int
-    elif fld.type == "float":
+    elif ftype == "float":
         kind = click.FloatRange(**limits, min_open=meta.get("min_open", False)) if limits else float
     else:
         kind = str

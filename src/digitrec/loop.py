@@ -42,6 +42,8 @@ LAST, BEST, METRICS = "last.pt", "model.pt", "metrics.jsonl"  # the files of a r
 
 @dataclass
 class TrainResult:
+    """What a run reports: its folder, epochs done, best validation and test accuracy, time, history."""
+
     out: Path
     epochs_done: int
     best_val_accuracy: float
@@ -109,7 +111,7 @@ class _Run:
     net: nn.Module  # the model as trained: wrapped in DDP and/or compiled
     use_amp: bool
     meta: dict  # recorded in every checkpoint: config, data fingerprint, command, processes
-    test_data: MNIST
+    data: MNIST  # the whole dataset: its test set scores the best model at the end
 
     @property
     def main(self) -> bool:  # only rank 0 writes files, metrics and progress
@@ -341,7 +343,7 @@ def _finish(run: _Run, st: TrainState) -> TrainResult:
         best = read_checkpoint(run.out / BEST)
         best_model = create_model(run.cfg.arch, **run.cfg.arch_args).to(run.device)
         best_model.load_state_dict(best["state_dict"])
-        test_acc, test_loss = accuracy_and_loss(best_model, run.test_data.test_images, run.test_data.test_labels,
+        test_acc, test_loss = accuracy_and_loss(best_model, run.data.test_images, run.data.test_labels,
                                                 MNIST_MEAN, MNIST_STD, device=run.device)
         best["metrics"]["test"] = {"accuracy": test_acc, "loss": test_loss}
         best["train_time_s"] = st.elapsed
