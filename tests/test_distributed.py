@@ -9,6 +9,9 @@ import torch
 
 from conftest import MNIST_DIR
 from digitrec.checkpoint import load_checkpoint
+from digitrec.distributed import distributed_env
+from digitrec.errors import ConfigError
+from digitrec.train import train
 
 
 def _torchrun(*args, out):
@@ -40,12 +43,19 @@ def test_two_processes_train_one_valid_checkpoint(tmp_path):
 def test_resume_needs_the_same_number_of_processes(tmp_path):
     out = tmp_path / "ddp"
     assert _torchrun("--arch", "mlp", "--epochs", "1", "--subset", "2000", "--device", "cpu", out=out).returncode == 0
-    from digitrec.errors import ConfigError
-    from digitrec.train import train
-
     try:
         train(resume=out, progress=False)
     except ConfigError as e:
         assert "2 process(es)" in str(e)
     else:
         raise AssertionError("resuming a 2-process run in one process must be refused")
+
+
+def test_a_plain_process_is_rank_0_of_1(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed_env() == (0, 1, 0)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    assert distributed_env() == (1, 2, 1)

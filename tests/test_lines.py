@@ -4,13 +4,9 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import run_cli
-from digitrec.checkpoint import load_checkpoint
-from digitrec.errors import CheckpointError
 from digitrec.framing import MARGIN, STRIP_HEIGHT
-from digitrec.lines import BLANK, STRIDE, ReaderConfig, compose_lines, decode, train_reader
+from digitrec.lines import BLANK, STRIDE, compose_lines, decode
 from digitrec.models import create_model
-from digitrec.read import load_reader
 
 
 def test_compose_lines_frames_every_line_like_a_user_line(mnist):
@@ -60,49 +56,3 @@ def test_linecnn_reads_any_width_one_frame_per_two_columns():
         out = model(torch.zeros(2, 1, STRIP_HEIGHT, width))
         assert out.shape == (2, width // STRIDE, 11)
         assert torch.allclose(out.exp().sum(-1), torch.ones(2, width // STRIDE), atol=1e-5)
-
-
-@pytest.fixture(scope="module")
-def tiny_reader(tmp_path_factory, mnist_dir):
-    out = tmp_path_factory.mktemp("reader")
-    metrics = train_reader(ReaderConfig(steps=6, batch_size=16, val_lines=14, max_digits=3), out, data_dir=mnist_dir,
-                           log=lambda s: None)
-    return out / "reader.pt", metrics
-
-
-def test_train_reader_saves_a_self_describing_reader(tiny_reader):
-    path, metrics = tiny_reader
-    ckpt = load_checkpoint(path)
-    assert ckpt.arch == "linecnn" and ckpt.classes[-1] == "blank"
-    assert ckpt.meta["config"]["steps"] == 6 and ckpt.meta["metrics"]["val"] == metrics["val"]
-    assert not list(path.parent.glob("*.tmp"))
-
-
-def test_recogniser_reads_with_a_given_reader_and_refuses_a_digit_model(tiny_reader, small_model_path):
-    from PIL import Image, ImageDraw
-
-    img = Image.new("L", (300, 100), 255)
-    ImageDraw.Draw(img).line([(40, 20), (40, 80)], fill=0, width=6)
-    r = load_reader(reader=tiny_reader[0]).read(img)
-    assert r.error is None and all(0 <= d.confidence <= 1 for d in r.digits)  # untrained: any reading
-    with pytest.raises(CheckpointError, match="not a line reader"):
-        load_reader(reader=small_model_path).read(img)
-
-
-def test_cli_train_reader_and_read_with_it(tmp_path, mnist_dir, small_model_path):
-    out = tmp_path / "r"
-    args = ("train-reader", "--steps", "4", "--batch-size", "8", "--max-digits", "2", "--out", str(out),
-            "--data-dir", str(mnist_dir))
-    proc = run_cli(*args)
-    assert proc.returncode == 0, proc.stderr
-    assert "saved" in proc.stdout and (out / "reader.pt").is_file()
-    again = run_cli(*args)
-    assert again.returncode != 0 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    from PIL import Image
-
-    Image.new("L", (200, 80), 255).save(tmp_path / "blank.png")
-    wrong = run_cli("read", "--reader", str(small_model_path), str(tmp_path / "blank.png"))
-    assert wrong.returncode == 1 and "not a line reader" in wrong.stderr
-    for command in ("evaluate", "predict"):  # and the other way round: a reader is no digit model
-        proc = run_cli(command, "--model", str(out / "reader.pt"), *(["x.png"] if command == "predict" else []))
-        assert proc.returncode == 1 and "a line reader" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

@@ -9,8 +9,11 @@ import pytest
 import torch
 
 from digitrec.checkpoint import load_checkpoint
-from digitrec.errors import ConfigError
-from digitrec.train import DEFAULT_RECIPE, OPTIMIZERS, RECIPES, config_from_flags, recipe, train
+from digitrec.errors import CheckpointError, ConfigError
+from digitrec.loop import TrainState
+from digitrec.models import create_model
+from digitrec.recipes import OPTIMIZERS, recipe
+from digitrec.train import prepare_run_dir, train
 
 
 def _quick(tmp_path, name="run", **kw):
@@ -88,23 +91,11 @@ def test_every_optimizer_learns(tmp_path, mnist, optimizer):
 def test_bad_settings_are_config_errors(tmp_path, mnist):
     with pytest.raises(ConfigError, match="optimizer 'lbfgs'"):
         train(_quick(tmp_path, optimizer="lbfgs"), data=mnist, progress=False)
-    with pytest.raises(ConfigError, match="unknown recipe"):
-        recipe("turbo")
-    with pytest.raises(ConfigError, match="unknown training settings: colour"):
-        recipe("fast", colour="red")
     with pytest.raises(ConfigError, match="unknown model"):
         train(_quick(tmp_path, arch="vit"), data=mnist, progress=False)
     with pytest.raises(ConfigError, match="train-reader"):
         train(_quick(tmp_path, arch="linecnn"), data=mnist, progress=False)
     assert not (tmp_path / "run").exists()
-
-
-def test_recipes_are_valid():
-    for name, cfg in RECIPES.items():
-        cfg.validate()
-        assert cfg.recipe == name
-    t = RECIPES["tutorial"]
-    assert (t.arch, t.optimizer, t.lr, t.batch_size, t.epochs, t.schedule, t.augment) == ("mlp", "adam", 1e-3, 64, 5, "none", 0.0)
 
 
 @pytest.mark.slow
@@ -113,36 +104,41 @@ def test_tutorial_recipe_reaches_the_tutorial_accuracy(tmp_path, mnist):
     assert 0.970 <= res.test_accuracy <= 0.982
 
 
-def test_flags_resolve_like_the_issue_says():
-    # The tutorial's run, spelled out in flags, is exactly the tutorial recipe.
-    spelled = config_from_flags(None, arch="mlp", optimizer="adam", lr=0.001, batch_size=64, epochs=5)
-    assert dataclasses.replace(spelled, recipe="tutorial", out="x") == dataclasses.replace(RECIPES["tutorial"], out="x")
-    # No recipe and no arch: the default recipe, with flags on top; unset flags (None) change nothing.
-    cfg = config_from_flags(None, epochs=2, lr=None)
-    assert cfg.recipe == DEFAULT_RECIPE and cfg.epochs == 2 and cfg.lr == RECIPES[DEFAULT_RECIPE].lr
-    assert cfg.out == f"runs/{DEFAULT_RECIPE}"
-    assert config_from_flags("robust", seed=7).arch_args == RECIPES["robust"].arch_args
+def test_train_state_round_trips_through_last_pt(tmp_path, mnist):
+    train(_quick(tmp_path, epochs=1, optimizer="adamw", schedule="onecycle"), data=mnist, progress=False)
+    saved = torch.load(tmp_path / "run" / "last.pt", weights_only=True)["train_state"]
+    model = create_model("mlp")
+    opt = torch.optim.AdamW(model.parameters())
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=1e-3, total_steps=100)
+    st = TrainState(model, opt, sched, torch.Generator())
+    rng = torch.get_rng_state()
+    try:
+        st.load_state_dict(saved)
+        again = st.state_dict()
+    finally:
+        torch.set_rng_state(rng)
+    assert set(again) == set(saved)
+    for key in ("epoch", "step", "best_val", "history", "elapsed", "loss_sum", "seen", "world", "interrupted"):
+        assert again[key] == saved[key], key
+    for key in ("gen_state", "torch_rng_state", "epoch_gen_state"):
+        assert torch.equal(again[key], saved[key]), key
+    assert again["scheduler"] == saved["scheduler"]
 
 
-def test_ensemble_run_saves_one_checkpoint_and_resumes_member_by_member(tmp_path, mnist):
-    cfg = _quick(tmp_path, "ens", members=2, arch="cnn", arch_args={"channels": [4, 8]})
-    res = train(cfg, data=mnist, progress=False)
-    out = tmp_path / "ens"
-    ck = load_checkpoint(out / "model.pt")
-    assert ck.arch == "ensemble" and len(ck.model.members) == 2
-    seeds = [torch.load(out / f"member{i}" / "model.pt", weights_only=True)["config"]["seed"] for i in range(2)]
-    assert seeds == [cfg.seed, cfg.seed + 1]
-    assert ck.meta["metrics"]["test"]["accuracy"] == res.test_accuracy > 0.8
-    assert len(ck.meta["metrics"]["members"]) == 2
-    # The saved ensemble scores what the run reported.
-    from digitrec.evaluate import accuracy_and_loss
-    acc, _ = accuracy_and_loss(ck.model, mnist.test_images, mnist.test_labels, ck.mean, ck.std)
-    assert acc == res.test_accuracy
-    # Lose the second member and the ensemble: resuming retrains only that member, to the same result.
-    import shutil
-    shutil.rmtree(out / "member1")
-    (out / "model.pt").unlink()
-    first = (out / "member0" / "model.pt").stat().st_mtime_ns
-    again = train(resume=out, data=mnist, progress=False)
-    assert again.test_accuracy == res.test_accuracy
-    assert (out / "member0" / "model.pt").stat().st_mtime_ns == first
+def test_prepare_run_dir_refuses_a_run_unless_forced(tmp_path, mnist):
+    out = tmp_path / "run"
+    prepare_run_dir(out)  # an empty or missing folder is fine
+    train(_quick(tmp_path, epochs=1), data=mnist, progress=False)
+    with pytest.raises(ConfigError, match="already holds a training run"):
+        prepare_run_dir(out)
+    (out / "member0").mkdir()
+    (out / "notes.txt").write_text("mine")
+    prepare_run_dir(out, force=True)
+    assert sorted(p.name for p in out.iterdir()) == ["notes.txt"]  # the run's files only
+
+
+def test_resume_needs_a_training_state(tmp_path, mnist):
+    (tmp_path / "x").mkdir()
+    torch.save({"state_dict": {}}, tmp_path / "x" / "last.pt")
+    with pytest.raises(CheckpointError, match="not a digitrec training state"):
+        train(resume=tmp_path / "x", data=mnist, progress=False)

@@ -5,8 +5,8 @@ Every command turns a `DigitrecError` into one line on stderr and a non-zero exi
 
 from __future__ import annotations
 
+import dataclasses
 import json
-import shutil
 import sys
 from pathlib import Path
 
@@ -14,6 +14,7 @@ import click
 
 from . import __version__
 from .errors import DigitrecError
+from .recipes import ReaderConfig, TrainConfig, config_from_flags, recipe_help  # no torch: --help stays quick
 
 
 class _Group(click.Group):
@@ -54,40 +55,45 @@ def device_option(f):
                         help="auto, cpu, cuda, cuda:N or mps.")(f)
 
 
+def config_options(cls, shared: dict | None = None):
+    """Options for the fields of config dataclass `cls` that carry help in their metadata (see
+    `recipes`), in field order: `--batch-size` for `batch_size`, its type, range and choices from the
+    field, and None when not given, so that the recipe's value stands. `shared` maps field names to
+    the shared option decorators used instead (--device, --data-dir)."""
+    shared = shared or {}
+
+    def decorate(f):
+        for fld in reversed(dataclasses.fields(cls)):  # click lists options in the reverse order of decoration
+            if fld.name in shared:
+                f = shared[fld.name](f)
+            elif "help" in fld.metadata:
+                f = _field_option(fld)(f)
+        return f
+    return decorate
+
+
+def _field_option(fld: dataclasses.Field):
+    meta, flag = fld.metadata, "--" + fld.name.replace("_", "-")
+    ftype = fld.type if isinstance(fld.type, str) else fld.type.__name__  # a string under `from __future__ import annotations`
+    if ftype == "bool":
+        return click.option(f"{flag}/--no-{flag[2:]}", default=None, help=meta["help"])
+    limits = {k: meta[k] for k in ("min", "max") if k in meta}
+    if "choices" in meta:
+        kind = click.Choice(meta["choices"])
+    elif meta.get("path"):
+        kind = click.Path(file_okay=False)
+    elif ftype == "int":
+        kind = click.IntRange(**limits) if limits else int
+    elif ftype == "float":
+        kind = click.FloatRange(**limits, min_open=meta.get("min_open", False)) if limits else float
+    else:
+        kind = str
+    return click.option(flag, type=kind, default=None, help=meta["help"])
+
+
 @cli.command()
-@click.option("--recipe", default=None,
-              help="Named configuration that flags then override: fast (the default), robust, tutorial, custom. "
-                   "With --arch and no --recipe, flags start from plain settings (custom: Adam 1e-3, batch 64, "
-                   "5 epochs, constant lr, no augmentation).")
-@click.option("--arch", default=None, help="Model architecture (see `digitrec models`).")
-@click.option("--epochs", type=click.IntRange(min=1), default=None)
-@click.option("--batch-size", type=click.IntRange(min=1), default=None)
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Learning rate (peak, with a schedule).")
-@click.option("--optimizer", type=click.Choice(["adam", "adamw", "sgd", "adadelta"]), default=None)
-@click.option("--weight-decay", type=click.FloatRange(min=0), default=None)
-@click.option("--schedule", type=click.Choice(["none", "onecycle", "cosine", "step"]), default=None,
-              help="Learning-rate schedule.")
-@click.option("--augment", type=click.FloatRange(min=0), default=None, help="Augmentation strength (0 = off).")
-@click.option("--elastic", type=click.FloatRange(min=0), default=None,
-              help="Elastic distortion in pixels of displacement (scaled by --augment).")
-@click.option("--styles", type=click.FloatRange(0, 1), default=None,
-              help="Share of 1s drawn with a European lead-in flag (MNIST has almost none).")
-@click.option("--noise", type=click.FloatRange(min=0), default=None,
-              help="Strength of the noise family: specks, blotches, broken strokes, uneven brightness.")
-@click.option("--extremes", type=click.FloatRange(min=0), default=None,
-              help="Strength of the hard cases: tilts up to 45 degrees, lines across the digit, hollow "
-                   "strokes, inverted bands.")
-@click.option("--label-smoothing", type=click.FloatRange(0, 1), default=None)
-@click.option("--members", type=click.IntRange(min=1), default=None,
-              help="Train this many models (consecutive seeds) and save them as one ensemble.")
-@click.option("--compile/--no-compile", default=None, help="torch.compile the model (worth it on GPUs).")
-@click.option("--amp/--no-amp", default=None, help="bf16 mixed precision on CUDA [default: on where supported].")
-@click.option("--seed", type=int, default=None)
-@click.option("--val-size", type=click.IntRange(0, 59999), default=None, help="Validation images carved from the training set.")
-@click.option("--subset", type=click.IntRange(min=0), default=None, help="Train on only this many images (0 = all).")
-@device_option
-@data_option
-@click.option("--out", type=click.Path(file_okay=False), default=None, help="Run folder [default: runs/RECIPE].")
+@click.option("--recipe", default=None, help=recipe_help())
+@config_options(TrainConfig, shared={"device": device_option, "data_dir": data_option})
 @click.option("--resume", type=click.Path(file_okay=False), default=None,
               help="Continue the run saved in this folder (its last.pt) with its own settings.")
 @click.option("--force", is_flag=True, help="Overwrite a finished or interrupted run in --out.")
@@ -104,9 +110,9 @@ def train(recipe, resume, force, quiet, **flags):
       digitrec train --device cuda --recipe best      # on a GPU
       torchrun --nproc_per_node 2 -m digitrec train   # data-parallel over 2 processes
     """
-    from .train import config_from_flags, distributed_env, train as run_training
-
-    main_rank = distributed_env()[0] == 0  # under torchrun, only rank 0 touches files and prints
+    # Imported here, as in every command: they import torch, which `digitrec --help` should not wait for.
+    from .distributed import distributed_env
+    from .train import prepare_run_dir, train as run_training
 
     if resume:
         if recipe or any(v is not None for k, v in flags.items() if k not in ("device",)) or flags["device"] != "auto":
@@ -114,36 +120,25 @@ def train(recipe, resume, force, quiet, **flags):
         result = run_training(resume=resume, progress=not quiet, command=_command())
     else:
         cfg = config_from_flags(recipe, **flags)
-        out = Path(cfg.out)
-        if ((out / "last.pt").exists() or (out / "ensemble.json").exists()) and not force:
-            raise click.ClickException(f"{out} already holds a training run; continue it with --resume {out}, "
-                                       "overwrite it with --force, or choose another --out")
-        if force and main_rank:
-            for name_ in ("last.pt", "model.pt", "metrics.jsonl", "ensemble.json"):
-                (out / name_).unlink(missing_ok=True)
-            for member in out.glob("member[0-9]*"):
-                shutil.rmtree(member)
+        prepare_run_dir(cfg.out, force)
         result = run_training(cfg, progress=not quiet, command=_command())
     if result.interrupted:
         click.echo(f"interrupted after {result.epochs_done} full epoch(s); state saved to {result.out / 'last.pt'}. "
                    f"Continue with: digitrec train --resume {result.out}", err=True)
         sys.exit(130)
-    if not main_rank:
+    if distributed_env()[0] != 0:  # under torchrun, only rank 0 reports
         return
     click.echo(f"best validation accuracy {result.best_val_accuracy:.4f}; test accuracy {result.test_accuracy:.4f}; "
                f"{result.epochs_done} epochs in {result.train_time_s:.1f}s; saved {result.out / 'model.pt'}")
 
 
 @cli.command("train-reader")
-@click.option("--steps", type=click.IntRange(min=1), default=None, help="Training steps (batches of composed lines).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Lines per step.")
-@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Peak learning rate (one-cycle).")
-@click.option("--max-digits", type=click.IntRange(1, 12), default=None, help="Longest training line.")
-@click.option("--seed", type=int, default=None)
+@config_options(ReaderConfig)
 @data_option
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reader", show_default=True, help="Run folder.")
 @click.option("--force", is_flag=True, help="Overwrite a reader already in --out.")
-def train_reader(out, force, data_dir, **flags):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-validation lines.")
+def train_reader(out, force, quiet, data_dir, **flags):
     """Train the line reader behind `digitrec read` and save OUT/reader.pt.
 
     It learns from lines composed on the fly from MNIST's training digits (clear gaps, touching,
@@ -155,14 +150,13 @@ def train_reader(out, force, data_dir, **flags):
       digitrec train-reader                         # the shipped reader's settings
       digitrec read --reader runs/reader/reader.pt number.jpg
     """
-    from .lines import ReaderConfig, train_reader as run
+    from .reader_train import READER, prepare_reader_dir, train_reader as run
 
-    if (Path(out) / "reader.pt").exists() and not force:
-        raise click.ClickException(f"{out} already holds a reader; overwrite it with --force or choose another --out")
+    prepare_reader_dir(out, force)
     cfg = ReaderConfig(**{k: v for k, v in flags.items() if v is not None})
-    metrics = run(cfg, out, data_dir=data_dir, command=_command(), log=click.echo)
+    metrics = run(cfg, out, data_dir=data_dir, command=_command(), progress=not quiet)
     click.echo(f"validation lines read exactly {metrics['val']['line_accuracy']:.4f}; "
-               f"{metrics['train_seconds']:.0f}s; saved {Path(out) / 'reader.pt'}")
+               f"{metrics['train_seconds']:.0f}s; saved {Path(out) / READER}")
 
 
 @cli.command()
@@ -216,14 +210,10 @@ def ensemble(model_paths, out, data_dir, device):
     Example:
       digitrec ensemble runs/ensemble/model.pt runs/robust/model.pt --out runs/five/model.pt
     """
-    from .checkpoint import load_checkpoint
     from .data import load_mnist
-    from .train import assemble_ensemble
+    from .ensemble import combine_checkpoints
 
-    members = [load_checkpoint(p) for p in model_paths]
-    ckpt = assemble_ensemble(members, out, load_mnist(data_dir), device=device,
-                             config={"recipe": "combined", "members_from": list(model_paths)},
-                             extra={"command": _command()})
+    ckpt = combine_checkpoints(list(model_paths), out, load_mnist(data_dir), device=device, command=_command())
     m = ckpt["metrics"]
     click.echo(f"{len(ckpt['arch_args']['members'])} members: validation accuracy {m['val']['accuracy']:.4f}; "
                f"test accuracy {m['test']['accuracy']:.4f}; saved {out}")

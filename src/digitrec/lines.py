@@ -9,16 +9,12 @@ The reader (`models.linecnn`) reads a whole line framed like MNIST: white ink on
   exactly as `framing.frame_strip` frames a user's, and drawn in one `grid_sample` at 2x, then halved.
 * `decode`: CTC's best path, as digits with the columns each came from.
 
-`train_reader` trains the model on an endless stream of composed lines (`digitrec train-reader`).
+`reader_train.train_reader` trains the model on an endless stream of composed lines (`digitrec train-reader`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
-from dataclasses import dataclass
-from pathlib import Path
 from typing import NamedTuple
 
 import torch
@@ -26,7 +22,7 @@ import torch.nn.functional as F
 
 from .augment import augment_batch, noise_family
 from .framing import MARGIN, STRIP_HEIGHT, WRITING
-from .tensors import MNIST_MEAN, MNIST_STD, split_train_val, to_float_images
+from .tensors import to_float_images
 
 BLANK = 10  # CTC's blank class
 STRIDE = 2  # columns per output frame of `linecnn`
@@ -137,91 +133,3 @@ def decode(logp: torch.Tensor) -> list[list[Decoded]]:
             prev = c
         out.append([Decoded(c, ten[b, a + int(ten[b, a:z, c].argmax())], a, z) for c, a, z in runs])
     return out
-
-
-@dataclass
-class ReaderConfig:
-    """How `digitrec train-reader` trains the line reader (every field is saved in the checkpoint)."""
-
-    steps: int = 8000
-    batch_size: int = 96
-    lr: float = 3e-3
-    weight_decay: float = 1e-4
-    max_digits: int = 7
-    augment: float = 1.0
-    noise: float = 0.25
-    channels: tuple[int, int, int] = (16, 32, 64)
-    hidden: int = 128
-    val_lines: int = 2000
-    val_size: int = 5000  # digits held out of MNIST's training set; validation lines use only them
-    seed: int = 0
-    threads: int = 0  # 0: torch's default
-
-
-def line_accuracy(model, batches, mean: float, std: float) -> float:
-    """Share of lines read exactly (every digit right, none missing or extra), over batches of
-    (x, targets, lengths) as `compose_lines` makes them."""
-    right = total = 0
-    model.eval()
-    with torch.inference_mode():
-        for x, targets, lengths in batches:
-            for j, digits in enumerate(decode(model((x - mean) / std))):
-                right += [d.digit for d in digits] == targets[j, :lengths[j]].tolist()
-            total += len(x)
-    return right / max(total, 1)
-
-
-def train_reader(cfg: ReaderConfig, out: str | Path, *, data_dir=None, command: str | None = None, log=print) -> dict:
-    """Train `linecnn` on composed lines from MNIST's training digits (less `val_size` held out for
-    validation lines); save OUT/reader.pt (the best on validation) and return its metrics."""
-    from .checkpoint import atomic_save, make_checkpoint
-    from .data import load_mnist
-    from .models import create_model
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
-    data = load_mnist(data_dir)
-    tr, va = split_train_val(len(data.train_images), cfg.val_size, seed=0)
-    images, labels = data.train_images[tr], data.train_labels[tr]
-    vgen = torch.Generator().manual_seed(1234)
-    with torch.no_grad():  # the same number of lines of each length, each length its own batch
-        val = [compose_lines(data.train_images[va], data.train_labels[va], cfg.val_lines // cfg.max_digits,
-                             min_digits=k, max_digits=k, gen=vgen) for k in range(1, cfg.max_digits + 1)]
-    arch_args = {"channels": list(cfg.channels), "hidden": cfg.hidden}
-    model = create_model("linecnn", **arch_args)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    best, best_state, t0, seen = -1.0, None, time.perf_counter(), 0
-    every = max(1, cfg.steps // 10)
-    for step in range(1, cfg.steps + 1):
-        model.train()
-        # One length per batch: lines of a batch are about equally wide, so little is padding.
-        k = int(torch.randint(1, cfg.max_digits + 1, (1,), generator=gen))
-        with torch.no_grad():
-            x, y, n = compose_lines(images, labels, cfg.batch_size, min_digits=k, max_digits=k, augment=cfg.augment,
-                                    noise=cfg.noise, gen=gen)
-        logp = model((x - MNIST_MEAN) / MNIST_STD)  # (B, T, 11)
-        frames = torch.full((len(x),), logp.shape[1], dtype=torch.long)
-        loss = F.ctc_loss(logp.transpose(0, 1), y, frames, n, blank=BLANK, zero_infinity=True)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        sched.step()
-        seen += len(x)
-        if step % every == 0 or step == cfg.steps:
-            acc = line_accuracy(model, val, MNIST_MEAN, MNIST_STD)
-            log(f"step {step}/{cfg.steps}  loss {loss.item():.4f}  val lines {acc:.4f}  "
-                f"{seen / (time.perf_counter() - t0):.0f} lines/s")
-            if acc > best:
-                best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
-    model.load_state_dict(best_state)
-    metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
-               "train_lines": seen}
-    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
-             **({"command": command} if command else {})}
-    ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
-    atomic_save(ckpt, Path(out) / "reader.pt")
-    return metrics

@@ -43,6 +43,11 @@ def list_models(task: str | None = None) -> list[str]:
     return sorted(name for name in _REGISTRY if task is None or _TASK[name] == task)
 
 
+def model_tasks() -> dict[str, str]:
+    """Every registered model's task: {name: "digit" or "line"}."""
+    return dict(_TASK)
+
+
 def model_task(name: str) -> str:
     """What a registered model does: "digit" (classifies one 28x28 digit) or "line" (reads a line)."""
     if name not in _REGISTRY:

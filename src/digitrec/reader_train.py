@@ -1,0 +1,135 @@
+"""Training the line reader (`linecnn`, behind `digitrec read`) on lines composed from MNIST digits.
+
+Each step draws a fresh batch of lines from `lines.compose_lines` (one length per batch), so the
+reader never sees the same line twice; it is chosen on validation lines made only of the digits the
+split holds out. It shares the digit trainer's pieces: the optimizer and schedule factories
+(`optim`), the validation split and normalisation (`tensors`), checkpoint saving, a progress bar
+with a line per validation on stderr, and OUT/metrics.jsonl with one record per validation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm.auto import tqdm
+
+from .checkpoint import atomic_save, make_checkpoint
+from .data import MNIST, load_mnist
+from .errors import ConfigError
+from .lines import BLANK, HEIGHT, compose_lines, decode
+from .models import create_model
+from .optim import make_optimizer, make_schedule
+from .recipes import ReaderConfig
+from .tensors import MNIST_MEAN, MNIST_STD, normalise, split_train_val
+
+__all__ = ["ReaderConfig", "line_accuracy", "prepare_reader_dir", "train_reader", "READER"]
+
+READER, METRICS = "reader.pt", "metrics.jsonl"
+VAL_SEED = 1234  # validation lines are drawn once, from their own generator: the same for every run
+
+
+def prepare_reader_dir(out: str | Path, force: bool = False) -> None:
+    """Refuse a folder that already holds a reader unless `force` (the new one then replaces it)."""
+    if (Path(out) / READER).exists() and not force:
+        raise ConfigError(f"{out} already holds a reader; overwrite it with --force or choose another --out")
+
+
+def line_accuracy(model: nn.Module, batches, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> float:
+    """Share of lines read exactly (every digit right, none missing or extra), over batches of
+    (x, targets, lengths) as `compose_lines` makes them."""
+    right = total = 0
+    model.eval()
+    with torch.inference_mode():
+        for x, targets, lengths in batches:
+            for j, digits in enumerate(decode(model(normalise(x, mean, std)))):
+                right += [d.digit for d in digits] == targets[j, :lengths[j]].tolist()
+            total += len(x)
+    return right / max(total, 1)
+
+
+def train_reader(cfg: ReaderConfig, out: str | Path, *, data: MNIST | None = None, data_dir=None,
+                 progress: bool = True, command: str | None = None) -> dict:
+    """Train `linecnn` on composed lines from MNIST's training digits (less `val_size` held out for
+    validation lines); save OUT/reader.pt (the best on validation) and return its metrics."""
+    out = Path(out)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    data = data or load_mnist(data_dir)
+    tr, va = split_train_val(len(data.train_images), cfg.val_size)
+    images, labels = data.train_images[tr], data.train_labels[tr]
+    val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
+    arch_args = {"channels": list(cfg.channels), "hidden": cfg.hidden}
+    model = create_model("linecnn", **arch_args)
+    opt = make_optimizer("adamw", model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = make_schedule("onecycle", opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
+    gen = torch.Generator().manual_seed(cfg.seed)
+    best, best_state, t0, seen = -1.0, None, time.perf_counter(), 0
+    every = max(1, cfg.steps // 10)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / METRICS).write_text("")  # a reader run starts afresh: no resume
+    bar = tqdm(total=cfg.steps, disable=None if progress else True, leave=False, unit="step", dynamic_ncols=True)
+    for step in range(1, cfg.steps + 1):
+        loss = _train_step(model, opt, sched, images, labels, cfg, gen)
+        seen += cfg.batch_size
+        bar.update(1)
+        if step % every == 0 or step == cfg.steps:
+            acc = line_accuracy(model, val)
+            rec = {"step": step, "loss": loss.item(), "val_line_accuracy": acc, "lr": opt.param_groups[0]["lr"],
+                   "elapsed_s": round(time.perf_counter() - t0, 3), "lines_per_s": round(seen / (time.perf_counter() - t0))}
+            _record(out, rec, cfg, progress)
+            if acc > best:
+                best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+    bar.close()
+    model.load_state_dict(best_state)
+    metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
+               "train_lines": seen}
+    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, HEIGHT, 0],
+             **({"command": command} if command else {})}
+    ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
+    atomic_save(ckpt, out / READER)
+    return metrics
+
+
+def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> list[tuple]:
+    """The same number of lines of each length 1..max_digits, each length its own batch."""
+    vgen = torch.Generator().manual_seed(VAL_SEED)
+    with torch.no_grad():
+        return [compose_lines(images, labels, cfg.val_lines // cfg.max_digits, min_digits=k, max_digits=k, gen=vgen)
+                for k in range(1, cfg.max_digits + 1)]
+
+
+def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig,
+                gen: torch.Generator) -> torch.Tensor:
+    """One optimizer step on a fresh batch of composed lines; returns its CTC loss."""
+    model.train()
+    # One length per batch: lines of a batch are about equally wide, so little is padding.
+    k = int(torch.randint(1, cfg.max_digits + 1, (1,), generator=gen))
+    with torch.no_grad():
+        x, y, n = compose_lines(images, labels, cfg.batch_size, min_digits=k, max_digits=k, augment=cfg.augment,
+                                noise=cfg.noise, gen=gen)
+    logp = model(normalise(x))  # (B, T, 11)
+    frames = torch.full((len(x),), logp.shape[1], dtype=torch.long)
+    loss = F.ctc_loss(logp.transpose(0, 1), y, frames, n, blank=BLANK, zero_infinity=True)
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    opt.step()
+    sched.step()
+    return loss
+
+
+def _record(out: Path, rec: dict, cfg: ReaderConfig, progress: bool) -> None:
+    """One validation: a line of OUT/metrics.jsonl and, with progress, one on stderr."""
+    with open(out / METRICS, "a") as f:
+        f.write(json.dumps(rec) + "\n")
+    if progress:
+        tqdm.write(f"step {rec['step']}/{cfg.steps}  loss {rec['loss']:.4f}  val lines {rec['val_line_accuracy']:.4f}  "
+                   f"{rec['lines_per_s']:.0f} lines/s", file=sys.stderr)

@@ -1,0 +1,92 @@
+"""The line reader's trainer (`reader_train`), on real MNIST: tiny runs, the checkpoint it saves,
+the CLI command, and reading with what it trained."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import run_cli
+from digitrec.checkpoint import load_checkpoint
+from digitrec.errors import CheckpointError, ConfigError
+from digitrec.lines import compose_lines
+from digitrec.read import load_reader
+from digitrec.reader_train import ReaderConfig, line_accuracy, prepare_reader_dir, train_reader
+
+
+@pytest.fixture(scope="module")
+def tiny_reader(tmp_path_factory, mnist_dir):
+    out = tmp_path_factory.mktemp("reader")
+    metrics = train_reader(ReaderConfig(steps=6, batch_size=16, val_lines=14, max_digits=3), out, data_dir=mnist_dir,
+                           progress=False)
+    return out / "reader.pt", metrics
+
+
+def test_train_reader_saves_a_self_describing_reader(tiny_reader):
+    path, metrics = tiny_reader
+    ckpt = load_checkpoint(path)
+    assert ckpt.arch == "linecnn" and ckpt.classes[-1] == "blank"
+    assert ckpt.meta["config"]["steps"] == 6 and ckpt.meta["metrics"]["val"] == metrics["val"]
+    assert not list(path.parent.glob("*.tmp"))
+
+
+def test_train_reader_logs_every_validation_like_the_digit_trainer(tiny_reader):
+    path, metrics = tiny_reader
+    records = [json.loads(x) for x in (path.parent / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == list(range(1, 7))  # every max(1, steps // 10) steps
+    assert max(r["val_line_accuracy"] for r in records) == metrics["val"]["line_accuracy"]
+    assert metrics["val"]["lines"] == 12  # 14 // 3 lines of each length 1..3
+
+
+def test_same_seed_same_reader(tmp_path, mnist):
+    cfg = ReaderConfig(steps=3, batch_size=8, val_lines=6, max_digits=2, seed=5)
+    for name in ("a", "b"):
+        train_reader(cfg, tmp_path / name, data=mnist, progress=False)
+    a, b = (torch.load(tmp_path / n / "reader.pt", weights_only=True)["state_dict"] for n in "ab")
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_line_accuracy_counts_only_lines_read_exactly(tiny_reader, mnist):
+    model = load_checkpoint(tiny_reader[0]).model
+    g = torch.Generator().manual_seed(0)
+    batches = [compose_lines(mnist.train_images[:200], mnist.train_labels[:200], 4, max_digits=2, gen=g)]
+    assert 0.0 <= line_accuracy(model, batches) <= 1.0
+    assert line_accuracy(model, []) == 0.0
+
+
+def test_prepare_reader_dir_refuses_a_reader_without_force(tiny_reader):
+    out = tiny_reader[0].parent
+    with pytest.raises(ConfigError, match="--force"):
+        prepare_reader_dir(out)
+    prepare_reader_dir(out, force=True)
+    assert tiny_reader[0].exists()  # the new reader replaces it when saved, not before
+
+
+def test_recogniser_reads_with_a_given_reader_and_refuses_a_digit_model(tiny_reader, small_model_path):
+    from PIL import Image, ImageDraw
+
+    img = Image.new("L", (300, 100), 255)
+    ImageDraw.Draw(img).line([(40, 20), (40, 80)], fill=0, width=6)
+    r = load_reader(reader=tiny_reader[0]).read(img)
+    assert r.error is None and all(0 <= d.confidence <= 1 for d in r.digits)  # untrained: any reading
+    with pytest.raises(CheckpointError, match="not a line reader"):
+        load_reader(reader=small_model_path).read(img)
+
+
+def test_cli_train_reader_and_read_with_it(tmp_path, mnist_dir, small_model_path):
+    out = tmp_path / "r"
+    args = ("train-reader", "--steps", "4", "--batch-size", "8", "--max-digits", "2", "--out", str(out),
+            "--data-dir", str(mnist_dir))
+    proc = run_cli(*args)
+    assert proc.returncode == 0, proc.stderr
+    assert "saved" in proc.stdout and (out / "reader.pt").is_file()
+    again = run_cli(*args)
+    assert again.returncode != 0 and "--force" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    from PIL import Image
+
+    Image.new("L", (200, 80), 255).save(tmp_path / "blank.png")
+    wrong = run_cli("read", "--reader", str(small_model_path), str(tmp_path / "blank.png"))
+    assert wrong.returncode == 1 and "not a line reader" in wrong.stderr
+    for command in ("evaluate", "predict"):  # and the other way round: a reader is no digit model
+        proc = run_cli(command, "--model", str(out / "reader.pt"), *(["x.png"] if command == "predict" else []))
+        assert proc.returncode == 1 and "a line reader" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
