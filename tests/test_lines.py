@@ -1,7 +1,6 @@
 import math
 
 import numpy as np
-import pytest
 import torch
 
 from digitrec.framing import MARGIN, STRIP_HEIGHT

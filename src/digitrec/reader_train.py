@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 from .checkpoint import atomic_save, make_checkpoint
 from .data import MNIST, load_mnist
 from .errors import ConfigError
-from .lines import BLANK, HEIGHT, compose_lines, decode
+from .framing import STRIP_HEIGHT
+from .lines import BLANK, compose_lines, decode
 from .models import create_model
 from .optim import make_optimizer, make_schedule
 from .recipes import ReaderConfig
@@ -91,7 +92,7 @@ def train_reader(cfg: ReaderConfig, out: str | Path, *, data: MNIST | None = Non
     model.load_state_dict(best_state)
     metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
                "train_lines": seen}
-    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, HEIGHT, 0],
+    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
              **({"command": command} if command else {})}
     ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, out / READER)
