@@ -1,34 +1,59 @@
-"""`digitrec read` on real handwriting: the 300 bank-check amounts in ../shared/data/number-strings.
+"""`digitrec read` on real handwriting: the 300 bank-check amounts in ../shared/data/number-strings,
+beside an off-the-shelf OCR on the same images.
 
-    python benchmarks/bank_checks.py [--model MODEL] [--reader READER] [--json out.json]
+    python benchmarks/bank_checks.py [--model MODEL] [--reader READER] [--json out.json] [--gallery worst.png]
+    pip install -e '.[bench]'; python benchmarks/bank_checks.py --peer     # RapidOCR's row too
 
-Prints the share of amounts read whole (every digit right, none missing or extra), the digit error
-rate (edit distance over digits / digits in the labels) and the reading speed. The labels hold the
-digits only: separators (`.`, `,`, `-`) written on the check are not digits to read. For evaluation
-and error analysis only: never tune on these images.
+Prints, per reader: the share of amounts read whole (every digit right, none missing or extra),
+the digit error rate (edit distance over digits / digits in the labels), accuracy at 90% and 80%
+coverage (the least confident readings set aside first) and images per second (start-up excluded).
+The labels hold the digits only: separators written on the check are not digits. The peer is
+RapidOCR 1.4.4's recogniser alone on each field (PP-OCRv4, offline), its output kept to its
+digits; it has no per-number confidence we can compare, so its coverage columns are its mean
+character score's. For evaluation and error analysis only: never tune on these images.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
+import re
 import time
 from pathlib import Path
 
+import numpy as np
+
+from digitrec.evaluate_read import accuracy_at_coverage, edit_distance, evaluate_folder, read_labels, save_gallery
 from digitrec.read import load_reader
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "number-strings" / "bank-checks"
 
 
-def edit_distance(a: str, b: str) -> int:
-    """Levenshtein distance: insertions, deletions and substitutions to turn `a` into `b`."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
+def _row(name: str, report: dict, seconds: float) -> str:
+    cov = report["accuracy_at_coverage"]
+    return (f"| {name} | {report['right']}/{report['n']} = {report['whole']:.3f} | {report['digit_error_rate']:.3f} | "
+            f"{cov['90%']:.3f} | {cov['80%']:.3f} | {report['n'] / seconds:.1f} |")
+
+
+def rapidocr(folder: Path, rows: list[tuple[str, str]]) -> tuple[dict, float]:
+    """RapidOCR's recogniser on each image, digits kept; scored like `evaluate_read.score`."""
+    from rapidocr_onnxruntime import RapidOCR  # the optional peer: pip install -e '.[bench]'
+
+    engine = RapidOCR()
+    engine(str(folder / rows[0][0]), use_det=False, use_cls=False, use_rec=True)  # warm up: start-up excluded
+    t0 = time.perf_counter()
+    texts, scores = [], []
+    for file, _ in rows:
+        res, _ = engine(str(folder / file), use_det=False, use_cls=False, use_rec=True)
+        texts.append(re.sub(r"\D", "", "".join(r[0] for r in res or [])))
+        scores.append(float(np.mean([r[1] for r in res])) if res else 0.0)
+    seconds = time.perf_counter() - t0
+    right = np.array([a == t for a, (_, t) in zip(texts, rows)])
+    errors = sum(edit_distance(a, t) for a, (_, t) in zip(texts, rows))
+    report = {"n": len(rows), "right": int(right.sum()), "whole": float(right.mean()),
+              "digit_error_rate": errors / sum(len(t) for _, t in rows),
+              "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(np.array(scores), right, c) for c in (0.9, 0.8)}}
+    return report, seconds
 
 
 def main() -> None:
@@ -36,22 +61,26 @@ def main() -> None:
     p.add_argument("--model", default=None, help="digit model (default: the shipped one)")
     p.add_argument("--reader", default=None, help="line reader (default: the shipped one)")
     p.add_argument("--data", type=Path, default=DEFAULT_DIR)
-    p.add_argument("--json", type=Path, default=None, help="write every image's reading here")
+    p.add_argument("--peer", action="store_true", help="also run RapidOCR (pip install -e '.[bench]')")
+    p.add_argument("--json", type=Path, default=None, help="write the report, every image's reading included")
+    p.add_argument("--gallery", type=Path, default=None, help="write a PNG of the wrong readings")
     args = p.parse_args()
 
-    rows = list(csv.DictReader(open(args.data / "labels.csv")))
     reader = load_reader(args.model, args.reader)
+    reader.read(str(args.data / read_labels(args.data)[0][0]))  # warm up: start-up excluded
     t0 = time.perf_counter()
-    readings = [reader.read(str(args.data / r["file"])) for r in rows]
+    report, readings, labels = evaluate_folder(reader, args.data)
     seconds = time.perf_counter() - t0
-    whole = sum(r.text == row["text"] for r, row in zip(readings, rows))
-    errors = sum(edit_distance(r.text, row["text"]) for r, row in zip(readings, rows))
-    digits = sum(len(row["text"]) for row in rows)
-    print(f"bank checks: {whole}/{len(rows)} = {whole / len(rows):.3f} read whole; digit error rate "
-          f"{errors}/{digits} = {errors / digits:.3f}; {len(rows) / seconds:.1f} images/s")
+    print("| reader | read whole | digit error rate | acc. at 90% | acc. at 80% | images/s |")
+    print("|---|---|---|---|---|---|")
+    print(_row("digitrec", report, seconds))
+    if args.peer:
+        peer, peer_seconds = rapidocr(args.data, read_labels(args.data))
+        print(_row("RapidOCR 1.4.4 (recogniser, digits kept)", peer, peer_seconds))
+    if args.gallery:
+        print(f"wrote {save_gallery(args.data, readings, labels, args.gallery)}")
     if args.json:
-        out = [{"file": row["file"], "label": row["text"], **r.to_dict()} for r, row in zip(readings, rows)]
-        args.json.write_text(json.dumps(out, indent=1))
+        args.json.write_text(json.dumps(report, indent=1))
 
 
 if __name__ == "__main__":

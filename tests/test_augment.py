@@ -84,6 +84,26 @@ def test_flags_only_ones_and_only_to_the_left_of_the_top(mnist):
     assert torch.equal(flag_ones(x, labels, p=0.0, gen=g), x)
 
 
+def test_crosses_only_sevens_through_the_middle_of_the_stem(mnist):
+    from digitrec.augment import cross_sevens
+
+    x = _digits(mnist, 300)
+    labels = mnist.train_labels[:300]
+    y = cross_sevens(x, labels, p=1.0, gen=torch.Generator().manual_seed(3))
+    sevens = labels == 7
+    assert torch.equal(y[~sevens], x[~sevens])
+    added = (y - x)[sevens].clamp(min=0)
+    assert (added.sum((1, 2, 3)) > 2).float().mean() > 0.9  # nearly every 7 got a visible bar
+    rows = torch.arange(28.0)[:, None]
+    ink = x[sevens]
+    top = torch.stack([r.nonzero()[:, 0].min() for r in (ink[:, 0] > 0.5)]).float()
+    bottom = torch.stack([r.nonzero()[:, 0].max() for r in (ink[:, 0] > 0.5)]).float()
+    bar_y = (added * rows).sum((1, 2, 3)) / added.sum((1, 2, 3)).clamp(min=1e-6)
+    middle = (bar_y - top) / (bottom - top)
+    assert ((middle > 0.3) & (middle < 0.7)).float().mean() > 0.8  # across the stem's middle, not its top
+    assert torch.equal(cross_sevens(x, labels, p=0.0), x)
+
+
 def test_noise_family_each_does_what_it_says(mnist):
     from digitrec.augment import blotches, broken_strokes, noise_family, specks, uneven_brightness
 
@@ -124,7 +144,7 @@ def test_preview_rows(mnist):
     assert names[0] == "original" and {"affine", "elastic", "thicker", "thinner", "specks", "blotches", "broken",
                                        "uneven", "salt & pepper", "levels", "flagged 1s"} <= set(names)
     assert all(imgs.shape == x.shape for _, imgs in rows)
-    assert all(not torch.equal(imgs, x) for name, imgs in rows if name not in ("original", "flagged 1s"))
+    assert all(not torch.equal(imgs, x) for name, imgs in rows if name not in ("original", "flagged 1s", "crossed 7s"))
 
 
 def test_preview_digits_are_the_first_with_a_few_ones(mnist):

@@ -4,7 +4,7 @@ import numpy as np
 import torch
 
 from digitrec.framing import MARGIN, STRIP_HEIGHT
-from digitrec.lines import BLANK, STRIDE, compose_lines, decode
+from digitrec.lines import BLANK, CLASSES, MARKS, STRIDE, compose_lines, decode, document_clutter, draw_marks
 from digitrec.models import create_model
 
 
@@ -13,7 +13,7 @@ def test_compose_lines_frames_every_line_like_a_user_line(mnist):
     x, targets, lengths = compose_lines(mnist.train_images[:2000], mnist.train_labels[:2000], 64, gen=g, noise=0)
     assert x.shape[:3] == (64, 1, STRIP_HEIGHT) and x.shape[3] % 4 == 0
     assert 0 <= float(x.min()) and float(x.max()) <= 1
-    assert targets.shape == (64, 7) and int(lengths.min()) >= 1 and int(lengths.max()) <= 7
+    assert targets.shape == (64, 14) and int(lengths.min()) >= 1 and int(lengths.max()) <= 7
     for t, n in zip(targets, lengths):
         assert (t[:n] < 10).all() and (t[n:] == BLANK).all()
     # The writing fills rows 4..24 (20 px), the margins hold (almost) no ink.
@@ -32,21 +32,60 @@ def test_compose_lines_is_seeded_and_honours_lengths(mnist):
     b = compose_lines(mnist.train_images[:500], mnist.train_labels[:500], 8, min_digits=3, max_digits=3,
                       gen=torch.Generator().manual_seed(5))
     assert all(torch.equal(u, v) for u, v in zip(a, b))
-    assert (a[2] == 3).all() and a[1].shape == (8, 3)
+    assert (a[2] == 3).all() and a[1].shape == (8, 6) and (a[1][:, 3:] == BLANK).all()
 
 
-def test_decode_collapses_repeats_and_needs_a_blank_between_equal_digits():
-    def frames(seq):
-        lp = torch.full((1, len(seq), 11), math.log(0.01 / 10))
-        for t, c in enumerate(seq):
-            lp[0, t, c] = math.log(0.99)
-        return lp
+def _frames(seq, classes=BLANK + 1):
+    lp = torch.full((1, len(seq), classes), math.log(0.01 / (classes - 1)))
+    for t, c in enumerate(seq):
+        lp[0, t, c] = math.log(0.99)
+    return lp
 
-    got = decode(frames([BLANK, 1, 1, BLANK, 1, 7, 7, BLANK, BLANK, 0]))[0]
-    assert [d.digit for d in got] == [1, 1, 7, 0]
-    assert [(d.start, d.end) for d in got] == [(1, 3), (4, 5), (5, 7), (9, 10)]
+
+def test_decode_collapses_repeats_and_needs_a_blank_between_equal_symbols():
+    dot = CLASSES.index(".")
+    got = decode(_frames([BLANK, 1, 1, BLANK, 1, dot, 7, 7, BLANK, BLANK, 0]))[0]
+    assert [d.symbol for d in got] == [1, 1, dot, 7, 0] and [d.is_digit for d in got] == [True, True, False, True, True]
+    assert [(d.start, d.end) for d in got] == [(1, 3), (4, 5), (5, 6), (6, 8), (10, 11)]
     assert all(0.98 < d.confidence <= 1 and abs(float(d.probabilities.sum()) - 1) < 1e-5 for d in got)
-    assert decode(frames([BLANK] * 5))[0] == []
+    assert decode(_frames([BLANK] * 5))[0] == []
+    # A digits-only reader (11 classes, blank last) decodes too.
+    assert [d.symbol for d in decode(_frames([10, 3, 10, 3], classes=11))[0]] == [3, 3]
+
+
+def test_lines_with_marks_are_labelled_in_writing_order(mnist):
+    g = torch.Generator().manual_seed(3)
+    x, targets, lengths = compose_lines(mnist.train_images[:2000], mnist.train_labels[:2000], 200, min_digits=4,
+                                        max_digits=6, marks=1.0, gen=g, noise=0)
+    texts = ["".join(CLASSES[c] for c in t[:n].tolist()) for t, n in zip(targets, lengths)]
+    assert all((t[n:] == BLANK).all() for t, n in zip(targets, lengths))
+    digits = ["".join(c for c in t if c.isdigit()) for t in texts]
+    assert all(4 <= len(d) <= 6 for d in digits)
+    assert all(not t[0] in MARKS for t in texts)  # a number starts with a digit
+    assert sum(any(m in t for m in MARKS) for t in texts) > 150  # most lines got marks
+    assert any("." in t[:-1] for t in texts) and any(t.endswith("-") or t.endswith("=") for t in texts)
+    assert any("/" in t or ":" in t for t in texts)
+    assert x.shape[3] % 4 == 0 and 0 <= float(x.min()) and float(x.max()) <= 1
+
+
+def test_draw_marks_draws_each_mark_where_it_belongs():
+    kinds = torch.arange(len(MARKS))
+    m = draw_marks(kinds, torch.Generator().manual_seed(0))[:, 0] > 0.5  # (6, 28, 28)
+    rows, cols = m.any(2).sum(1), m.any(1).sum(1)
+    dot, comma, dash, slash, colon, equals = range(6)
+    assert rows[dot] <= 5 and cols[dot] <= 5
+    assert rows[dash] <= 4 and cols[dash] >= 4
+    assert rows[slash] >= 15 and cols[slash] >= 5
+    assert rows[colon] > rows[dot] and rows[equals] > rows[dash]
+    assert rows[comma] > rows[dot]
+
+
+def test_document_clutter_adds_faint_lines_and_waves_but_keeps_black_lines_black():
+    x = torch.zeros(64, 1, 28, 120)
+    out = document_clutter(x, 3.0, torch.Generator().manual_seed(0))
+    touched = out.flatten(1).amax(1) > 0
+    assert 0.5 < touched.float().mean() < 1.0 and out.max() <= 1
+    assert torch.equal(document_clutter(x, 0.0, torch.Generator().manual_seed(0)), x)
 
 
 def test_linecnn_reads_any_width_one_frame_per_two_columns():
@@ -55,3 +94,4 @@ def test_linecnn_reads_any_width_one_frame_per_two_columns():
         out = model(torch.zeros(2, 1, STRIP_HEIGHT, width))
         assert out.shape == (2, width // STRIDE, 11)
         assert torch.allclose(out.exp().sum(-1), torch.ones(2, width // STRIDE), atol=1e-5)
+    assert create_model("linecnn", classes=BLANK + 1)(torch.zeros(1, 1, STRIP_HEIGHT, 40)).shape == (1, 20, BLANK + 1)

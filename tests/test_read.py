@@ -94,7 +94,7 @@ def test_cli_read_text_json_and_annotate(tmp_path, clear_numbers):
     out = [json.loads(x) for x in proc.stdout.splitlines()]
     assert len(out) == 4 and "error" in out[-1]
     for o, p in zip(out, paths):
-        assert set(o) == {"path", "text", "digits", "annotated"}
+        assert set(o) == {"path", "text", "formatted", "confidence", "digits", "separators", "annotated"}
         assert all(set(d) == {"digit", "confidence", "box"} and len(d["box"]) == 4 for d in o["digits"])
         assert Image.open(o["annotated"]).size == Image.open(p).size
     text = run_cli("read", str(paths[0]))

@@ -340,10 +340,57 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
         if as_json:
             click.echo(json.dumps(out))
         else:
-            conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
-            click.echo(f"{path}: {r.text}  confidences {conf}" if r.digits else f"{path}: no digits found")
+            click.echo(_reading_line(path, r))
     if failed:
         sys.exit(1)
+
+
+def _reading_line(path: str, r) -> str:
+    """`path: 397500  confidences 1.00 0.98 ...  written 3.975,00` (the marks, when any were read)."""
+    if not r.digits:
+        return f"{path}: no digits found"
+    conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
+    return f"{path}: {r.text}  confidences {conf}" + (f"  written {r.formatted}" if r.formatted != r.text else "")
+
+
+@cli.command("evaluate-read")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@model_option
+@click.option("--reader", "reader_path", type=click.Path(dir_okay=False), default=None,
+              help="Line reader checkpoint from `digitrec train-reader` [default: the one shipped with digitrec].")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, every image's reading included.")
+@click.option("--gallery", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG of the wrong readings (most confident first), with their boxes.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
+    """Score number reading on your own labelled images: FOLDER holds the images and a labels.csv
+    with the columns `file,text` (the digits written in each image).
+
+    Reports the share of numbers read whole, the digit error rate (edit distance / digits), and
+    accuracy at coverage: how often the readings kept are right when the least confident are set
+    aside first (for a person to check).
+
+    \b
+    Examples:
+      digitrec evaluate-read my-forms/
+      digitrec evaluate-read ../shared/data/number-strings/bank-checks --gallery worst.png --json
+    """
+    from tqdm.auto import tqdm
+
+    from .evaluate_read import evaluate_folder, format_report, save_gallery
+    from .read import load_reader
+
+    reader = load_reader(model_path, reader_path)
+    bar = None if quiet or as_json else (lambda rows: tqdm(rows, unit="image", leave=False, file=sys.stderr))
+    report, readings, labels = evaluate_folder(reader, folder, progress=bar)
+    if gallery:
+        report["gallery"] = str(save_gallery(folder, readings, labels, gallery))
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(format_report(report))
+    if gallery:
+        click.echo(f"wrote {report['gallery']}")
 
 
 @cli.command()

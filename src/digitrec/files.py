@@ -73,9 +73,10 @@ def annotate(path: str, reading: Reading, out_dir, taken: set[str]):
     img = load_image(path).convert("RGB")
     draw = ImageDraw.Draw(img)
     lw = max(1, round(max(img.size) / 300))
-    for d in reading.digits:
-        draw.rectangle(d.box, outline=(220, 30, 30), width=lw)
-        draw.text((d.box[0] + lw, max(0, d.box[1] - 12 * lw)), f"{d.digit} {d.confidence:.2f}", fill=(220, 30, 30))
+    marks = [(m.box, m.mark, m.confidence, (30, 60, 220)) for m in reading.separators]  # marks in blue
+    for box, what, confidence, colour in [(d.box, d.digit, d.confidence, (220, 30, 30)) for d in reading.digits] + marks:
+        draw.rectangle(box, outline=colour, width=lw)
+        draw.text((box[0] + lw, max(0, box[1] - 12 * lw)), f"{what} {confidence:.2f}", fill=colour)
     out = unique_png_path(path, out_dir, taken)
     img.save(out)
     return out

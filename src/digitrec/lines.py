@@ -22,14 +22,24 @@ import torch.nn.functional as F
 
 from .augment import augment_batch, noise_family
 from .framing import MARGIN, STRIP_HEIGHT, WRITING
-from .tensors import to_float_images
+from .tensors import blobs, segment, to_float_images, uniform
 
-BLANK = 10  # CTC's blank class
+DIGITS = tuple(str(d) for d in range(10))
+# Marks people write between and after digits: read as what they are (`Reading.formatted`), never
+# taken for digits. Class 10 + i is MARKS[i]; CTC's blank comes last.
+MARKS = (".", ",", "-", "/", ":", "=")
+CLASSES = DIGITS + MARKS
+BLANK = len(CLASSES)
 STRIDE = 2  # columns per output frame of `linecnn`
-SPACING_MIX = {"gap": 0.35, "touching": 0.35, "overlapping": 0.3}
+SPACING_MIX = {"gap": 0.45, "touching": 0.35, "overlapping": 0.2}
 # Space between neighbours' ink boxes, x the writing height. Inks meet well before boxes do (a 7's
 # arm over a 1, slanted digits), so "touching" and "overlapping" overlap the boxes generously.
 GAP = {"gap": (0.1, 0.5), "touching": (-0.35, 0.0), "overlapping": (-0.55, -0.2)}
+# Where each mark's ink ends below the line's top, x the writing height (digits: 1 +- 0.08): a
+# period sits on the baseline, a comma hangs below it, a dash and an equals sign float mid-height.
+MARK_BOTTOM = {".": (0.97, 1.05), ",": (1.1, 1.3), "-": (0.5, 0.72), "/": (0.95, 1.08), ":": (0.95, 1.05),
+               "=": (0.55, 0.78)}
+TRAILING = {"-": 0.45, "=": 0.25, ".": 0.15, ",": 0.15}  # what follows an amount: "280.000=", "22.970.-"
 
 
 def _ink_extent(any_ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -42,41 +52,109 @@ def _ink_extent(any_ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(empty, 0, first), torch.where(empty, size, last)
 
 
-def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
-                  min_digits: int = 1, augment: float = 1.0, noise: float = 0.25,
-                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)).
+def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Hand-drawn marks (B, 1, 28, 28), white on black at MNIST's scale (writing ~20 px tall, pen
+    2-3 px): `kind` (B,) indexes MARKS. Each is drawn with its own size, lean and pen width."""
+    b, dev = len(kind), kind.device
+    u = lambda lo, hi: uniform((b,), gen, dev, lo, hi)  # noqa: E731
+    pen, c = u(0.8, 1.5), torch.full((b,), 14.0, device=dev)
+    one = lambda x0, y0, x1, y1: segment(28, 28, x0, y0, x1, y1, pen)[0]  # noqa: E731
+    dot = lambda y, x, r: blobs(b, 28, 28, torch.stack([y, x], -1)[:, None], r[:, None])  # noqa: E731
+    length, lean, gap, r = u(5.0, 18.0), u(-0.18, 0.18), u(3.5, 8.0), u(1.0, 2.0)
+    tail = u(3.5, 7.0)
+    shapes = torch.stack([
+        dot(c, c, r),  # .
+        torch.maximum(dot(c - 2, c, r * 0.8), one(c + 0.5, c - 2, c - 1.5, c - 2 + tail)),  # , a dot and a tail down-left
+        one(c - length / 2, c + lean * length / 2, c + length / 2, c - lean * length / 2),  # - (trailing ones run long)
+        one(c - 3 - 4 * lean.abs(), c + 9, c + 3 + 4 * lean.abs(), c - 9),  # /
+        torch.maximum(dot(c - gap / 2, c, r * 0.8), dot(c + gap / 2, c, r * 0.8)),  # :
+        torch.maximum(one(c - length / 3, c - gap / 2, c + length / 3, c - gap / 2),
+                      one(c - length / 3, c + gap / 2, c + length / 3, c + gap / 2)),  # =
+    ], 1)  # (B, 6, 28, 28)
+    return shapes[torch.arange(b, device=dev), kind.long()][:, None]
 
-    Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, max_digits) int64 padded with BLANK,
-    lengths (n,)); W is a multiple of 4 that fits the widest line, shorter lines padded with black.
+
+def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator | None) -> torch.Tensor:
+    """Which mark (index into MARKS, or -1) follows each digit slot (n, m) of lines `length` digits
+    long, as amounts, dates and times are written: thousands separators, a decimal comma, a trailing
+    dash or equals sign, or slashes/colons/dashes between pairs of digits."""
+    n, dev = len(length), length.device
+    rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
+    j = torch.arange(m, device=dev)[None]  # (1, m)
+    k = length[:, None]
+    on = rnd(n, 1) < marks
+    kind = torch.full((n, m), -1, dtype=torch.long, device=dev)
+    thousands = torch.where(rnd(n, 1) < 0.7, MARKS.index("."), MARKS.index(","))  # (n, 1)
+    decimal = MARKS.index(",") + MARKS.index(".") - thousands
+    cents = on & (rnd(n, 1) < 0.2) & (k >= 3)  # "3.975,00": the last two digits after a decimal mark
+    whole = torch.where(cents, k - 2, k)  # digits before it, grouped in threes from the right
+    kind = torch.where(on & (rnd(n, 1) < 0.7) & ((whole - 1 - j) % 3 == 0) & (j < whole - 1), thousands, kind)
+    kind = torch.where(cents & (j == k - 3), decimal, kind)
+    trailing = torch.tensor([MARKS.index(t) for t in TRAILING], device=dev)[
+        torch.multinomial(torch.tensor(list(TRAILING.values()), device=dev), n, True, generator=gen)][:, None]
+    kind = torch.where(on & (rnd(n, 1) < 0.35) & (j == k - 1), trailing, kind)
+    # Dates, times, codes: a mark after every second digit (29/11/26, 12:30, 12-34).
+    pairs = torch.tensor([MARKS.index(t) for t in "/:-"], device=dev)[torch.randint(0, 3, (n, 1), generator=gen, device=dev)]
+    paired = on & (rnd(n, 1) < 0.15)
+    kind = torch.where(paired, torch.where((j % 2 == 1) & (j < k - 1), pairs, -1), kind)
+    return kind
+
+
+def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
+                  min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
+                  styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
+                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
+    probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`).
+    Flagged 1s (`styles`) and crossed 7s (`sevens`) as in `augment`; each line leans by its own
+    shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real
+    document leaves in the ink (`document_clutter`), `noise` the noise family.
+
+    Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, 2 * max_digits) int64 of class indices
+    (CLASSES: digits and marks in writing order) padded with BLANK, lengths (n,)); W is a multiple
+    of 4 that fits the widest line, shorter lines padded with black.
     """
     dev = images.device
     m = max_digits
     rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
     length = torch.randint(min_digits, m + 1, (n,), generator=gen, device=dev)
     idx = torch.randint(0, len(images), (n, m), generator=gen, device=dev)
-    lab = labels[idx]  # (n, m)
-    present = torch.arange(m, device=dev) < length[:, None]  # (n, m)
-    d = to_float_images(images[idx.flatten()])  # (n*m, 1, 28, 28)
-    d = augment_batch(d, augment, gen, elastic=2.0, labels=lab.flatten(), styles=0.15)
+    mark = _mark_plan(length, m, marks, gen) if marks > 0 else torch.full((n, m), -1, device=dev)
+    # Slots alternate: digit j, then the mark after it (absent where there is none).
+    present = torch.stack([torch.arange(m, device=dev) < length[:, None], mark >= 0], 2).view(n, 2 * m)
+    is_mark = torch.tensor([False, True], device=dev).repeat(m)[None].expand(n, 2 * m)
+    lab = torch.stack([labels[idx], len(DIGITS) + mark.clamp(min=0)], 2).view(n, 2 * m)
+    m2 = 2 * m
+    d = to_float_images(images[idx.repeat_interleave(2, 1).flatten()])  # (n*m2, 1, 28, 28)
+    d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(mark.clamp(min=0).repeat_interleave(2, 1).flatten(), gen), d)
+    d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), styles=styles,
+                      sevens=sevens)
 
     ink = d[:, 0] > 0.3
-    x0, x1 = _ink_extent(ink.any(1))  # columns (n*m,)
+    x0, x1 = _ink_extent(ink.any(1))  # columns (n*m2,)
     y0, y1 = _ink_extent(ink.any(2))  # rows
-    x0, x1, y0, y1 = (t.view(n, m).float() for t in (x0, x1, y0, y1))
+    x0, x1, y0, y1 = (t.view(n, m2).float() for t in (x0, x1, y0, y1))
     # Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
-    # ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height.
-    s = 0.85 + 0.3 * rnd(n, m)
+    # ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
+    s = 0.85 + 0.3 * rnd(n, m2)
     w, h = (x1 - x0) * s, (y1 - y0) * s
     mode = torch.multinomial(torch.tensor(list(SPACING_MIX.values()), device=dev), n, True, generator=gen)
     lo = torch.tensor([GAP[k][0] for k in SPACING_MIX], device=dev)[mode]
     hi = torch.tensor([GAP[k][1] for k in SPACING_MIX], device=dev)[mode]
-    gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m)) * WRITING
+    gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m2)) * WRITING
     gap[:, 0] = 0
-    # Overlap never swallows a neighbour: the next digit starts at least 30% of the way in.
-    gap = torch.maximum(gap, -0.7 * torch.minimum(w, w.roll(1, 1)))
-    left = torch.cumsum(torch.where(present, gap, 0) + torch.where(present, w, 0).roll(1, 1) * (torch.arange(m, device=dev) > 0), 1)
-    bottom = WRITING * (1 + 0.08 * (2 * rnd(n, m) - 1))
+    # Overlap never swallows a neighbour: the next glyph starts at least 30% of the way into the one
+    # written before it (the last present slot).
+    slot = torch.arange(m2, device=dev).expand(n, m2)
+    before = torch.cummax(torch.where(present, slot, -1), 1).values.roll(1, 1)  # (n, m2), -1: none
+    prev_w = torch.where(before >= 0, w.gather(1, before.clamp(min=0)), 0)
+    gap = torch.maximum(gap, -0.7 * torch.minimum(w, prev_w))
+    widths = torch.where(present, w, 0)
+    left = torch.cumsum(torch.where(present, gap, 0) + widths.roll(1, 1) * (torch.arange(m2, device=dev) > 0), 1)
+    bottom = WRITING * (1 + 0.08 * (2 * rnd(n, m2) - 1))
+    lo_b = torch.tensor([MARK_BOTTOM[k][0] for k in MARKS], device=dev)[mark.clamp(min=0)].repeat_interleave(2, 1)
+    hi_b = torch.tensor([MARK_BOTTOM[k][1] for k in MARKS], device=dev)[mark.clamp(min=0)].repeat_interleave(2, 1)
+    bottom = torch.where(is_mark, WRITING * (lo_b + (hi_b - lo_b) * rnd(n, m2)), bottom)
     top = bottom - h
     big = torch.finfo(torch.float32).max
     line_top = torch.where(present, top, big).amin(1, keepdim=True)
@@ -90,46 +168,98 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     ss = 2
     oy = (torch.arange(STRIP_HEIGHT * ss, device=dev) + 0.5) / ss  # output pixel centres
     ox = (torch.arange(W * ss, device=dev) + 0.5) / ss
-    k = (s * f).view(-1, 1)  # output px per source px, per digit
-    u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / k  # (n*m, W*ss) source x
-    v = y0.view(-1, 1) + ((oy[None] - MARGIN) - (f * (top - line_top)).view(-1, 1)) / k  # (n*m, H*ss)
-    grid = torch.stack(torch.broadcast_tensors(u[:, None, :], v[:, :, None]), -1) * (2 / 28) - 1
-    strips = F.grid_sample(d, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    strips = strips.view(n, m, STRIP_HEIGHT * ss, W * ss) * present[:, :, None, None]
-    x = F.avg_pool2d(strips.amax(1, keepdim=True), ss)  # (n, 1, 28, W)
+    k = (s * f).view(-1, 1)  # output px per source px, per glyph
+    u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / k  # (n*m2, W*ss) source x
+    v = y0.view(-1, 1) + ((oy[None] - MARGIN) - (f * (top - line_top)).view(-1, 1)) / k  # (n*m2, H*ss)
+    keep = present.flatten()  # only glyphs that are written are drawn
+    grid = torch.stack(torch.broadcast_tensors(u[keep][:, None, :], v[keep][:, :, None]), -1) * (2 / 28) - 1
+    drawn = F.grid_sample(d[keep], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    strips = torch.zeros(n * m2, 1, STRIP_HEIGHT * ss, W * ss, device=dev)
+    strips[keep] = drawn
+    x = F.avg_pool2d(strips.view(n, m2, STRIP_HEIGHT * ss, W * ss).amax(1, keepdim=True), ss)  # (n, 1, 28, W)
+    if slant > 0:
+        x = _lean(x, uniform((n,), gen, dev, -slant, slant))
+    if clutter > 0:
+        x = document_clutter(x, clutter, gen)
     if noise > 0:
         x = noise_family(x, noise, gen)
-    targets = torch.where(present, lab, BLANK)
-    return x.clamp(0, 1), targets, length
+    # Targets: the written glyphs' classes in order, moved to the front; the rest BLANK.
+    order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)
+    targets = torch.where(present, lab, BLANK).gather(1, order)
+    return x.clamp(0, 1), targets, present.sum(1)
+
+
+def _lean(x: torch.Tensor, shear: torch.Tensor) -> torch.Tensor:
+    """Shear each line (B, 1, H, W) about its middle row: `shear` (B,) px of x per px of height."""
+    b, _, h, w = x.shape
+    theta = torch.zeros(b, 2, 3, device=x.device, dtype=x.dtype)
+    theta[:, 0, 0] = theta[:, 1, 1] = 1
+    theta[:, 0, 1] = -shear * h / w  # affine_grid's units: x spans w, y spans h
+    return F.grid_sample(x, F.affine_grid(theta, list(x.shape), align_corners=False), align_corners=False)
+
+
+def document_clutter(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """What a real document leaves in a line's ink after the page is set aside, each with probability
+    0.25 x strength (the box's edge: 0.1 x): a guide line or underline across part of the line, the
+    faint parallel waves of a printed security pattern, a box's edge at one end."""
+    b, _, h, w = x.shape
+    dev = x.device
+    u = lambda *shape, lo=0.0, hi=1.0: uniform(shape, gen, dev, lo, hi)  # noqa: E731
+    p = min(0.25 * strength, 0.9)
+    # A guide line: under the writing, or through its lower half, over 50-100% of the width.
+    y = torch.where(u(b) < 0.6, u(b, lo=h - 5, hi=h - 1.5), u(b, lo=h / 2, hi=h - 5))
+    x0, span = u(b) * 0.3 * w, u(b, lo=0.5, hi=1.0) * w
+    tilt = u(b, lo=-0.02, hi=0.02) * span
+    line = segment(h, w, x0, y + tilt, x0 + span, y - tilt, u(b, lo=0.3, hi=0.8))[0] * u(b, 1, 1, lo=0.4, hi=1.0)
+    x = torch.where(u(b, 1, 1, 1) < p, torch.maximum(x, line[:, None]), x)
+    # A security pattern's residue: faint thin waves, a few px apart, at any angle.
+    yy = torch.arange(h, device=dev, dtype=x.dtype)[None, :, None]
+    xx = torch.arange(w, device=dev, dtype=x.dtype)[None, None, :]
+    angle, period = u(b, 1, 1, lo=0, hi=math.pi), u(b, 1, 1, lo=3.0, hi=7.0)
+    phase = (xx * torch.cos(angle) + yy * torch.sin(angle)) * (2 * math.pi / period) + 2 * torch.sin(xx / u(b, 1, 1, lo=6, hi=20))
+    waves = ((torch.cos(phase) - 0.8) / 0.2).clamp(0, 1) * u(b, 1, 1, lo=0.15, hi=0.45)
+    x = torch.where(u(b, 1, 1, 1) < p, torch.maximum(x, waves[:, None]), x)
+    # A box's edge: a vertical line at one end of the strip.
+    col = torch.where(u(b) < 0.5, u(b, lo=0.5, hi=3.5), w - u(b, lo=0.5, hi=3.5))
+    edge = segment(h, w, col, torch.zeros(b, device=dev), col + u(b, lo=-1, hi=1), torch.full((b,), h - 1.0, device=dev),
+                   u(b, lo=0.3, hi=0.9))[0]
+    return torch.where(u(b, 1, 1, 1) < p * 0.4, torch.maximum(x, edge[:, None]), x)
 
 
 class Decoded(NamedTuple):
-    """One digit read from a line: the frames [start, end) it came from, and the ten digits'
-    probabilities (blank left out) at the frame where it was surest."""
-    digit: int
-    probabilities: torch.Tensor  # (10,)
+    """One symbol read from a line (a digit, or one of MARKS): its class index into CLASSES, the
+    frames [start, end) it came from, and the probabilities of the symbols (blank left out) at the
+    frame where it was surest."""
+    symbol: int
+    probabilities: torch.Tensor  # (C,) over the reader's classes, blank excluded
     start: int
     end: int
 
     @property
     def confidence(self) -> float:
-        return float(self.probabilities[self.digit])
+        return float(self.probabilities[self.symbol])
+
+    @property
+    def is_digit(self) -> bool:
+        return self.symbol < len(DIGITS)
 
 
 def decode(logp: torch.Tensor) -> list[list[Decoded]]:
-    """CTC best path per line of (B, T, 11) log-probabilities: the digits of each line, left to right."""
+    """CTC best path per line of (B, T, C + 1) log-probabilities (blank last): the symbols of each
+    line, left to right."""
     p = logp.exp()
-    ten = p[..., :BLANK] / p[..., :BLANK].sum(-1, keepdim=True).clamp_min(1e-9)  # (B, T, 10)
+    blank = p.shape[-1] - 1
+    sym = p[..., :blank] / p[..., :blank].sum(-1, keepdim=True).clamp_min(1e-9)  # (B, T, C)
     best = p.argmax(-1)  # (B, T)
     out = []
     for b in range(p.shape[0]):
-        runs: list[list[int]] = []  # [digit, start, end]
-        prev = BLANK
+        runs: list[list[int]] = []  # [symbol, start, end]
+        prev = blank
         for t, c in enumerate(best[b].tolist()):
-            if c != BLANK and c == prev:
+            if c != blank and c == prev:
                 runs[-1][2] = t + 1
-            elif c != BLANK:
+            elif c != blank:
                 runs.append([c, t, t + 1])
             prev = c
-        out.append([Decoded(c, ten[b, a + int(ten[b, a:z, c].argmax())], a, z) for c, a, z in runs])
+        out.append([Decoded(c, sym[b, a + int(sym[b, a:z, c].argmax())], a, z) for c, a, z in runs])
     return out

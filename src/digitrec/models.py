@@ -224,12 +224,14 @@ class LineNet(nn.Module):
     """Reads a whole line of digits at once, for `digitrec read` (CTC; Graves et al. 2006).
 
     Input (B, 1, 28, W): a line framed like MNIST (writing 20 px tall, white on black, any width).
-    Output (B, W/2, 11): log-probabilities per pair of columns over the ten digits and class 10,
-    CTC's "blank" (no new digit here). No segmentation is needed: touching and overlapping digits
+    Output (B, W/2, classes): log-probabilities per pair of columns over the symbols (the ten digits,
+    then the marks written between them, `lines.CLASSES`) and, last, CTC's "blank" (no new symbol
+    here); 11 classes for a digits-only reader. No segmentation is needed: touching and overlapping digits
     are read from the columns they share, and a digit broken in two is still one digit.
     """
 
-    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128, dropout: float = 0.1):
+    def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128, dropout: float = 0.1,
+                 classes: int = 11):
         super().__init__()
         c1, c2, c3 = channels
         self.features = nn.Sequential(
@@ -246,16 +248,16 @@ class LineNet(nn.Module):
             nn.Conv1d(hidden, hidden, 5, padding=2, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
             nn.Dropout(dropout),
         )
-        self.head = nn.Conv1d(hidden, 11, 1)
+        self.head = nn.Conv1d(hidden, classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)  # (B, c3, 7, W/2)
         f = self.context(f.flatten(1, 2))  # (B, hidden, W/2)
-        return F.log_softmax(self.head(f), dim=1).transpose(1, 2)  # (B, W/2, 11)
+        return F.log_softmax(self.head(f), dim=1).transpose(1, 2)  # (B, W/2, classes)
 
 
 @register_model(task="line")
 def linecnn(channels: tuple[int, int, int] | list[int] = (16, 32, 64), hidden: int = 128,
-            dropout: float = 0.1) -> nn.Module:
-    """Line reader for whole numbers (CTC over columns; (B,1,28,W) -> (B,W/2,11)), not a digit classifier."""
-    return LineNet(tuple(channels), hidden, dropout)
+            dropout: float = 0.1, classes: int = 11) -> nn.Module:
+    """Line reader for whole numbers (CTC over columns; (B,1,28,W) -> (B,W/2,classes)), not a digit classifier."""
+    return LineNet(tuple(channels), hidden, dropout, classes)

@@ -212,8 +212,10 @@ def ink_components(ink: np.ndarray) -> Components:
     # the width, allowing a little tilt and a few gaps.
     cut = None
     if w >= 8:
-        band = ndi.binary_dilation(ink > 0.5 * threshold, structure=np.ones((5, 1), bool))
-        lines = mask & (band.mean(axis=1) >= 0.9)[:, None]
+        faint = ink > 0.5 * threshold
+        band = ndi.binary_dilation(faint, structure=np.ones((5, 1), bool))
+        rows = _line_rows(faint, band.mean(axis=1) >= 0.9)
+        lines = mask & rows[:, None]
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
             cut = mask & ndi.binary_dilation(lines, structure=np.ones((3, 1), bool))
             mask &= ~cut
@@ -239,6 +241,22 @@ def ink_components(ink: np.ndarray) -> Components:
         if edges >= 2 and bh * bw > 0.5 * h * w and (labels[sl] == i + 1).mean() > 0.6:
             keep[i] = False
     return Components(labels, slices, mass, keep, blob, cut)
+
+
+def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
+    """Of the rows `covered` edge to edge by faint ink, those where a ruled line runs: each group of
+    such rows must hold one connected piece of ink spanning 70% of the width. A printed texture (a
+    check's security pattern) covers rows too, but with short waves, and cutting it would cut the
+    digits written over it."""
+    out = np.zeros_like(covered)
+    groups, n = ndi.label(covered)
+    w = faint.shape[1]
+    for sl in ndi.find_objects(groups):
+        pieces, k = ndi.label(faint[sl], structure=np.ones((3, 3)))
+        spans = [s[1].stop - s[1].start for s in ndi.find_objects(pieces)] if k else [0]
+        if max(spans) >= 0.7 * w:
+            out[sl] = True
+    return out
 
 
 def digit_mask(ink: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ from .checkpoint import atomic_save, make_checkpoint
 from .data import MNIST, load_mnist
 from .errors import ConfigError
 from .framing import STRIP_HEIGHT
-from .lines import BLANK, compose_lines, decode
+from .lines import BLANK, CLASSES, compose_lines, decode
 from .models import create_model
 from .optim import make_optimizer, make_schedule
 from .recipes import ReaderConfig
@@ -43,14 +43,14 @@ def prepare_reader_dir(out: str | Path, force: bool = False) -> None:
 
 
 def line_accuracy(model: nn.Module, batches, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> float:
-    """Share of lines read exactly (every digit right, none missing or extra), over batches of
-    (x, targets, lengths) as `compose_lines` makes them."""
+    """Share of lines read exactly (every digit and mark right, none missing or extra), over batches
+    of (x, targets, lengths) as `compose_lines` makes them."""
     right = total = 0
     model.eval()
     with torch.inference_mode():
         for x, targets, lengths in batches:
             for j, digits in enumerate(decode(model(normalise(x, mean, std)))):
-                right += [d.digit for d in digits] == targets[j, :lengths[j]].tolist()
+                right += [d.symbol for d in digits] == targets[j, :lengths[j]].tolist()
             total += len(x)
     return right / max(total, 1)
 
@@ -67,7 +67,7 @@ def train_reader(cfg: ReaderConfig, out: str | Path, *, data: MNIST | None = Non
     tr, va = split_train_val(len(data.train_images), cfg.val_size)
     images, labels = data.train_images[tr], data.train_labels[tr]
     val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
-    arch_args = {"channels": list(cfg.channels), "hidden": cfg.hidden}
+    arch_args = {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1}
     model = create_model("linecnn", **arch_args)
     opt = make_optimizer("adamw", model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = make_schedule("onecycle", opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
@@ -92,7 +92,7 @@ def train_reader(cfg: ReaderConfig, out: str | Path, *, data: MNIST | None = Non
     model.load_state_dict(best_state)
     metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
                "train_lines": seen}
-    extra = {"classes": [str(d) for d in range(10)] + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
+    extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
              **({"command": command} if command else {})}
     ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, out / READER)
@@ -103,8 +103,14 @@ def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderCon
     """The same number of lines of each length 1..max_digits, each length its own batch."""
     vgen = torch.Generator().manual_seed(VAL_SEED)
     with torch.no_grad():
-        return [compose_lines(images, labels, cfg.val_lines // cfg.max_digits, min_digits=k, max_digits=k, gen=vgen)
-                for k in range(1, cfg.max_digits + 1)]
+        return [compose_lines(images, labels, cfg.val_lines // cfg.max_digits, min_digits=k, max_digits=k, gen=vgen,
+                              **_line_style(cfg)) for k in range(1, cfg.max_digits + 1)]
+
+
+def _line_style(cfg: ReaderConfig) -> dict:
+    """How training and validation lines are written and cluttered (`lines.compose_lines`)."""
+    return {"noise": cfg.noise, "marks": cfg.marks, "styles": cfg.styles, "sevens": cfg.sevens, "clutter": cfg.clutter,
+            "slant": cfg.slant}
 
 
 def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig,
@@ -115,8 +121,8 @@ def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torc
     k = int(torch.randint(1, cfg.max_digits + 1, (1,), generator=gen))
     with torch.no_grad():
         x, y, n = compose_lines(images, labels, cfg.batch_size, min_digits=k, max_digits=k, augment=cfg.augment,
-                                noise=cfg.noise, gen=gen)
-    logp = model(normalise(x))  # (B, T, 11)
+                                gen=gen, **_line_style(cfg))
+    logp = model(normalise(x))  # (B, T, classes)
     frames = torch.full((len(x),), logp.shape[1], dtype=torch.long)
     loss = F.ctc_loss(logp.transpose(0, 1), y, frames, n, blank=BLANK, zero_infinity=True)
     opt.zero_grad(set_to_none=True)

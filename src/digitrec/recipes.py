@@ -174,13 +174,20 @@ class ReaderConfig:
 
     It lives here rather than in `reader_train` so that the CLI can build its options without torch."""
 
-    steps: int = _flag(8000, "Training steps (batches of composed lines).", min=1)
+    steps: int = _flag(12000, "Training steps (batches of composed lines).", min=1)
     batch_size: int = _flag(96, "Lines per step.", min=1)
     lr: float = _flag(3e-3, "Peak learning rate (one-cycle).", min=0, min_open=True)
     weight_decay: float = _flag(1e-4, "AdamW weight decay.", min=0)
     max_digits: int = _flag(7, "Longest training line.", min=1, max=12)
     augment: float = _flag(1.0, "Augmentation strength of each digit (0 = off).", min=0)
     noise: float = _flag(0.25, "Strength of the noise family on whole lines.", min=0)
+    marks: float = _flag(0.6, "Share of lines with marks (. , - / : =) written between and after the digits.",
+                         min=0, max=1)
+    styles: float = _flag(0.3, "Share of 1s written with a European lead-in flag.", min=0, max=1)
+    sevens: float = _flag(0.3, "Share of 7s crossed through the stem.", min=0, max=1)
+    slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
+    clutter: float = _flag(1.0, "Strength of document clutter: guide lines, security-pattern waves, box edges.",
+                           min=0)
     channels: tuple[int, int, int] = (16, 32, 64)  # the model's; a tuple, so not a flag
     hidden: int = _flag(128, "Channels of the reader's column (1-D convolution) head.", min=1)
     val_lines: int = _flag(2000, "Validation lines (as many of each length).", min=1)

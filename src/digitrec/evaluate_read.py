@@ -1,0 +1,119 @@
+"""Honest evaluation of reading whole numbers, on a user's own labelled documents.
+
+A folder of images with a `labels.csv` (`file,text`; `text` holds the digits, left to right) is read
+by a `read.NumberReader`, then scored: the share of numbers read whole (every digit right, none
+missing or extra), the digit error rate (edit distance over digits / digits in the labels), and
+accuracy against coverage: with the least confident readings set aside first (for a person to
+check), how often the rest are right. `save_gallery` draws the worst readings.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from .errors import DataError
+from .images import load_image
+from .read import NumberReader, Reading
+
+COVERAGES = (1.0, 0.9, 0.8, 0.5)  # reported: accuracy when only this share of readings is kept
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Levenshtein distance: insertions, deletions and substitutions that turn `a` into `b`."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, 1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, 1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+    return row[-1]
+
+
+def read_labels(folder: str | Path) -> list[tuple[str, str]]:
+    """(file, digits) rows of FOLDER/labels.csv; anything but digits in `text` is dropped."""
+    path = Path(folder) / "labels.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; evaluate-read needs FOLDER/labels.csv with a header `file,text`")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", "text"} <= set(rows[0]):
+        raise DataError(f"{path}: needs the columns `file` and `text` (the digits written in each image)")
+    return [(r["file"], "".join(c for c in r["text"] if c.isdigit())) for r in rows]
+
+
+def accuracy_at_coverage(confidence: np.ndarray, right: np.ndarray, coverage: float) -> float:
+    """Accuracy of the `coverage` share of readings kept, the most confident first."""
+    keep = max(1, int(round(coverage * len(right))))
+    order = np.argsort(-confidence, kind="stable")
+    return float(right[order[:keep]].mean()) if len(right) else float("nan")
+
+
+def score(readings: list[Reading], labels: list[str]) -> dict:
+    """Whole-number accuracy, digit error rate and accuracy at coverage of `readings` against `labels`."""
+    right = np.array([r.text == t for r, t in zip(readings, labels)])
+    confidence = np.array([r.confidence for r in readings])
+    errors = sum(edit_distance(r.text, t) for r, t in zip(readings, labels))
+    digits = sum(len(t) for t in labels)
+    return {"n": len(labels), "whole": float(right.mean()) if len(right) else float("nan"),
+            "right": int(right.sum()), "digit_error_rate": errors / max(digits, 1), "digits": digits,
+            "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(confidence, right, c) for c in COVERAGES},
+            "unreadable": sum(r.error is not None for r in readings)}
+
+
+def evaluate_folder(reader: NumberReader, folder: str | Path, progress=None) -> tuple[dict, list[Reading], list[str]]:
+    """Read every image listed in FOLDER/labels.csv; return (the `score` report with every image's
+    reading under "readings", the Readings, the labels). `progress(iterable)` may wrap the loop."""
+    folder = Path(folder)
+    rows = read_labels(folder)
+    items = progress(rows) if progress else rows
+    readings = [reader.read(str(folder / file), name=file) for file, _ in items]
+    labels = [t for _, t in rows]
+    report = score(readings, labels)
+    report["readings"] = [{**r.to_dict(), "label": t, "right": r.text == t} for r, t in zip(readings, labels)]
+    return report, readings, labels
+
+
+def format_report(report: dict) -> str:
+    cov = "  ".join(f"{k} {v:.3f}" for k, v in report["accuracy_at_coverage"].items())
+    return (f"{report['right']}/{report['n']} numbers read whole ({report['whole']:.3f}); digit error rate "
+            f"{report['digit_error_rate']:.3f} ({report['digits']} digits)\naccuracy at coverage: {cov}"
+            + (f"\n{report['unreadable']} image(s) could not be read" if report["unreadable"] else ""))
+
+
+def save_gallery(folder: str | Path, readings: list[Reading], labels: list[str], out: str | Path,
+                 worst: int = 40, height: int = 80) -> Path:
+    """A PNG of the wrong readings, the most confident first (those a threshold lets through): each
+    image with its digits' boxes (marks in blue) and "label -> read (confidence)"."""
+    wrong = sorted((i for i, (r, t) in enumerate(zip(readings, labels)) if r.text != t),
+                   key=lambda i: -readings[i].confidence)[:worst]
+    tiles = [_tile(Path(folder) / readings[i].source, readings[i], labels[i], height) for i in wrong]
+    width = max([t.width for t in tiles] + [400])
+    sheet = Image.new("RGB", (width, max(1, sum(t.height for t in tiles))), "white")
+    y = 0
+    for t in tiles:
+        sheet.paste(t, (0, y))
+        y += t.height
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def _tile(path: Path, r: Reading, label: str, height: int) -> Image.Image:
+    try:
+        img = load_image(path).convert("RGB")
+    except Exception:  # an unreadable image still gets its row, with the reason
+        img = Image.new("RGB", (height, height), "grey")
+    k = height / img.height
+    img = img.resize((max(1, round(img.width * k)), height))
+    draw = ImageDraw.Draw(img)
+    for box, colour in [(d.box, (220, 30, 30)) for d in r.digits] + [(m.box, (30, 60, 220)) for m in r.separators]:
+        draw.rectangle([v * k for v in box], outline=colour)
+    tile = Image.new("RGB", (max(img.width, 400), height + 16), "white")
+    tile.paste(img, (0, 16))
+    what = r.error or f"{r.formatted or '(nothing)'}  confidence {r.confidence:.2f}"
+    ImageDraw.Draw(tile).text((2, 2), f"{r.source}: {label} -> {what}", fill=(0, 0, 0))
+    return tile
