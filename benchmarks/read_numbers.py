@@ -18,7 +18,7 @@ import time
 from digitrec.data import load_mnist
 from digitrec.tensors import split_train_val
 from digitrec.read import load_reader
-from digitrec.synth import SPACINGS, iter_number_set
+from digitrec.synth import SPACINGS, StyleConfig, iter_number_set
 
 
 def main() -> None:
@@ -34,6 +34,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--errors", type=int, default=0, help="print this many wrong readings per cell")
+    p.add_argument("--paper", default="plain", choices=["plain", "ruled", "squared"],
+                   help="write the numbers on a notebook's ruled or squared paper")
     args = p.parse_args()
 
     data = load_mnist(args.data_dir)
@@ -47,7 +49,8 @@ def main() -> None:
     for length in args.lengths:
         for spacing in args.spacings:
             right, wrong = 0, []
-            for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed):
+            for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed,
+                                                style=StyleConfig(paper=args.paper)):
                 t0 = time.perf_counter()
                 got = rec.read(img).text
                 seconds += time.perf_counter() - t0

@@ -137,3 +137,35 @@ def test_a_number_small_on_a_full_size_photo_is_read(rec):
     r = rec.read(page)
     assert r.text == "11", r.text
     assert all(1390 < d.box[0] < 1510 and 1790 < d.box[1] < 1810 for d in r.digits)
+
+
+def _with_marks(img, boxes):
+    """The number with a period after its first digit and a dash after its last, as on a check."""
+    from PIL import ImageDraw
+
+    img = img.copy()
+    draw = ImageDraw.Draw(img)
+    h = boxes[0][3] - boxes[0][1]
+    x = (boxes[0][2] + boxes[1][0]) // 2
+    y = max(b[3] for b in boxes)
+    r = max(2, h // 14)
+    draw.ellipse((x - r, y - 2 * r, x + r, y), fill=(20, 20, 20))
+    right = max(b[2] for b in boxes)
+    draw.line((right + h // 5, y - h // 2, right + h // 5 + h // 2, y - h // 2), fill=(20, 20, 20), width=max(2, h // 10))
+    img = img.crop((0, 0, min(img.width, right + h), img.height))
+    return img
+
+
+def test_marks_are_read_as_marks_never_as_digits(rec, mnist):
+    numbers = list(iter_number_set(mnist.test_images, mnist.test_labels, 10, 4, "gap", seed=21, style=StyleConfig.clean()))
+    readings = [rec.read(_with_marks(img, boxes)) for img, _, boxes in numbers]
+    right = [r.text == text for r, (_, text, _) in zip(readings, numbers)]
+    assert sum(right) >= 7, [(r.formatted, t) for r, (_, t, _) in zip(readings, numbers)]
+    marked = [r for r, ok in zip(readings, right) if ok and r.separators]
+    assert len(marked) >= 5, [r.formatted for r in readings]
+    for r in marked:
+        assert r.formatted.replace(".", "").replace("-", "").replace(",", "") == r.text
+        assert all(m.mark in ".,-/:=" and 0 < m.confidence <= 1 and m.box[2] > m.box[0] for m in r.separators)
+        assert r.to_dict()["separators"][0]["separator"] is True
+    assert all(0 <= r.confidence <= 1 for r in readings)
+    assert readings[0].confidence == pytest.approx(float(np.prod([d.confidence for d in readings[0].digits])))

@@ -203,3 +203,19 @@ def test_place_digit_fits_small_and_extreme_canvases(digits):
             assert mask.shape == hw and 0 < x0 < x1 < hw[1] and 0 < y0 < y1 < hw[0]
     with pytest.raises(ValueError):
         place_digit(x[0], (10, 40), rng(0))
+
+
+def test_numbers_on_ruled_and_squared_paper(mnist):
+    from digitrec.synth import StyleConfig, render_number
+
+    digits = [mnist.test_images[i].numpy() for i in range(3)]
+    plain, _ = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean())
+    ruled, boxes = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="ruled"))
+    squared, _ = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="squared"))
+    p, r, q = (np.asarray(im.convert("L"), np.float32) for im in (plain, ruled, squared))
+    assert p.shape == r.shape == q.shape
+    free_rows = [y for y in range(r.shape[0]) if not any(b[1] <= y < b[3] for b in boxes)]
+    # Ruling darkens whole rows edge to edge where the plain paper is blank; squared paper columns too.
+    dark_rows = [y for y in free_rows if (r[y] < p[y] - 20).mean() > 0.9]
+    assert dark_rows and not [y for y in free_rows if (p[y] < 200).mean() > 0.9]
+    assert ((q < p - 20).mean(0) > 0.9).any() and not ((r < p - 20).mean(0) > 0.9).any()

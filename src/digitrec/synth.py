@@ -59,6 +59,7 @@ class StyleConfig:
     p_jpeg: float = 0.7
     jpeg_quality: tuple[int, int] = (25, 90)
     p_distractors: float = 0.3  # specks and/or a faint ruled line
+    paper: str = "plain"  # for numbers: "plain", "ruled" (a notebook: the writing sits on a line) or "squared"
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:
@@ -203,11 +204,27 @@ def _distractors(mask: np.ndarray, img: np.ndarray, rng: np.random.Generator) ->
     return mask
 
 
-def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig = StyleConfig()) -> Image.Image:
+def _rule(img: np.ndarray, y0: float, pitch: float, *, squared: bool, rng: np.random.Generator) -> None:
+    """Print a notebook's ruling into `img` (under the ink): rows every `pitch` px through `y0`, and
+    as many columns for squared paper; light blue or grey, 1-2 px, each line a little uneven."""
+    h, w = img.shape[:2]
+    colour = np.array([140, 170, 225]) if rng.random() < 0.7 else np.array([150, 150, 150])
+    strength = rng.uniform(0.35, 0.75)
+    thick = int(rng.integers(1, 3))
+    for y in np.arange(y0 % pitch, h, pitch).astype(int):
+        img[y:y + thick] += (colour - img[y:y + thick]) * strength * rng.uniform(0.8, 1.0)
+    if squared:
+        for x in np.arange(rng.uniform(0, pitch), w, pitch).astype(int):
+            img[:, x:x + thick] += (colour - img[:, x:x + thick]) * strength * rng.uniform(0.8, 1.0)
+
+
+def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig = StyleConfig(),
+                 ruling: tuple[float, float] | None = None) -> Image.Image:
     """Render an ink-coverage mask (float (H, W) in [0, 1]) as a photo/scan of ink on paper (RGB).
 
     In the order light and a camera apply them: tinted, textured paper with maybe a ruled line and
-    specks; ink laid over it; uneven light on both; then optical blur, sensor noise and JPEG.
+    specks, or a notebook's ruling (`ruling` = (a line's row, the pitch), for `style.paper` "ruled"
+    or "squared"); ink laid over it; uneven light on both; then optical blur, sensor noise and JPEG.
     """
     mask = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
     h, w = mask.shape
@@ -219,6 +236,8 @@ def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig 
         img = img * (1 + 2 * _u(rng, (0, style.texture)) * tex)[..., None]
     if rng.random() < style.p_distractors:
         mask = _distractors(mask, img, rng)
+    if style.paper != "plain" and ruling is not None:
+        _rule(img, *ruling, squared=style.paper == "squared", rng=rng)
     level = _u(rng, style.ink_level)
     ink = np.full(3, level)
     if rng.random() < style.p_colour_ink:  # blue or blue-black ballpoint; stays dark enough to read
@@ -340,7 +359,9 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
         boxes.append((x, y, x + pw, y + ph))
     right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
     acc = acc[:, :min(right, width)]
-    return ink_on_paper(acc, rng, replace(style, thickness_px=0)), boxes
+    # A notebook's writer sits the digits on a line; the lines are ~1.3 writing heights apart.
+    ruling = (base + rng.uniform(0, 0.06) * dh, dh * rng.uniform(1.2, 1.5)) if style.paper != "plain" else None
+    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=ruling), boxes
 
 
 def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
