@@ -90,3 +90,37 @@ def test_cli_train_reader_and_read_with_it(tmp_path, mnist_dir, small_model_path
     for command in ("evaluate", "predict"):  # and the other way round: a reader is no digit model
         proc = run_cli(command, "--model", str(out / "reader.pt"), *(["x.png"] if command == "predict" else []))
         assert proc.returncode == 1 and "a line reader" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_ctrl_c_then_resume_gives_the_uninterrupted_reader(tmp_path, mnist_dir):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = ["--steps", "40", "--batch-size", "8", "--val-lines", "6", "--max-digits", "2", "--data-dir", str(mnist_dir),
+            "-q"]
+    whole = run_cli("train-reader", *args, "--out", str(tmp_path / "whole"))
+    assert whole.returncode == 0, whole.stderr
+    out = tmp_path / "cut"
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "train-reader", *args, "--out", str(out)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    deadline = time.time() + 300
+    while not (out / "last.pt").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    if proc.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert proc.returncode == 130 and "--resume" in stderr and "Traceback" not in stderr
+    step = torch.load(out / "last.pt", weights_only=True)["reader_state"]["step"]
+    assert 1 <= step < 40
+    assert run_cli("train-reader", "--out", str(out), "--resume", "--steps", "9").returncode == 2  # settings are its own
+    done = run_cli("train-reader", "--out", str(out), "--resume", "-q")
+    assert done.returncode == 0, done.stderr
+    a, b = (torch.load(tmp_path / n / "reader.pt", weights_only=True) for n in ("whole", "cut"))
+    assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
+    steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 40  # no validation recorded twice

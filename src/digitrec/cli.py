@@ -137,24 +137,36 @@ def train(recipe, resume, force, quiet, **flags):
 @data_option
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reader", show_default=True, help="Run folder.")
 @click.option("--force", is_flag=True, help="Overwrite a reader already in --out.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out (its last.pt) with its own settings.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-validation lines.")
-def train_reader(out, force, quiet, data_dir, **flags):
+def train_reader(out, force, resume, quiet, data_dir, **flags):
     """Train the line reader behind `digitrec read` and save OUT/reader.pt.
 
     It learns from lines composed on the fly from MNIST's training digits (clear gaps, touching,
-    overlapping; sizes, baselines, slant and stroke noise varied) and is chosen on lines made of
-    the 5,000 digits held out for validation.
+    overlapping; sizes, baselines, slant and stroke noise varied; marks such as . , - / : = written
+    between and after them; guide lines and printed textures left in the ink) and is chosen on
+    lines made of the 5,000 digits held out for validation. Ctrl-C saves OUT/last.pt; --resume
+    continues from it.
 
     \b
     Examples:
       digitrec train-reader                         # the shipped reader's settings
+      digitrec train-reader --resume                # continue runs/reader after Ctrl-C
       digitrec read --reader runs/reader/reader.pt number.jpg
     """
     from .reader_train import READER, prepare_reader_dir, train_reader as run
 
-    prepare_reader_dir(out, force)
-    cfg = ReaderConfig(**{k: v for k, v in flags.items() if v is not None})
-    metrics = run(cfg, out, data_dir=data_dir, command=_command(), progress=not quiet)
+    if resume and (force or any(v is not None for v in flags.values())):
+        raise click.UsageError("--resume continues a run with its saved settings; drop the other options")
+    if not resume:
+        prepare_reader_dir(out, force)
+    cfg = None if resume else ReaderConfig(**{k: v for k, v in flags.items() if v is not None})
+    try:
+        metrics = run(cfg, out, data_dir=data_dir, command=_command(), progress=not quiet, resume=resume)
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; state saved to {Path(out) / 'last.pt'}. Continue with: digitrec train-reader "
+                   f"--out {out} --resume", err=True)
+        sys.exit(130)
     click.echo(f"validation lines read exactly {metrics['val']['line_accuracy']:.4f}; "
                f"{metrics['train_seconds']:.0f}s; saved {Path(out) / READER}")
 

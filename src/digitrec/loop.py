@@ -122,7 +122,7 @@ class _Run:
         return Path(self.cfg.out)
 
 
-class _StopOnInterrupt:
+class StopOnInterrupt:
     """Turn the first Ctrl-C into a flag checked between batches (so an optimizer step is never cut in
     half); a second Ctrl-C interrupts at once. Signals can only be caught on the main thread."""
 
@@ -153,7 +153,7 @@ def train_model(cfg: TrainConfig | None = None, *, data: MNIST | None = None, re
     if resume is not None:
         cfg, saved = _read_last(Path(resume))
     run, st = _setup(cfg or RECIPES[DEFAULT_RECIPE], data, saved, command)
-    with _StopOnInterrupt() as stop:
+    with StopOnInterrupt() as stop:
         while st.epoch < run.cfg.epochs and not st.interrupted:
             _train_epoch(run, st, stop, progress)
         if st.interrupted:
@@ -255,7 +255,7 @@ def _train_step(run: _Run, st: TrainState, xb: torch.Tensor, yb: torch.Tensor) -
     return loss
 
 
-def _train_epoch(run: _Run, st: TrainState, stop: _StopOnInterrupt, progress: bool) -> None:
+def _train_epoch(run: _Run, st: TrainState, stop: StopOnInterrupt, progress: bool) -> None:
     """The batches of one epoch (the rest of it, after a resume), then its validation and saves;
     a Ctrl-C sets `st.interrupted` and leaves the epoch unfinished."""
     st.model.train()

@@ -20,11 +20,12 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_save, make_checkpoint
+from .checkpoint import atomic_save, make_checkpoint, read_checkpoint
 from .data import MNIST, load_mnist
-from .errors import ConfigError
+from .errors import CheckpointError, ConfigError
 from .framing import STRIP_HEIGHT
 from .lines import BLANK, CLASSES, compose_lines, decode
+from .loop import StopOnInterrupt
 from .models import create_model
 from .optim import make_optimizer, make_schedule
 from .recipes import ReaderConfig
@@ -32,14 +33,16 @@ from .tensors import MNIST_MEAN, MNIST_STD, normalise, split_train_val
 
 __all__ = ["ReaderConfig", "line_accuracy", "prepare_reader_dir", "train_reader", "READER"]
 
-READER, METRICS = "reader.pt", "metrics.jsonl"
+READER, LAST, METRICS = "reader.pt", "last.pt", "metrics.jsonl"
 VAL_SEED = 1234  # validation lines are drawn once, from their own generator: the same for every run
 
 
 def prepare_reader_dir(out: str | Path, force: bool = False) -> None:
-    """Refuse a folder that already holds a reader unless `force` (the new one then replaces it)."""
-    if (Path(out) / READER).exists() and not force:
-        raise ConfigError(f"{out} already holds a reader; overwrite it with --force or choose another --out")
+    """Refuse a folder that already holds a reader or a run of one unless `force` (the new one then
+    replaces it)."""
+    if ((Path(out) / READER).exists() or (Path(out) / LAST).exists()) and not force:
+        raise ConfigError(f"{out} already holds a reader; continue its run with --resume, overwrite it with --force "
+                          "or choose another --out")
 
 
 def line_accuracy(model: nn.Module, batches, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> float:
@@ -55,11 +58,17 @@ def line_accuracy(model: nn.Module, batches, mean: float = MNIST_MEAN, std: floa
     return right / max(total, 1)
 
 
-def train_reader(cfg: ReaderConfig, out: str | Path, *, data: MNIST | None = None, data_dir=None,
-                 progress: bool = True, command: str | None = None) -> dict:
+def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | None = None, data_dir=None,
+                 progress: bool = True, command: str | None = None, resume: bool = False) -> dict:
     """Train `linecnn` on composed lines from MNIST's training digits (less `val_size` held out for
-    validation lines); save OUT/reader.pt (the best on validation) and return its metrics."""
+    validation lines); save OUT/reader.pt (the best on validation) and return its metrics.
+
+    At every validation OUT/last.pt keeps the whole state (weights, optimizer, schedule, RNG, the
+    best so far), and Ctrl-C saves it too; `resume=True` continues the run in OUT with its own
+    settings (`cfg` is then ignored) to the numbers an uninterrupted run gets."""
     out = Path(out)
+    saved = _load_state(out) if resume else None
+    cfg = ReaderConfig(**{**saved["config"], "channels": tuple(saved["config"]["channels"])}) if saved else cfg
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -67,36 +76,92 @@ def train_reader(cfg: ReaderConfig, out: str | Path, *, data: MNIST | None = Non
     tr, va = split_train_val(len(data.train_images), cfg.val_size)
     images, labels = data.train_images[tr], data.train_labels[tr]
     val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
-    arch_args = {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1}
-    model = create_model("linecnn", **arch_args)
-    opt = make_optimizer("adamw", model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = make_schedule("onecycle", opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
-    gen = torch.Generator().manual_seed(cfg.seed)
-    best, best_state, t0, seen = -1.0, None, time.perf_counter(), 0
-    every = max(1, cfg.steps // 10)
+    run = _Run(cfg, {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1})
+    if saved:
+        run.load(saved)
     out.mkdir(parents=True, exist_ok=True)
-    (out / METRICS).write_text("")  # a reader run starts afresh: no resume
-    bar = tqdm(total=cfg.steps, disable=None if progress else True, leave=False, unit="step", dynamic_ncols=True)
-    for step in range(1, cfg.steps + 1):
-        loss = _train_step(model, opt, sched, images, labels, cfg, gen)
-        seen += cfg.batch_size
-        bar.update(1)
-        if step % every == 0 or step == cfg.steps:
-            acc = line_accuracy(model, val)
-            rec = {"step": step, "loss": loss.item(), "val_line_accuracy": acc, "lr": opt.param_groups[0]["lr"],
-                   "elapsed_s": round(time.perf_counter() - t0, 3), "lines_per_s": round(seen / (time.perf_counter() - t0))}
-            _record(out, rec, cfg, progress)
-            if acc > best:
-                best, best_state = acc, {k: v.clone() for k, v in model.state_dict().items()}
+    _trim_metrics(out, run.step)
+    every = max(1, cfg.steps // 10)
+    t0 = time.perf_counter() - run.elapsed
+    bar = tqdm(total=cfg.steps, initial=run.step, disable=None if progress else True, leave=False, unit="step",
+               dynamic_ncols=True)
+    with StopOnInterrupt() as stop:  # Ctrl-C stops between steps, so a step is never cut in half
+        while run.step < cfg.steps:
+            loss = _train_step(run.model, run.opt, run.sched, images, labels, cfg, run.gen)
+            run.step, run.seen = run.step + 1, run.seen + cfg.batch_size
+            bar.update(1)
+            run.elapsed = time.perf_counter() - t0
+            if run.step % every == 0 or run.step == cfg.steps:
+                _validate(run, val, loss.item(), out, progress)
+                atomic_save(run.state(command), out / LAST)
+            if stop.requested:
+                bar.close()
+                atomic_save(run.state(command), out / LAST)
+                raise KeyboardInterrupt
     bar.close()
-    model.load_state_dict(best_state)
-    metrics = {"val": {"line_accuracy": best, "lines": sum(len(v[0]) for v in val)}, "train_seconds": time.perf_counter() - t0,
-               "train_lines": seen}
+    run.model.load_state_dict(run.best_state)
+    metrics = {"val": {"line_accuracy": run.best, "lines": sum(len(v[0]) for v in val)},
+               "train_seconds": time.perf_counter() - t0, "train_lines": run.seen}
     extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
              **({"command": command} if command else {})}
-    ckpt = make_checkpoint(model, "linecnn", arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
+    ckpt = make_checkpoint(run.model, "linecnn", run.arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, out / READER)
     return metrics
+
+
+class _Run:
+    """A reader run's changing state: model, optimizer, schedule, RNG, step, the best so far."""
+
+    def __init__(self, cfg: ReaderConfig, arch_args: dict):
+        self.cfg, self.arch_args = cfg, arch_args
+        self.model = create_model("linecnn", **arch_args)
+        self.opt = make_optimizer("adamw", self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.sched = make_schedule("onecycle", self.opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
+        self.gen = torch.Generator().manual_seed(cfg.seed)
+        self.step, self.seen, self.elapsed, self.best, self.best_state = 0, 0, 0.0, -1.0, None
+
+    def state(self, command: str | None) -> dict:
+        rs = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict(), "gen_state": self.gen.get_state(),
+              "torch_rng_state": torch.get_rng_state(), "step": self.step, "seen": self.seen, "elapsed": self.elapsed,
+              "best": self.best, "best_state": self.best_state}
+        return make_checkpoint(self.model, "linecnn", self.arch_args, config=dataclasses.asdict(self.cfg),
+                               extra={"reader_state": rs, **({"command": command} if command else {})})
+
+    def load(self, saved: dict) -> None:
+        rs = saved["reader_state"]
+        self.model.load_state_dict(saved["state_dict"])
+        self.opt.load_state_dict(rs["optimizer"])
+        self.sched.load_state_dict(rs["scheduler"])
+        self.gen.set_state(rs["gen_state"])
+        torch.set_rng_state(rs["torch_rng_state"])
+        self.step, self.seen, self.elapsed = rs["step"], rs["seen"], rs["elapsed"]
+        self.best, self.best_state = rs["best"], rs["best_state"]
+
+
+def _load_state(out: Path) -> dict:
+    last = out / LAST
+    saved = read_checkpoint(last)
+    if not isinstance(saved, dict) or "reader_state" not in saved:
+        raise CheckpointError(f"{last}: not a reader's training state; --resume needs the folder of a "
+                              "`digitrec train-reader` run")
+    return saved
+
+
+def _validate(run: _Run, val: list, loss: float, out: Path, progress: bool) -> None:
+    acc = line_accuracy(run.model, val)
+    rec = {"step": run.step, "loss": loss, "val_line_accuracy": acc, "lr": run.opt.param_groups[0]["lr"],
+           "elapsed_s": round(run.elapsed, 3), "lines_per_s": round(run.seen / max(run.elapsed, 1e-9))}
+    _record(out, rec, run.cfg, progress)
+    if acc > run.best:
+        run.best, run.best_state = acc, {k: v.clone() for k, v in run.model.state_dict().items()}
+
+
+def _trim_metrics(out: Path, step: int) -> None:
+    """Keep OUT/metrics.jsonl's records up to `step` (all of them gone for a fresh run), so a
+    resumed run never repeats a validation line."""
+    path = out / METRICS
+    lines = path.read_text().splitlines() if path.exists() and step else []
+    path.write_text("".join(ln + "\n" for ln in lines if json.loads(ln)["step"] <= step))
 
 
 def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> list[tuple]:
