@@ -169,3 +169,15 @@ def test_marks_are_read_as_marks_never_as_digits(rec, mnist):
         assert r.to_dict()["separators"][0]["separator"] is True
     assert all(0 <= r.confidence <= 1 for r in readings)
     assert readings[0].confidence == pytest.approx(float(np.prod([d.confidence for d in readings[0].digits])))
+
+
+def test_a_slash_is_a_slash_only_in_a_date():
+    from digitrec.read import _slashes_in_dates
+
+    def keep(line):
+        symbols = list(line)
+        return "".join(s if ok else "" for s, ok in zip(symbols, _slashes_in_dates([s.isdigit() for s in symbols], symbols)))
+
+    assert keep("29/11/2026") == "29112026" and keep("1/2/26") == "1226"  # a date: the slashes stay marks
+    assert keep("47/1") == "47/1" and keep("60/79789") == "60/79789"  # not a date: each "/" is read as a digit
+    assert keep("3.975,00") == "397500" and keep("280.000=") == "280000"

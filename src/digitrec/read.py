@@ -29,6 +29,7 @@ first and fails: a digit classifier is confident on almost any slice of ink (0% 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,13 +41,14 @@ from .checkpoint import Checkpoint
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe
-from .lines import DIGITS, MARKS, STRIDE, decode
+from .lines import CLASSES, DIGITS, MARKS, STRIDE, decode
 from .loading import load
 from .predict import Recogniser, load_model
 from .preprocess import NoDigitFound, find_ink, ink_components
 from .tensors import normalise
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
+DATE = re.compile(r"\d{1,2}/\d{1,2}/(\d{2}|\d{4})")
 
 
 @dataclass
@@ -227,7 +229,7 @@ class NumberReader:
         # Frame t saw strip columns [2t, 2t + 2); back to working pixels.
         centres = [lx0 + ((d.start + d.end) * STRIDE / 2 - MARGIN) / s for d in symbols]
         boxes = _digit_boxes(masks, centres)
-        digit = [d.is_digit for d in symbols]
+        digit = _slashes_in_dates([d.is_digit for d in symbols], [CLASSES[d.symbol] for d in symbols])
         probs = [_digit_probabilities(d.probabilities.numpy()) for d in symbols]
         probs = self._with_digit_model(probs, boxes, masks, ink, digit)
         for sym, p, ok, (_, box) in zip(symbols, probs, digit, boxes):
@@ -254,6 +256,16 @@ class NumberReader:
             both = probs[i] * pc
             probs[i] = both / max(float(both.sum()), 1e-12) if both.sum() > 0 else probs[i]
         return probs
+
+
+def _slashes_in_dates(digit: list[bool], symbols: list[str]) -> list[bool]:
+    """Which symbols to keep as digits: the digits, and every "/" unless the line reads as a date
+    (29/11/26, 29/11/2026). A slash is written like a slanted 1; outside a date it is the 1
+    it looks like, read as its likeliest digit."""
+    line = "".join(symbols)
+    if "/" not in line or DATE.fullmatch(line):
+        return digit
+    return [ok or sym == "/" for ok, sym in zip(digit, symbols)]
 
 
 def _digit_probabilities(p: np.ndarray) -> np.ndarray:
