@@ -66,7 +66,7 @@ def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None) -> torch.
         dot(c, c, r),  # .
         torch.maximum(dot(c - 2, c, r * 0.8), one(c + 0.5, c - 2, c - 1.5, c - 2 + tail)),  # , a dot and a tail down-left
         one(c - length / 2, c + lean * length / 2, c + length / 2, c - lean * length / 2),  # - (trailing ones run long)
-        one(c - 4.5 - 8 * lean.abs(), c + 9, c + 4.5 + 8 * lean.abs(), c - 9),  # / leaning further than a 1
+        one(c - 3 - 4 * lean.abs(), c + 9, c + 3 + 4 * lean.abs(), c - 9),  # /
         torch.maximum(dot(c - gap / 2, c, r * 0.8), dot(c + gap / 2, c, r * 0.8)),  # :
         torch.maximum(one(c - length / 3, c - gap / 2, c + length / 3, c - gap / 2),
                       one(c - length / 3, c + gap / 2, c + length / 3, c + gap / 2)),  # =
@@ -200,8 +200,8 @@ def _lean(x: torch.Tensor, shear: torch.Tensor) -> torch.Tensor:
 
 def document_clutter(x: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
     """What a real document leaves in a line's ink after the page is set aside, each with probability
-    0.25 x strength: a guide line or underline across part of the line, the faint parallel waves of
-    a printed security pattern."""
+    0.25 x strength (the box's edge: 0.1 x): a guide line or underline across part of the line, the
+    faint parallel waves of a printed security pattern, a box's edge at one end."""
     b, _, h, w = x.shape
     dev = x.device
     u = lambda *shape, lo=0.0, hi=1.0: uniform(shape, gen, dev, lo, hi)  # noqa: E731
@@ -219,10 +219,11 @@ def document_clutter(x: torch.Tensor, strength: float, gen: torch.Generator | No
     phase = (xx * torch.cos(angle) + yy * torch.sin(angle)) * (2 * math.pi / period) + 2 * torch.sin(xx / u(b, 1, 1, lo=6, hi=20))
     waves = ((torch.cos(phase) - 0.8) / 0.2).clamp(0, 1) * u(b, 1, 1, lo=0.15, hi=0.45)
     x = torch.where(u(b, 1, 1, 1) < p, torch.maximum(x, waves[:, None]), x)
-    # (No box edges at the strip's ends: an edge reads exactly like a final 1, and a reader taught to
-    # ignore one may drop real ones: a reader trained with them dropped the final 1 of 3 in 100
-    # generated 4-digit numbers on ruled paper.)
-    return x
+    # A box's edge: a vertical line at one end of the strip.
+    col = torch.where(u(b) < 0.5, u(b, lo=0.5, hi=3.5), w - u(b, lo=0.5, hi=3.5))
+    edge = segment(h, w, col, torch.zeros(b, device=dev), col + u(b, lo=-1, hi=1), torch.full((b,), h - 1.0, device=dev),
+                   u(b, lo=0.3, hi=0.9))[0]
+    return torch.where(u(b, 1, 1, 1) < p * 0.4, torch.maximum(x, edge[:, None]), x)
 
 
 class Decoded(NamedTuple):

@@ -174,7 +174,7 @@ class ReaderConfig:
 
     It lives here rather than in `reader_train` so that the CLI can build its options without torch."""
 
-    steps: int = _flag(10000, "Training steps (batches of composed lines).", min=1)
+    steps: int = _flag(12000, "Training steps (batches of composed lines).", min=1)
     batch_size: int = _flag(96, "Lines per step.", min=1)
     lr: float = _flag(3e-3, "Peak learning rate (one-cycle).", min=0, min_open=True)
     weight_decay: float = _flag(1e-4, "AdamW weight decay.", min=0)
@@ -186,7 +186,7 @@ class ReaderConfig:
     styles: float = _flag(0.3, "Share of 1s written with a European lead-in flag.", min=0, max=1)
     sevens: float = _flag(0.3, "Share of 7s crossed through the stem.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
-    clutter: float = _flag(1.0, "Strength of document clutter: guide lines and security-pattern waves.",
+    clutter: float = _flag(1.0, "Strength of document clutter: guide lines, security-pattern waves, box edges.",
                            min=0)
     channels: tuple[int, int, int] = (16, 32, 64)  # the model's; a tuple, so not a flag
     hidden: int = _flag(128, "Channels of the reader's column (1-D convolution) head.", min=1)
