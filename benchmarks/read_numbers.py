@@ -16,9 +16,9 @@ import argparse
 import time
 
 from digitrec.data import load_mnist
-from digitrec.tensors import split_train_val
 from digitrec.read import load_reader
 from digitrec.synth import SPACINGS, StyleConfig, iter_number_set
+from digitrec.tensors import split_train_val
 
 
 def main() -> None:
@@ -34,8 +34,8 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--errors", type=int, default=0, help="print this many wrong readings per cell")
-    p.add_argument("--paper", default="plain", choices=["plain", "ruled", "squared"],
-                   help="write the numbers on a notebook's ruled or squared paper")
+    p.add_argument("--paper", default="plain", choices=["plain", "ruled", "squared", "security"],
+                   help="write the numbers on a notebook's ruled or squared paper, or a check's security pattern")
     args = p.parse_args()
 
     data = load_mnist(args.data_dir)

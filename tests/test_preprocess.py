@@ -18,7 +18,8 @@ from scipy import ndimage as ndi
 from conftest import on_paper as paper_digit
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
-from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess
+from digitrec.preprocess import (NoDigitFound, Preprocessed, drop_box_sides, drop_fine_texture, naive_preprocess,
+                                 preprocess)
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -527,3 +528,46 @@ def test_arbitrary_uint8_arrays_give_a_result_or_our_error(a):
                   elements=st.floats(0, 1, allow_nan=False, width=32), fill=st.floats(0, 1, width=32)))
 def test_arbitrary_float_arrays_in_0_1_give_a_result_or_our_error(a):
     _check(a, a.shape)
+
+
+def _pattern_and_strokes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """An ink map like a check's field: fine wavy printed lines (1 px, faint) every 4 rows behind
+    pen strokes 4 px wide. Returns (ink, the pattern's pixels, the strokes' pixels)."""
+    h, w = 60, 160
+    ink = np.zeros((h, w), np.float32)
+    xs = np.arange(w)
+    for y0 in range(2, h, 4):
+        ys = np.clip(np.round(y0 + 1.2 * np.sin(xs / 9.0)).astype(int), 0, h - 1)
+        ink[ys, xs] = 0.3
+    pattern = ink > 0
+    strokes = np.zeros((h, w), bool)
+    strokes[10:50, 30:34] = True  # a 1
+    strokes[10:14, 60:90] = strokes[46:50, 60:90] = strokes[10:50, 60:64] = strokes[10:50, 86:90] = True  # a 0
+    ink[strokes] = 0.9
+    return ink, pattern & ~ndi.binary_dilation(strokes, iterations=2), strokes
+
+
+def test_a_fine_printed_pattern_is_dropped_and_the_pen_kept():
+    ink, pattern, strokes = _pattern_and_strokes()
+    clean = drop_fine_texture(ink)
+    assert clean[pattern].max() < 0.05
+    assert np.mean(clean[strokes] >= 0.85) > 0.95
+
+
+def test_a_pixel_wide_pen_is_not_taken_for_a_pattern():
+    ink = np.zeros((56, 56), np.float32)
+    yy, xx = np.mgrid[:56, :56]
+    ink[np.abs(np.hypot(yy - 28, (xx - 28) * 1.4) - 20) < 0.6] = 0.9  # a 0 drawn one pixel wide
+    assert np.array_equal(drop_fine_texture(ink), ink)
+
+
+def test_a_box_side_at_the_edge_is_wiped_and_the_digit_touching_it_kept():
+    ink = np.zeros((50, 120), np.float32)
+    ink[:, 1:3] = 0.5  # the field's printed left side, fainter than the pen
+    ink[8:44, 3:7] = 0.9  # a 1 written against it
+    ink[8:44, 40:44] = 0.9  # another 1, mid-field
+    clean = drop_box_sides(ink)
+    assert clean[:, :3].max() == 0
+    assert clean[8:44, 40:44].min() == pytest.approx(0.9)
+    assert (clean[8:44, 3:7] > 0).any()  # part of the digit beside the side is kept
+    assert np.array_equal(drop_box_sides(clean), clean)  # no side left: nothing else is wiped

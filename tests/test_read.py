@@ -181,3 +181,20 @@ def test_a_slash_is_a_slash_only_in_a_date():
     assert keep("29/11/2026") == "29112026" and keep("1/2/26") == "1226"  # a date: the slashes stay marks
     assert keep("47/1") == "47/1" and keep("60/79789") == "60/79789"  # not a date: each "/" is read as a digit
     assert keep("3.975,00") == "397500" and keep("280.000=") == "280000"
+
+
+def _in_a_box(img: Image.Image, boxes: list) -> np.ndarray:
+    """The number cut from a form's field: tight at the sides, with the box's printed sides
+    (fainter than the pen) at the left and right edges, the first digit against the left one."""
+    a = np.asarray(img.convert("L")).copy()
+    x0, x1 = min(b[0] for b in boxes), max(b[2] for b in boxes)
+    y0, y1 = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    pad = (y1 - y0) // 3
+    a = a[max(0, y0 - pad):y1 + pad, x0:x1].copy()
+    a[:, :3] = a[:, -3:] = (int(a.max()) + int(np.percentile(a, 1))) // 2
+    return a
+
+
+def test_the_sides_of_a_box_are_not_read_as_1s(rec, clear_numbers):
+    got = [rec.read(_in_a_box(img, boxes)).text for img, _, boxes in clear_numbers]
+    assert sum(g == t for g, (_, t, _) in zip(got, clear_numbers)) >= 9, got

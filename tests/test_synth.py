@@ -8,6 +8,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image
+from scipy import ndimage as ndi
 
 from digitrec.synth import (StyleConfig, canvas_size, ink_on_paper, iter_user_style_set, place_digit, render_digit,
                             render_digit_with_box, save_user_style_set)
@@ -219,3 +220,21 @@ def test_numbers_on_ruled_and_squared_paper(mnist):
     dark_rows = [y for y in free_rows if (r[y] < p[y] - 20).mean() > 0.9]
     assert dark_rows and not [y for y in free_rows if (p[y] < 200).mean() > 0.9]
     assert ((q < p - 20).mean(0) > 0.9).any() and not ((r < p - 20).mean(0) > 0.9).any()
+
+
+def test_numbers_on_a_checks_security_pattern(mnist):
+    from digitrec.synth import StyleConfig, render_number
+
+    digits = [mnist.test_images[i].numpy() for i in range(3)]
+    secure, boxes = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="security"))
+    s = np.asarray(secure.convert("L"), np.float32)
+    free = np.ones(s.shape, bool)
+    for x0, y0, x1, y1 in boxes:
+        free[y0:y1, x0:x1] = False
+    paper, pen = np.percentile(s[free], 95), np.percentile(s, 0.5)
+    darker = (s < paper - 10) & free
+    # Fine lines all over the paper, every few rows, each fainter than the pen.
+    assert 0.03 < darker.sum() / free.sum() < 0.5
+    rows = np.nonzero(darker.any(1))[0]
+    assert ndi.label(darker.any(1))[1] >= 8 and rows[-1] - rows[0] > 0.8 * s.shape[0]
+    assert s[free].min() > pen + 0.3 * (paper - pen)

@@ -77,15 +77,16 @@ def stroke_thickness(x: torch.Tensor, *, p_thicker: float = 0.25, p_thinner: flo
     return out
 
 
-def flag_ones(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
+def flag_ones(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3, longest: float = 0.45,
               gen: torch.Generator | None = None) -> torch.Tensor:
     """Give some 1s the lead-in stroke ("flag") that much of Europe writes: a line from the top of
-    the stroke down to the left. MNIST's American writers almost never made it, so a model
-    trained on MNIST alone reads a flagged 1 as a 7."""
+    the stroke down to the left, up to `longest` of the image's height (writers in a hurry start
+    it near the baseline). MNIST's American writers almost never made it, so a model trained on
+    MNIST alone reads a flagged 1 as a 7."""
     b, _, h, w = x.shape
     dev = x.device
     chosen = (labels == 1) & (uniform(b, gen, dev, 0.0, 1.0) < p)
-    length = uniform(b, gen, dev, 0.25, 0.45) * h  # of the image height
+    length = uniform(b, gen, dev, 0.25, max(longest, 0.25)) * h  # of the image height
     angle = uniform(b, gen, dev, 25.0, 60.0) * (math.pi / 180)  # below the horizontal; flatter is a 7
     width = uniform(b, gen, dev, 0.9, 1.6)  # half-width in pixels, like MNIST's 2-3 px strokes
     if not chosen.any():
@@ -246,16 +247,17 @@ def extremes_family(x: torch.Tensor, strength: float, gen: torch.Generator | Non
 
 def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None, *,
                   elastic: float = 0.0, labels: torch.Tensor | None = None, styles: float = 0.0,
-                  noise: float = 0.0, extremes: float = 0.0, sevens: float = 0.0) -> torch.Tensor:
+                  noise: float = 0.0, extremes: float = 0.0, sevens: float = 0.0,
+                  flag_length: float = 0.45) -> torch.Tensor:
     """The training-time augmentation at a given strength (0 = off, 1 = the default amounts):
-    writing styles MNIST lacks (with probability `styles` a flagged 1, with `sevens` a crossed 7;
-    they need `labels`), stroke thickness, a
+    writing styles MNIST lacks (with probability `styles` a flagged 1, its flag up to `flag_length`
+    of the height, with `sevens` a crossed 7; they need `labels`), stroke thickness, a
     random affine warp with `elastic` pixels of elastic wobble, then the noise family at `noise`
     and the hard cases (`extremes_family`) at `extremes`."""
     if strength <= 0:
         return x
     if styles > 0 and labels is not None:
-        x = flag_ones(x, labels, p=styles, gen=gen)
+        x = flag_ones(x, labels, p=styles, longest=flag_length, gen=gen)
     if sevens > 0 and labels is not None:
         x = cross_sevens(x, labels, p=sevens, gen=gen)
     p = min(0.25 * strength, 0.4)

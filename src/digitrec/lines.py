@@ -103,11 +103,13 @@ def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator 
 def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
+                  flag_length: float = 0.45,
                   gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`).
-    Flagged 1s (`styles`) and crossed 7s (`sevens`) as in `augment`; each line leans by its own
-    shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real
+    Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
+    `augment`; each line leans by its own shear of up to `slant` (a writer slants all the digits
+    alike); `clutter` adds what a real
     document leaves in the ink (`document_clutter`), `noise` the noise family.
 
     Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, 2 * max_digits) int64 of class indices
@@ -128,7 +130,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     d = to_float_images(images[idx.repeat_interleave(2, 1).flatten()])  # (n*m2, 1, 28, 28)
     d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(mark.clamp(min=0).repeat_interleave(2, 1).flatten(), gen), d)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), styles=styles,
-                      sevens=sevens)
+                      sevens=sevens, flag_length=flag_length)
 
     ink = d[:, 0] > 0.3
     x0, x1 = _ink_extent(ink.any(1))  # columns (n*m2,)

@@ -66,9 +66,11 @@ class Preprocessed:
     source_size: tuple[int, int]  # (width, height) of the decoded source
 
 
-def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T]) -> tuple[Ink, T]:
+def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
+             clean: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[Ink, T]:
     """Decode `source`, measure its ink at the largest resolution that fits `fit` (width, height),
-    and return it with what `pick(ink)` finds there (a digit's mask, a line's pieces).
+    and return it with what `pick(ink)` finds there (a digit's mask, a line's pieces). `clean`, if
+    given, is applied to the ink first (`drop_fine_texture` for documents).
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
@@ -81,19 +83,19 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T]) -> t
     H, W = rgb.shape[:2]
     scale = min(1.0, fit[0] / W, fit[1] / H)
     try:
-        return _look(rgb, scale, pick)
+        return _look(rgb, scale, pick, clean)
     except NoDigitFound:
         if scale >= 1.0:
             raise
     scale = min(1.0, scale * FINER)
     try:
-        return _look(rgb, scale, pick)
+        return _look(rgb, scale, pick, clean)
     except NoDigitFound:
         zoom = _strongest_marks(_shrink(rgb, scale), scale)
         if zoom is None:
             raise
     x0, y0, x1, y1 = zoom
-    found, picked = _look(rgb[y0:y1, x0:x1], min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick)
+    found, picked = _look(rgb[y0:y1, x0:x1], min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick, clean)
     found.origin, found.source_size = (x0, y0), (W, H)
     return found, picked
 
@@ -106,8 +108,9 @@ def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
     return np.stack([resize(rgb[..., c], size) for c in range(3)], axis=2)
 
 
-def _look(rgb: np.ndarray, scale: float, pick: Callable[[np.ndarray], T]) -> tuple[Ink, T]:
+def _look(rgb: np.ndarray, scale: float, pick: Callable[[np.ndarray], T], clean=None) -> tuple[Ink, T]:
     ink, polarity = ink_map(_shrink(rgb, scale))
+    ink = clean(ink) if clean else ink
     return Ink(ink, polarity, scale, (rgb.shape[1], rgb.shape[0])), pick(ink)
 
 
@@ -178,6 +181,53 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
         ink = rgb - field
     ink = np.clip(ink, 0, None).max(axis=2)  # the channel where the ink stands out most
     return ink.astype(np.float32), polarity
+
+
+def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
+    """The ink without lines finer than the pen: a check's printed security pattern, paper grain.
+
+    A grey opening with a 2x2 square wipes out every line narrower than 2 px and keeps strokes
+    that are wider. A pattern is fainter than the pen; when what the opening would wipe out is
+    as strong as what it keeps, it is the pen itself (a fine ballpoint, a pixel-wide drawing):
+    then the ink is kept as it is."""
+    if min(ink.shape) < 8 or ink.max() <= 0:
+        return ink
+    opened = ndi.grey_opening(ink, size=(2, 2))
+    firm = ink > _otsu(ink)
+    wiped = firm & (opened < 0.5 * ink)
+    kept = firm & ~wiped
+    if not kept.any():
+        return ink
+    if wiped.sum() > 0.1 * firm.sum() and np.median(ink[wiped]) > 0.75 * np.median(ink[kept]):
+        return ink
+    return opened
+
+
+def drop_box_sides(ink: np.ndarray) -> np.ndarray:
+    """The ink without the printed sides of a field's box at the image's left and right edges.
+
+    A field cut from a form or a check keeps the box's vertical sides; written digits touch them,
+    so they are not pieces of their own, and they read as a 1. A column near a side edge (its
+    outer eighth) that ink covers over 95% of the height, allowing a lean of a pixel, is
+    such a side: it is wiped, with a pixel either side. (Printed rules are often fainter than the
+    pen, so faint ink counts, as for ruled lines in `ink_components`.)"""
+    h, w = ink.shape
+    if min(h, w) < 8 or ink.max() <= 0:
+        return ink
+    faint = ink > 0.5 * _otsu(ink)
+    cover = ndi.binary_dilation(faint, structure=np.ones((1, 3), bool)).mean(axis=0)  # (w,)
+    side = max(2, w // 8)
+    out = ink.copy()
+    for cols in (np.arange(side), np.arange(w - side, w)):
+        hit = cols[cover[cols] >= 0.95]
+        if hit.size:
+            out[:, max(0, hit.min() - 1):hit.max() + 2] = 0
+    return out
+
+
+def clean_document(ink: np.ndarray) -> np.ndarray:
+    """A document's ink without what was printed on it: fine patterns, a box's sides (for `find_ink`'s `clean`)."""
+    return drop_box_sides(drop_fine_texture(ink))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ from .images import describe
 from .lines import CLASSES, DIGITS, MARKS, STRIDE, decode
 from .loading import load
 from .predict import Recogniser, load_model
-from .preprocess import NoDigitFound, find_ink, ink_components
+from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
 from .tensors import normalise
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
@@ -217,7 +217,7 @@ class NumberReader:
         confidence and box; `error` set when the image cannot be read."""
         reading = Reading(source=name or describe(source, 0))
         try:
-            found, (masks, line) = find_ink(source, READ_FIT, _line_pieces)
+            found, (masks, line) = find_ink(source, READ_FIT, _line_pieces, clean=clean_document)
         except NoDigitFound:
             return reading
         except DigitrecError as e:  # ImageError and friends: one clear line, as predict gives

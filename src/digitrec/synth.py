@@ -59,7 +59,9 @@ class StyleConfig:
     p_jpeg: float = 0.7
     jpeg_quality: tuple[int, int] = (25, 90)
     p_distractors: float = 0.3  # specks and/or a faint ruled line
-    paper: str = "plain"  # for numbers: "plain", "ruled" (a notebook: the writing sits on a line) or "squared"
+    # For numbers: "plain", "ruled" (a notebook: the writing sits on a line), "squared", or
+    # "security" (a check's printed pattern of fine wavy lines behind the writing).
+    paper: str = "plain"
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:
@@ -218,13 +220,28 @@ def _rule(img: np.ndarray, y0: float, pitch: float, *, squared: bool, rng: np.ra
             img[:, x:x + thick] += (colour - img[:, x:x + thick]) * strength * rng.uniform(0.8, 1.0)
 
 
+def _security_pattern(img: np.ndarray, pitch: float, rng: np.random.Generator) -> None:
+    """Print a check's security pattern into `img` (under the ink): fine (1 px) wavy lines every
+    `pitch` px across the whole field, fainter than a pen, all waving alike, as printing does."""
+    h, w = img.shape[:2]
+    colour = np.array([120, 130, 150]) if rng.random() < 0.5 else np.array([130, 130, 130])
+    strength = rng.uniform(0.2, 0.45)
+    amp, period, tilt = rng.uniform(0.5, 2.5), rng.uniform(30, 160), rng.uniform(-0.08, 0.08)
+    phase = rng.uniform(0, 2 * np.pi)
+    xs = np.arange(w)
+    for y0 in np.arange(rng.uniform(0, pitch), h + abs(tilt) * w, pitch) - abs(tilt) * w:
+        ys = np.round(y0 + tilt * xs + amp * np.sin(2 * np.pi * xs / period + phase)).astype(int)
+        ok = (ys >= 0) & (ys < h)
+        img[ys[ok], xs[ok]] += (colour - img[ys[ok], xs[ok]]) * strength
+
+
 def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig = StyleConfig(),
                  ruling: tuple[float, float] | None = None) -> Image.Image:
     """Render an ink-coverage mask (float (H, W) in [0, 1]) as a photo/scan of ink on paper (RGB).
 
     In the order light and a camera apply them: tinted, textured paper with maybe a ruled line and
     specks, or a notebook's ruling (`ruling` = (a line's row, the pitch), for `style.paper` "ruled"
-    or "squared"); ink laid over it; uneven light on both; then optical blur, sensor noise and JPEG.
+    or "squared"; the pitch of the pattern for "security"); ink laid over it; uneven light on both; then optical blur, sensor noise and JPEG.
     """
     mask = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
     h, w = mask.shape
@@ -236,8 +253,10 @@ def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig 
         img = img * (1 + 2 * _u(rng, (0, style.texture)) * tex)[..., None]
     if rng.random() < style.p_distractors:
         mask = _distractors(mask, img, rng)
-    if style.paper != "plain" and ruling is not None:
+    if style.paper in ("ruled", "squared") and ruling is not None:
         _rule(img, *ruling, squared=style.paper == "squared", rng=rng)
+    elif style.paper == "security" and ruling is not None:
+        _security_pattern(img, ruling[1], rng)
     level = _u(rng, style.ink_level)
     ink = np.full(3, level)
     if rng.random() < style.p_colour_ink:  # blue or blue-black ballpoint; stays dark enough to read
@@ -359,8 +378,12 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
         boxes.append((x, y, x + pw, y + ph))
     right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
     acc = acc[:, :min(right, width)]
-    # A notebook's writer sits the digits on a line; the lines are ~1.3 writing heights apart.
-    ruling = (base + rng.uniform(0, 0.06) * dh, dh * rng.uniform(1.2, 1.5)) if style.paper != "plain" else None
+    # A notebook's writer sits the digits on a line; the lines are ~1.3 writing heights apart. A
+    # check's pattern is much finer: lines a tenth of the writing's height apart.
+    ruling = None
+    if style.paper != "plain":
+        line = base + rng.uniform(0, 0.06) * dh
+        ruling = (line, dh * (rng.uniform(0.06, 0.14) if style.paper == "security" else rng.uniform(1.2, 1.5)))
     return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=ruling), boxes
 
 
