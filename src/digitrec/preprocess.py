@@ -186,21 +186,23 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
 def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
     """The ink without lines finer than the pen: a check's printed security pattern, paper grain.
 
-    A grey opening with a 2x2 square wipes out every line narrower than 2 px and keeps strokes
-    that are wider. A pattern is fainter than the pen; when what the opening would wipe out is
-    as strong as what it keeps, it is the pen itself (a fine ballpoint, a pixel-wide drawing):
-    then the ink is kept as it is."""
-    if min(ink.shape) < 8 or ink.max() <= 0:
-        return ink
-    opened = ndi.grey_opening(ink, size=(2, 2))
-    firm = ink > _otsu(ink)
-    wiped = firm & (opened < 0.5 * ink)
-    kept = firm & ~wiped
-    if not kept.any():
-        return ink
-    if wiped.sum() > 0.1 * firm.sum() and np.median(ink[wiped]) > 0.75 * np.median(ink[kept]):
-        return ink
-    return opened
+    A grey opening with an s x s square wipes out every line narrower than s px and keeps strokes
+    that are wider; s grows (2, then 3) while the pen survives it. A pattern is fainter than the
+    pen: when what an opening would wipe out is as strong as what it keeps, it is the pen itself
+    (a fine ballpoint, a pixel-wide drawing), and the ink is kept as the smaller opening left it."""
+    for size in (2, 3):
+        if min(ink.shape) < 4 * size or ink.max() <= 0:
+            break
+        opened = ndi.grey_opening(ink, size=(size, size))
+        firm = ink > _otsu(ink)
+        wiped = firm & (opened < 0.5 * ink)
+        kept = firm & ~wiped
+        if not kept.any():
+            break
+        if wiped.sum() > 0.1 * firm.sum() and np.median(ink[wiped]) > 0.75 * np.median(ink[kept]):
+            break
+        ink = opened
+    return ink
 
 
 def drop_box_sides(ink: np.ndarray) -> np.ndarray:
