@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.evaluate import BINS, accuracy_at_coverage, expected_calibration_error
 from digitrec.predict import load_model
 from digitrec.preprocess import naive_preprocess
 
@@ -56,6 +57,11 @@ def main() -> None:
     ok, nok = sum(x["ok"] for x in results), sum(x["naive_ok"] for x in results)
     print(f"model {args.model or 'shipped'}: {n} images; digitrec preprocessing {ok}/{n} = {ok / n:.4f}; "
           f"naive resize {nok}/{n} = {nok / n:.4f}")
+    conf = np.array([x["confidence"] if x["error"] is None else 0.0 for x in results])
+    right = np.array([x["ok"] for x in results])
+    cov = "  ".join(f"{c:.0%} {accuracy_at_coverage(conf, right, c):.4f}" for c in (0.9, 0.8))
+    print(f"calibration error (ECE, {BINS} bins) {expected_calibration_error(conf, right):.4f}; "
+          f"accuracy at coverage: {cov}")
     table("kind")
     table("source")
     wrong = [x for x in results if not x["ok"]]

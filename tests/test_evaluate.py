@@ -39,9 +39,20 @@ def test_figures_are_real_pngs(tmp_path, mnist, seed_model_path):
     ckpt = load_checkpoint(seed_model_path)
     r = evaluate_checkpoint(ckpt, mnist.test_images[:500], mnist.test_labels[:500])
     paths = save_figures(r, mnist.test_images[:500], CLASSES, tmp_path / "figs")
-    assert [p.name for p in paths] == ["confusion_matrix.png", "misclassified.png"]
+    assert [p.name for p in paths] == ["confusion_matrix.png", "misclassified.png", "reliability.png"]
     for p in paths:
         with Image.open(p) as im:
             assert im.format == "PNG" and im.width > 300 and im.height > 100
             # Not a blank canvas: a real plot has many distinct colours.
             assert len(im.convert("RGB").getcolors(maxcolors=1 << 16) or []) > 20
+
+
+def test_the_report_says_how_well_confidence_predicts_being_right(mnist, seed_model_path):
+    ckpt = load_checkpoint(seed_model_path)  # never calibrated: temperature 1
+    r = evaluate_checkpoint(ckpt, mnist.test_images[:2000], mnist.test_labels[:2000])
+    cal = r["calibration"]
+    assert r["temperature"] == 1.0 and 0 <= cal["ece"] < 0.2
+    assert sum(b["n"] for b in cal["reliability"]) == 2000 and len(cal["reliability"]) == 15
+    # Setting the least confident aside leaves fewer errors among the rest.
+    assert cal["accuracy_at_coverage"]["80%"] >= cal["accuracy_at_coverage"]["90%"] >= r["accuracy"]
+    assert "calibration error (ECE, 15 bins)" in format_report(r, CLASSES)

@@ -69,6 +69,14 @@ class Checkpoint:
         """"digit" (a classifier of one 28x28 digit) or "line" (the reader of a line of digits)."""
         return model_task(self.arch)
 
+    @property
+    def temperature(self) -> float:
+        """The logits' divisor that makes softmax probabilities calibrated (`calibration`); 1 when
+        the file was never calibrated."""
+        cal = self.meta.get("calibration")
+        t = cal.get("temperature", 1.0) if isinstance(cal, dict) else 1.0
+        return float(t) if isinstance(t, (int, float)) and 0 < t < float("inf") else 1.0
+
     def describe(self) -> dict:
         """Everything the file says about itself, and what it is (`digitrec info`): path, kind, task,
         backend, architecture, parameters, normalisation, classes, config, metrics, versions."""

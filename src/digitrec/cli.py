@@ -178,7 +178,7 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--figures", type=click.Path(file_okay=False), default=None,
-              help="Write confusion_matrix.png and misclassified.png into this folder.")
+              help="Write confusion_matrix.png, misclassified.png and reliability.png into this folder.")
 def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
     """Score a model on the MNIST test set: accuracy, per-class figures, confusion matrix, errors.
 
@@ -452,6 +452,36 @@ def export(model_path, out):
 
     path = export_onnx(load(model_path), out)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@cli.command()
+@click.argument("model_path", type=click.Path(dir_okay=False))
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="Write the calibrated checkpoint here [default: MODEL_PATH, in place].")
+@click.option("--styled", type=click.IntRange(min=0), default=1500, show_default=True,
+              help="Validation digits also rendered as photos and scans and preprocessed for the fit.")
+@data_option
+def calibrate(model_path, out, styled, data_dir):
+    """Make a model's confidences probabilities: fit its temperature on held-out digits and keep it.
+
+    The temperature is fitted on the validation split the model was trained without (as MNIST has
+    it, and rendered as photos and scans), never on the test set; predict, read, serve and export
+    apply it from then on. `digitrec evaluate` reports the calibration error it leaves.
+
+    \b
+    Example:
+      digitrec calibrate runs/best/model.pt
+      digitrec evaluate --model runs/best/model.pt --figures runs/best/figures   # reliability.png
+    """
+    from .calibration import calibrate as fit, save_calibrated
+    from .checkpoint import load_checkpoint
+    from .data import load_mnist
+
+    record = fit(load_checkpoint(model_path), load_mnist(data_dir), styled=styled)
+    path = save_calibrated(model_path, record, out)
+    b, a = record["before"], record["after"]
+    click.echo(f"temperature {record['temperature']:.4g}: calibration error (ECE) {b['ece']:.4f} -> {a['ece']:.4f}, "
+               f"NLL {b['nll']:.4f} -> {a['nll']:.4f} on {record['n']} held-out digits; wrote {path}")
 
 
 def _command() -> str:

@@ -1,18 +1,22 @@
-"""Honest evaluation: accuracy, per-class precision/recall/F1, confusion matrix, the misclassified images.
+"""Honest evaluation: accuracy, per-class precision/recall/F1, confusion matrix, the misclassified
+images, and whether the confidences can be trusted (calibration error, accuracy at coverage).
 
 `evaluate_checkpoint` scores a loaded checkpoint on the MNIST test set with the checkpoint's own
-normalisation; `format_report` renders the result as text and `save_figures` as PNGs.
+normalisation and temperature; `format_report` renders the result as text and `save_figures` as PNGs.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 from .tensors import normalise, to_float_images
+
+BINS = 15  # equal-width confidence bins for the expected calibration error (the usual choice)
 
 
 @torch.no_grad()
@@ -44,6 +48,51 @@ def accuracy_and_loss(model: nn.Module, images: torch.Tensor, labels: torch.Tens
     return correct / max(len(labels), 1), F.cross_entropy(logits, labels).item()
 
 
+def reliability(confidence: np.ndarray, correct: np.ndarray, bins: int = BINS) -> list[dict]:
+    """Per equal-width confidence bin (0, 1/bins], ...: its range, count, mean confidence and accuracy."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, float)
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    which = np.clip(np.searchsorted(edges, confidence, side="left") - 1, 0, bins - 1)
+    out = []
+    for i in range(bins):
+        s = which == i
+        out.append({"low": float(edges[i]), "high": float(edges[i + 1]), "n": int(s.sum()),
+                    "confidence": float(confidence[s].mean()) if s.any() else None,
+                    "accuracy": float(correct[s].mean()) if s.any() else None})
+    return out
+
+
+def expected_calibration_error(confidence: np.ndarray, correct: np.ndarray, bins: int = BINS) -> float:
+    """ECE: the count-weighted mean gap between confidence and accuracy over `bins` equal-width bins."""
+    n = max(len(confidence), 1)
+    return float(sum(b["n"] / n * abs(b["confidence"] - b["accuracy"]) for b in reliability(confidence, correct, bins)
+                     if b["n"]))
+
+
+def accuracy_at_coverage(confidence: np.ndarray, correct: np.ndarray, coverage: float) -> float:
+    """Accuracy on the `coverage` share of answers a user keeps when the least confident are set aside."""
+    confidence, correct = np.asarray(confidence, float), np.asarray(correct, bool)
+    if len(correct) == 0:
+        return float("nan")
+    keep = max(1, int(round(coverage * len(correct))))
+    order = np.argsort(-confidence, kind="stable")
+    return float(correct[order[:keep]].mean())
+
+
+def calibration_summary(probs: torch.Tensor, labels: torch.Tensor) -> dict:
+    """Calibration figures of class probabilities (N, C) against labels: ECE, NLL, Brier score,
+    accuracy at 90% and 80% coverage, and the reliability bins."""
+    conf, pred = probs.max(1)
+    correct = (pred == labels).numpy()
+    conf_np = conf.numpy()
+    onehot = F.one_hot(labels.long(), probs.shape[1]).float()
+    return {"ece": expected_calibration_error(conf_np, correct),
+            "nll": F.nll_loss(probs.clamp(min=1e-12).log(), labels.long()).item(),
+            "brier": ((probs - onehot) ** 2).sum(1).mean().item(),
+            "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(conf_np, correct, c) for c in (0.9, 0.8)},
+            "reliability": reliability(conf_np, correct)}
+
+
 def classification_report(labels: torch.Tensor, preds: torch.Tensor, classes: list[str]) -> dict:
     """Accuracy, per-class precision/recall/F1/support, confusion matrix (rows = true, columns = predicted),
     and the indices of the misclassified samples."""
@@ -70,14 +119,26 @@ def classification_report(labels: torch.Tensor, preds: torch.Tensor, classes: li
 
 def evaluate_checkpoint(ckpt, images: torch.Tensor, labels: torch.Tensor, *, device=None, batch_size: int = 1000) -> dict:
     """Score a loaded `checkpoint.Checkpoint` on labelled uint8 images; returns `classification_report`
-    plus the mean loss and each misclassified image's confidence in its wrong answer."""
+    plus the mean loss, the calibration figures (`calibration_summary`, with the checkpoint's
+    temperature applied) and each misclassified image's confidence in its wrong answer."""
     logits = predict_logits(ckpt.model, images, ckpt.mean, ckpt.std, batch_size=batch_size, device=device)
-    probs = logits.softmax(1)
+    probs = (logits / ckpt.temperature).softmax(1)
     report = classification_report(labels, logits.argmax(1), ckpt.classes)
     report["loss"] = F.cross_entropy(logits, labels.cpu().long()).item()
+    report["temperature"] = ckpt.temperature
+    report["calibration"] = calibration_summary(probs, labels.cpu())
     for m in report["misclassified"]:
         m["confidence"] = round(probs[m["index"], m["predicted"]].item(), 4)
     return report
+
+
+def _calibration_lines(report: dict) -> list[str]:
+    cal = report.get("calibration")
+    if not cal:
+        return []
+    cov = "  ".join(f"{k} {v:.4f}" for k, v in cal["accuracy_at_coverage"].items())
+    return [f"calibration error (ECE, {BINS} bins) {cal['ece']:.4f} at temperature {report['temperature']:.3g}; "
+            f"accuracy at coverage: {cov}"]
 
 
 def format_report(report: dict, classes: list[str]) -> str:
@@ -85,7 +146,7 @@ def format_report(report: dict, classes: list[str]) -> str:
     n_wrong = len(report["misclassified"])
     lines = [f"test accuracy {report['accuracy']:.4f}  ({report['n'] - n_wrong}/{report['n']} right, "
              f"{n_wrong} wrong)  loss {report['loss']:.4f}  macro F1 {report['macro_f1']:.4f}", "",
-             "class  precision  recall     f1  support"]
+             *_calibration_lines(report), "", "class  precision  recall     f1  support"]
     for c in classes:
         p = report["per_class"][c]
         lines.append(f"{c:>5}  {p['precision']:9.4f}  {p['recall']:6.4f}  {p['f1']:.4f}  {p['support']:7d}")
@@ -149,4 +210,39 @@ def save_figures(report: dict, images: torch.Tensor, classes: list[str], out_dir
     gal_path = out_dir / "misclassified.png"
     fig.savefig(gal_path, dpi=120)
     plt.close(fig)
-    return [cm_path, gal_path]
+    paths = [cm_path, gal_path]
+    if report.get("calibration"):
+        paths.append(save_reliability_diagram(report["calibration"], out_dir / "reliability.png"))
+    return paths
+
+
+def save_reliability_diagram(calibration: dict, path: str | Path, title: str = "MNIST test") -> Path:
+    """A reliability diagram: accuracy against confidence per bin (a calibrated model lies on the
+    diagonal), with each bin's count, from a `calibration_summary`."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    bins = [b for b in calibration["reliability"] if b["n"]]
+    fig, (ax, axn) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]})
+    width = 1.0 / len(calibration["reliability"])
+    ax.bar([b["low"] for b in bins], [b["accuracy"] for b in bins], width=width, align="edge",
+           edgecolor="black", color="#4c72b0", label="accuracy")
+    ax.bar([b["low"] for b in bins], [b["confidence"] - b["accuracy"] for b in bins], bottom=[b["accuracy"] for b in bins],
+           width=width, align="edge", color="#dd8452", alpha=0.6, label="gap to mean confidence")
+    ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="calibrated")
+    ax.set_ylabel("accuracy")
+    ax.set_ylim(0, 1)
+    ax.legend(loc="upper left")
+    ax.set_title(f"Reliability, {title} (ECE {calibration['ece']:.4f}, {len(calibration['reliability'])} bins)")
+    axn.bar([b["low"] for b in bins], [b["n"] for b in bins], width=width, align="edge", color="grey")
+    axn.set_yscale("log")
+    axn.set_xlabel("confidence")
+    axn.set_ylabel("images")
+    axn.set_xlim(0, 1)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path

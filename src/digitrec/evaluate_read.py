@@ -16,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from .errors import DataError
+from .evaluate import accuracy_at_coverage
 from .images import load_image
 from .read import NumberReader, Reading
 
@@ -42,13 +43,6 @@ def read_labels(folder: str | Path) -> list[tuple[str, str]]:
     if not rows or not {"file", "text"} <= set(rows[0]):
         raise DataError(f"{path}: needs the columns `file` and `text` (the digits written in each image)")
     return [(r["file"], "".join(c for c in r["text"] if c.isdigit())) for r in rows]
-
-
-def accuracy_at_coverage(confidence: np.ndarray, right: np.ndarray, coverage: float) -> float:
-    """Accuracy of the `coverage` share of readings kept, the most confident first."""
-    keep = max(1, int(round(coverage * len(right))))
-    order = np.argsort(-confidence, kind="stable")
-    return float(right[order[:keep]].mean()) if len(right) else float("nan")
 
 
 def score(readings: list[Reading], labels: list[str]) -> dict:

@@ -86,14 +86,19 @@ class Recogniser:
     def std(self) -> float:
         return self.checkpoint.std
 
+    @property
+    def temperature(self) -> float:
+        return self.checkpoint.temperature
+
     @torch.no_grad()
     def probabilities(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Class probabilities (N, 10) for MNIST-style images (N, 28, 28) in [0, 1], white on black."""
+        """Class probabilities (N, 10) for MNIST-style images (N, 28, 28) in [0, 1], white on black,
+        calibrated by the checkpoint's temperature."""
         x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
         out = []
         for i in range(0, len(x), self.batch_size):
             xb = normalise(x[i:i + self.batch_size], self.mean, self.std).to(self.device)
-            out.append(self.model(xb).float().softmax(1).cpu())
+            out.append((self.model(xb).float() / self.temperature).softmax(1).cpu())
         return torch.cat(out) if out else torch.empty(0, 10)
 
     def predict(self, images, *, keep_preprocessed: bool = False) -> list[Prediction]:

@@ -174,8 +174,8 @@ def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderCon
 
 def _line_style(cfg: ReaderConfig) -> dict:
     """How training and validation lines are written and cluttered (`lines.compose_lines`)."""
-    return {"noise": cfg.noise, "marks": cfg.marks, "styles": cfg.styles, "sevens": cfg.sevens, "clutter": cfg.clutter,
-            "slant": cfg.slant}
+    return {"noise": cfg.noise, "marks": cfg.marks, "styles": cfg.styles, "flag_length": cfg.flag_length,
+            "sevens": cfg.sevens, "clutter": cfg.clutter, "slant": cfg.slant}
 
 
 def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig,

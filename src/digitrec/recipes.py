@@ -183,7 +183,9 @@ class ReaderConfig:
     noise: float = _flag(0.25, "Strength of the noise family on whole lines.", min=0)
     marks: float = _flag(0.6, "Share of lines with marks (. , - / : =) written between and after the digits.",
                          min=0, max=1)
-    styles: float = _flag(0.3, "Share of 1s written with a European lead-in flag.", min=0, max=1)
+    styles: float = _flag(0.4, "Share of 1s written with a European lead-in flag.", min=0, max=1)
+    flag_length: float = _flag(0.7, "Longest lead-in flag of a 1, as a share of its height (hurried writers start "
+                               "it near the baseline).", min=0.25, max=1)
     sevens: float = _flag(0.3, "Share of 7s crossed through the stem.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
     clutter: float = _flag(1.0, "Strength of document clutter: guide lines, security-pattern waves, box edges.",

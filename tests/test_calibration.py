@@ -1,0 +1,105 @@
+"""Calibration: the temperature is fitted, kept in the checkpoint and applied everywhere; the
+metrics (ECE, reliability, accuracy at coverage) measure what they say."""
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+from digitrec.calibration import calibrate, fit_temperature, save_calibrated
+from digitrec.checkpoint import load_checkpoint, shipped_path
+from digitrec.errors import CheckpointError
+from digitrec.evaluate import accuracy_at_coverage, calibration_summary, expected_calibration_error, reliability
+from digitrec.export import as_onnx
+from digitrec.predict import Recogniser
+
+
+def _sampled(temperature: float, n: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Logits, and labels drawn from softmax(logits / temperature): T is the temperature that fits them."""
+    g = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n, 10, generator=g) * 4
+    labels = torch.multinomial((logits / temperature).softmax(1), 1, generator=g)[:, 0]
+    return logits, labels
+
+
+@pytest.mark.parametrize("temperature", [0.5, 1.0, 2.5])
+def test_the_fitted_temperature_is_the_one_the_labels_were_drawn_with(temperature):
+    logits, labels = _sampled(temperature)
+    assert fit_temperature(logits, labels) == pytest.approx(temperature, rel=0.06)
+
+
+def test_temperature_scaling_calibrates_and_never_changes_the_answer():
+    logits, labels = _sampled(2.5)
+    t = fit_temperature(logits, labels)
+    raw, scaled = calibration_summary(logits.softmax(1), labels), calibration_summary((logits / t).softmax(1), labels)
+    assert scaled["ece"] < 0.02 < raw["ece"] and scaled["nll"] < raw["nll"]
+    assert torch.equal((logits / t).argmax(1), logits.argmax(1))
+
+
+def test_ece_and_reliability_by_hand():
+    conf = np.array([0.95, 0.95, 0.95, 0.95, 0.55, 0.55])
+    right = np.array([1, 1, 1, 0, 1, 0], bool)
+    bins = [b for b in reliability(conf, right) if b["n"]]
+    assert [(b["n"], b["accuracy"]) for b in bins] == [(2, 0.5), (4, 0.75)]
+    assert expected_calibration_error(conf, right) == pytest.approx(2 / 6 * 0.05 + 4 / 6 * 0.2)
+    assert accuracy_at_coverage(conf, right, 4 / 6) == 0.75  # the four 0.95s kept, the two 0.55s set aside
+    assert accuracy_at_coverage(conf, right, 1.0) == pytest.approx(4 / 6)
+
+
+@pytest.fixture(scope="module")
+def calibrated_path(small_model_path, mnist, tmp_path_factory):
+    out = tmp_path_factory.mktemp("calibrated") / "model.pt"
+    record = calibrate(load_checkpoint(small_model_path), mnist, styled=300)
+    return save_calibrated(small_model_path, record, out), record
+
+
+def test_calibrate_fits_on_held_out_digits_and_the_checkpoint_keeps_it(calibrated_path, small_model_path):
+    path, record = calibrated_path
+    ck = load_checkpoint(path)
+    assert ck.temperature == pytest.approx(record["temperature"]) and ck.temperature != 1.0
+    assert load_checkpoint(small_model_path).temperature == 1.0  # written to --out: the original is untouched
+    assert record["after"]["nll"] < record["before"]["nll"]
+    assert "validation" in record["fitted_on"] and record["n"] > 5000
+
+
+def test_predict_and_onnx_apply_the_temperature(calibrated_path, small_model_path, mnist):
+    path, record = calibrated_path
+    x = mnist.test_images[:64].float().numpy() / 255
+    raw = Recogniser(load_checkpoint(small_model_path)).probabilities(x)
+    cal = Recogniser(load_checkpoint(path)).probabilities(x)
+    onnx = Recogniser(as_onnx(load_checkpoint(path))).probabilities(x)
+    expected = (raw.clamp(min=1e-30).log() / record["temperature"]).softmax(1)  # same logits up to a constant
+    assert torch.allclose(cal, expected, atol=1e-4) and torch.allclose(onnx, cal, atol=1e-4)
+    assert torch.equal(cal.argmax(1), raw.argmax(1))
+
+
+def test_cli_calibrate_and_evaluate_report_the_calibration_error(small_model_path, tmp_path, seed_model_path):
+    model = tmp_path / "model.pt"
+    shutil.copy(small_model_path, model)
+    proc = run_cli("calibrate", str(model), "--styled", "100")
+    assert proc.returncode == 0, proc.stderr
+    assert "temperature" in proc.stdout and str(model) in proc.stdout
+    assert load_checkpoint(model).temperature != 1.0
+    proc = run_cli("evaluate", "--model", str(model), "--figures", str(tmp_path / "fig"))
+    assert proc.returncode == 0 and "calibration error (ECE, 15 bins)" in proc.stdout
+    assert (tmp_path / "fig" / "reliability.png").stat().st_size > 1000
+    # The tutorial's bare state dict has nowhere to keep a temperature: one clear line, nothing written.
+    tutorial = tmp_path / "mnist_model.pth"
+    shutil.copy(seed_model_path, tutorial)
+    before = tutorial.read_bytes()
+    proc = run_cli("calibrate", str(tutorial), "--styled", "0")
+    assert proc.returncode != 0 and "cannot keep a temperature" in proc.stderr and "Traceback" not in proc.stderr
+    assert tutorial.read_bytes() == before
+
+
+def test_the_shipped_model_is_calibrated():
+    ck = load_checkpoint(shipped_path())
+    assert 0.2 < ck.temperature < 1.0  # trained with label smoothing: its raw softmax is underconfident
+    assert ck.meta["calibration"]["after"]["ece"] < 0.01
+
+
+def test_save_calibrated_refuses_what_is_not_a_digitrec_checkpoint(seed_model_path, tmp_path):
+    with pytest.raises(CheckpointError, match="cannot keep a temperature"):
+        save_calibrated(seed_model_path, {"temperature": 1.0}, tmp_path / "x.pt")
