@@ -365,6 +365,40 @@ def _reading_line(path: str, r) -> str:
     return f"{path}: {r.text}  confidences {conf}" + (f"  written {r.formatted}" if r.formatted != r.text else "")
 
 
+@cli.command("evaluate-images")
+@click.argument("folder", type=click.Path(file_okay=False, exists=True))
+@model_option
+@backend_option
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object, every image's answer included.")
+@click.option("--gallery", type=click.Path(dir_okay=False), default=None,
+              help="Write a PNG of the wrong answers (most confident first) beside what the model saw.")
+def evaluate_images(folder, model_path, backend, as_json, gallery):
+    """Score single-digit reading on your own labelled images: FOLDER holds the images and a
+    labels.csv with the columns `file,label` (the digit, 0-9, in each image).
+
+    Reports accuracy, the calibration error of the confidences (ECE, 15 bins), and accuracy at
+    coverage: how often the answers kept are right when the least confident are set aside first
+    (for a person to check), which is what `predict --min-confidence` does.
+
+    \b
+    Examples:
+      digitrec evaluate-images my-digits/
+      digitrec evaluate-images ../shared/data/user-digits --gallery errors.png --json
+    """
+    from .evaluate_images import evaluate_images as run, format_report, save_error_gallery
+    from .predict import load_model
+
+    report, preds, labels = run(load_model(model_path, backend=backend), folder)
+    if gallery:
+        report["gallery"] = str(save_error_gallery(folder, preds, labels, gallery))
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(format_report(report))
+    if gallery:
+        click.echo(f"wrote {report['gallery']}")
+
+
 @cli.command("evaluate-read")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @model_option
