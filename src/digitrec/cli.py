@@ -391,12 +391,7 @@ def evaluate_images(folder, model_path, backend, as_json, gallery):
     report, preds, labels = run(load_model(model_path, backend=backend), folder)
     if gallery:
         report["gallery"] = str(save_error_gallery(folder, preds, labels, gallery))
-    if as_json:
-        click.echo(json.dumps(report))
-        return
-    click.echo(format_report(report))
-    if gallery:
-        click.echo(f"wrote {report['gallery']}")
+    _echo_report(report, format_report, as_json)
 
 
 @cli.command("evaluate-read")
@@ -431,11 +426,16 @@ def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
     report, readings, labels = evaluate_folder(reader, folder, progress=bar)
     if gallery:
         report["gallery"] = str(save_gallery(folder, readings, labels, gallery))
+    _echo_report(report, format_report, as_json)
+
+
+def _echo_report(report: dict, format_report, as_json: bool) -> None:
+    """An evaluate-* report as one JSON object, or as text with the gallery it wrote."""
     if as_json:
         click.echo(json.dumps(report))
         return
     click.echo(format_report(report))
-    if gallery:
+    if report.get("gallery"):
         click.echo(f"wrote {report['gallery']}")
 
 

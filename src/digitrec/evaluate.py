@@ -7,6 +7,7 @@ normalisation and temperature; `format_report` renders the result as text and `s
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
@@ -14,12 +15,26 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .errors import DataError
 from .tensors import normalise, to_float_images
 
 BINS = 15  # equal-width confidence bins for the expected calibration error (the usual choice)
 
 
 @torch.no_grad()
+def read_labels_csv(folder: str | Path, column: str, what: str, command: str) -> list[tuple[str, str]]:
+    """(file, `column`) rows of FOLDER/labels.csv, a user's labels for their own images; `what` says
+    what the column holds and `command` which command needs it, for the error a user sees."""
+    path = Path(folder) / "labels.csv"
+    if not path.is_file():
+        raise DataError(f"{path}: no such file; {command} needs FOLDER/labels.csv with a header `file,{column}`")
+    with open(path, newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"file", column} <= set(rows[0]):
+        raise DataError(f"{path}: needs the columns `file` and `{column}` ({what})")
+    return [(r["file"], r[column]) for r in rows]
+
+
 def predict_logits(model: nn.Module, images: torch.Tensor, mean: float, std: float, *,
                    batch_size: int = 1000, device: torch.device | str | None = None) -> torch.Tensor:
     """Logits (N, 10) on the CPU for uint8 images (N, 28, 28) or float images (N, 1, 28, 28) in [0, 1].

@@ -10,14 +10,13 @@ confident answers set aside first (for a person to check), how often the rest ar
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
 from .errors import DataError
-from .evaluate import BINS, accuracy_at_coverage, expected_calibration_error, reliability
+from .evaluate import BINS, accuracy_at_coverage, expected_calibration_error, read_labels_csv, reliability
 from .images import load_image
 from .predict import Prediction, Recogniser
 
@@ -26,17 +25,11 @@ COVERAGES = (1.0, 0.95, 0.9, 0.8, 0.5)  # reported: accuracy when only this shar
 
 def read_digit_labels(folder: str | Path) -> list[tuple[str, int]]:
     """(file, digit) rows of FOLDER/labels.csv, which needs the columns `file` and `label`."""
-    path = Path(folder) / "labels.csv"
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; evaluate-images needs FOLDER/labels.csv with a header `file,label`")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "label"} <= set(rows[0]):
-        raise DataError(f"{path}: needs the columns `file` and `label` (the digit, 0-9, in each image)")
-    bad = [r["label"] for r in rows if r["label"].strip() not in {str(d) for d in range(10)}]
+    rows = read_labels_csv(folder, "label", "the digit, 0-9, in each image", "evaluate-images")
+    bad = [label for _, label in rows if label.strip() not in {str(d) for d in range(10)}]
     if bad:
-        raise DataError(f"{path}: a label must be one digit 0-9; found {bad[0]!r}")
-    return [(r["file"], int(r["label"])) for r in rows]
+        raise DataError(f"{Path(folder) / 'labels.csv'}: a label must be one digit 0-9; found {bad[0]!r}")
+    return [(file, int(label)) for file, label in rows]
 
 
 def score_digits(preds: list[Prediction], labels: list[int]) -> dict:

@@ -9,14 +9,12 @@ check), how often the rest are right. `save_gallery` draws the worst readings.
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .errors import DataError
-from .evaluate import accuracy_at_coverage
+from .evaluate import accuracy_at_coverage, read_labels_csv
 from .images import load_image
 from .read import NumberReader, Reading
 
@@ -35,14 +33,8 @@ def edit_distance(a: str, b: str) -> int:
 
 def read_labels(folder: str | Path) -> list[tuple[str, str]]:
     """(file, digits) rows of FOLDER/labels.csv; anything but digits in `text` is dropped."""
-    path = Path(folder) / "labels.csv"
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; evaluate-read needs FOLDER/labels.csv with a header `file,text`")
-    with open(path, newline="", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f))
-    if not rows or not {"file", "text"} <= set(rows[0]):
-        raise DataError(f"{path}: needs the columns `file` and `text` (the digits written in each image)")
-    return [(r["file"], "".join(c for c in r["text"] if c.isdigit())) for r in rows]
+    rows = read_labels_csv(folder, "text", "the digits written in each image", "evaluate-read")
+    return [(file, "".join(c for c in text if c.isdigit())) for file, text in rows]
 
 
 def score(readings: list[Reading], labels: list[str]) -> dict:
