@@ -250,3 +250,14 @@ def test_predict_help_shows_an_example():
     assert "Example" in proc.stdout and "digitrec predict photo.jpg" in proc.stdout
     for option in ("--json", "--top-k", "--min-confidence", "--save-preprocessed", "--model"):
         assert option in proc.stdout
+
+
+def test_a_number_given_to_predict_suggests_read(tmp_path, mnist):
+    from digitrec.synth import StyleConfig, iter_number_set
+
+    (img, text, _), = iter_number_set(mnist.test_images, mnist.test_labels, 1, 4, "gap", seed=7, style=StyleConfig.clean())
+    img.save(tmp_path / "number.png")
+    proc = run_cli("predict", str(tmp_path / "number.png"))
+    assert proc.returncode == 0 and "digits found" in proc.stdout and "digitrec read" in proc.stdout
+    proc = run_cli("predict", str(tmp_path / "number.png"), "--json")
+    assert json.loads(proc.stdout)["digits_found"] >= 2

@@ -170,7 +170,8 @@ def test_prediction_top_and_to_dict(rec, one_of_each):
     assert [q for _, q in everything] == sorted(p.probabilities, reverse=True)
 
     d = p.to_dict(top_k=3)
-    assert set(d) == {"path", "digit", "confidence", "probabilities", "uncertain", "top_k"}
+    assert set(d) == {"path", "digit", "confidence", "probabilities", "uncertain", "digits_found", "top_k"}
+    assert d["digits_found"] == 1
     assert d["path"] == p.source and d["digit"] == p.digit and abs(d["confidence"] - p.confidence) < 1e-6
     assert len(d["probabilities"]) == 10 and d["uncertain"] is False
     assert [t["digit"] for t in d["top_k"]] == [k for k, _ in top]
@@ -221,3 +222,15 @@ def test_importing_the_package_does_not_import_torch():
     code = "import digitrec, sys; print('torch' in sys.modules, 'PIL' in sys.modules, 'scipy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
     assert out == ["False", "False", "False"]
+
+
+def test_a_number_given_to_predict_is_said_to_be_a_number(mnist):
+    from digitrec.synth import StyleConfig, iter_number_set
+
+    rec = load_model()
+    numbers = [img for img, _, _ in iter_number_set(mnist.test_images, mnist.test_labels, 10, 3, "gap", seed=7,
+                                                    style=StyleConfig.clean())]
+    found = [p.digits_found for p in rec.predict(numbers)]
+    assert sum(n >= 2 for n in found) >= 9, found
+    singles = [p.digits_found for p in rec.predict([paper_digit(mnist.test_images[i].numpy()) for i in range(30)])]
+    assert singles == [1] * 30

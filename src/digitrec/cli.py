@@ -310,6 +310,8 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                 line = f"{path}: {p.digit}{mark}  confidence {p.confidence:.3f}{extra}"
                 if top_k:
                     line += "  top: " + ", ".join(f"{d} {q:.3f}" for d, q in p.top(top_k))
+                if p.digits_found > 1:
+                    line += f"  ({p.digits_found} digits found: a number is read by `digitrec read {path}`)"
                 click.echo(line)
     if failed:
         sys.exit(1)

@@ -40,6 +40,7 @@ class Prediction:
     uncertain: bool = False  # confidence below the recogniser's min_confidence
     error: str | None = None  # why the image could not be read
     no_digit: bool = False  # the image was read but holds no digit
+    digits_found: int = 0  # digit-sized marks side by side in the image: more than 1 is a number (`read`)
     preprocessed: Preprocessed | None = field(default=None, repr=False)
 
     def top(self, k: int) -> list[tuple[int, float]]:
@@ -49,7 +50,8 @@ class Prediction:
 
     def to_dict(self, top_k: int = 0) -> dict:
         d = {"path": self.source, "digit": self.digit, "confidence": round(self.confidence, 6),
-             "probabilities": [round(p, 6) for p in self.probabilities], "uncertain": self.uncertain}
+             "probabilities": [round(p, 6) for p in self.probabilities], "uncertain": self.uncertain,
+             "digits_found": self.digits_found}
         if self.no_digit:
             d["no_digit"] = True
         if self.error:
@@ -128,6 +130,7 @@ class Recogniser:
         for p, outcome in zip(preds, outcomes):
             if isinstance(outcome, Preprocessed):
                 p.preprocessed = outcome
+                p.digits_found = outcome.digits_found
             elif isinstance(outcome, NoDigitFound):
                 p.no_digit = True
             else:

@@ -64,6 +64,7 @@ class Preprocessed:
     box: tuple[int, int, int, int]  # the digit's bounding box in the source image (x0, y0, x1, y1)
     polarity: str  # "dark-on-light" or "light-on-dark"
     source_size: tuple[int, int]  # (width, height) of the decoded source
+    digits_found: int = 1  # digit-sized marks side by side: more than 1 is a number, for `read`
 
 
 def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
@@ -313,6 +314,11 @@ def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
 
 def digit_mask(ink: np.ndarray) -> np.ndarray:
     """Boolean mask of the digit's strokes: threshold, then keep the components that make the digit."""
+    return _digit_and_count(ink)[0]
+
+
+def _digit_and_count(ink: np.ndarray) -> tuple[np.ndarray, int]:
+    """The digit's mask, and how many digit-sized marks stand side by side in its row (1 for a digit alone)."""
     h, w = ink.shape
     comp = ink_components(ink)
     labels, slices, mass, keep, blob, cut = comp.labels, comp.slices, comp.mass, comp.keep.copy(), comp.blob, comp.cut
@@ -345,7 +351,30 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
     digit = np.concatenate([[False], chosen])[labels]
     if cut is not None and cut.any():
         digit |= cut & ndi.binary_dilation(digit, iterations=2)
-    return digit
+    return digit, _digits_in_row(slices, mass, keep, main)
+
+
+def _digits_in_row(slices: list, mass: np.ndarray, keep: np.ndarray, main: int) -> int:
+    """How many digits stand in the chosen digit's row: pen strokes about its height (half of it,
+    at least), sharing most of its rows, with a quarter of its ink; pieces that share columns are
+    one digit (a broken stroke, a 5's bar), and a piece much wider than tall is touching digits.
+    A user who gave a number to `predict` is told so."""
+    sy = slices[main][0]
+    height = sy.stop - sy.start
+    spans = []
+    for i, (ry, rx) in enumerate(slices):
+        overlap = min(ry.stop, sy.stop) - max(ry.start, sy.start)
+        if keep[i] and mass[i] >= 0.25 * mass[main] and ry.stop - ry.start >= 0.5 * height and overlap >= 0.5 * height:
+            spans.append((rx.start, rx.stop))
+    groups: list[list[int]] = []
+    for a, b in sorted(spans):
+        if groups and a < groups[-1][1] - 0.25 * (b - a):  # shares columns with the digit before
+            groups[-1][1] = max(groups[-1][1], b)
+        else:
+            groups.append([a, b])
+    # Touching digits are one piece, wider than any digit is tall: about 0.8 of a height per digit.
+    count = sum(max(2, round((b - a) / (0.8 * height))) if b - a > 1.6 * height else 1 for a, b in groups)
+    return max(count, 1)
 
 
 def preprocess(source) -> Preprocessed:
@@ -353,9 +382,10 @@ def preprocess(source) -> Preprocessed:
 
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
-    found, mask = find_ink(source, (WORK_SIDE, WORK_SIDE), digit_mask)
+    found, (mask, digits) = find_ink(source, (WORK_SIDE, WORK_SIDE), _digit_and_count)
     image, box = frame_like_mnist(found.ink, mask)
-    return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size)
+    return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size,
+                        digits_found=digits)
 
 
 def naive_preprocess(source) -> np.ndarray:
