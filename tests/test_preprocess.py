@@ -571,3 +571,28 @@ def test_a_box_side_at_the_edge_is_wiped_and_the_digit_touching_it_kept():
     assert clean[8:44, 40:44].min() == pytest.approx(0.9)
     assert (clean[8:44, 3:7] > 0).any()  # part of the digit beside the side is kept
     assert np.array_equal(drop_box_sides(clean), clean)  # no side left: nothing else is wiped
+
+
+@pytest.mark.parametrize("frame", ["tight", "box", "comb"])
+def test_framed_digits_are_read_as_photos_are(frame, mnist):
+    """Cropped tight to the digit (its ink touching the edges), inside a form's printed box (the
+    box at the image's edge, often touching the digit), in a comb field: MNIST test digits, the
+    shipped model."""
+    from digitrec.predict import load_model
+    from digitrec.synth import iter_framed_set
+
+    recogniser = load_model()
+    pictures = list(iter_framed_set(mnist.test_images, mnist.test_labels, 60, frame, seed=3))
+    preds = recogniser.predict([img for img, _ in pictures])
+    right = sum(p.digit == label for p, (_, label) in zip(preds, pictures))
+    assert right >= 57, (frame, right)
+
+
+def test_a_box_around_the_digit_is_not_part_of_it(seven):
+    img = paper_digit(seven, scale=6, size=(200, 200), at=(16, 16))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle([8, 8, 191, 191], outline=30, width=3)  # the cell's printed box
+    p = preprocess(img)
+    free = preprocess(paper_digit(seven, scale=6, size=(200, 200), at=(16, 16)))
+    assert np.abs(p.image - free.image).mean() < 0.02  # framed as if the box were not there
+    assert p.box[0] > 12 and p.box[2] < 188

@@ -238,3 +238,24 @@ def test_numbers_on_a_checks_security_pattern(mnist):
     rows = np.nonzero(darker.any(1))[0]
     assert ndi.label(darker.any(1))[1] >= 8 and rows[-1] - rows[0] > 0.8 * s.shape[0]
     assert s[free].min() > pen + 0.3 * (paper - pen)
+
+
+def test_framed_digits(digits):
+    from digitrec.synth import frame_digit, render_digit_with_box
+
+    x, _ = digits
+    for i in range(10):
+        rng = np.random.default_rng(i)
+        img, box = render_digit_with_box(x[i], rng)
+        tight = frame_digit(img, box, "tight", rng)
+        assert tight.size == (box[2] - box[0], box[3] - box[1])
+        boxed = lum(frame_digit(img, box, "box", np.random.default_rng(i)))
+        # The printed box's lines run along the cut-out cell: dark rows (columns) near its edges,
+        # on every side the picture had room for.
+        h, w = boxed.shape
+        paper = np.percentile(boxed, 90)
+        dark_rows, dark_cols = boxed.mean(1) < paper - 40, boxed.mean(0) < paper - 40
+        sides = [dark_rows[:h // 6].any(), dark_rows[-(h // 6):].any(), dark_cols[:w // 6].any(), dark_cols[-(w // 6):].any()]
+        assert sum(sides) >= 3, (i, sides)
+    with pytest.raises(ValueError):
+        frame_digit(img, box, "circle", rng)

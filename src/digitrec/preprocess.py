@@ -30,6 +30,7 @@ from .framing import CANVAS, frame_like_mnist
 from .images import load_image, luma, resize, to_rgb
 
 WORK_SIDE = 192  # long side of a digit's working resolution: ample for a 20 px result, cheap to filter
+MARGIN = 0.12  # paper added all round a digit's image (`with_margin`): a tight crop is framed as a photo is
 FINER = 4  # when nothing is found in a shrunk image, look again at this many times the resolution
 HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
 T = TypeVar("T")
@@ -47,12 +48,12 @@ class Ink:
     polarity: str  # "dark-on-light" or "light-on-dark"
     scale: float  # working pixels per source pixel (at most 1)
     source_size: tuple[int, int]  # (width, height) of the decoded source
-    origin: tuple[int, int] = (0, 0)  # where the working image's corner is in the source (after a zoom)
+    origin: tuple[int, int] = (0, 0)  # where the working image's corner is in the source (a zoom, a margin)
 
     def box_to_source(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """A box (x0, y0, x1, y1) in working pixels -> the source's pixels, covering it wholly."""
         (x0, y0, x1, y1), s, (W, H), (ox, oy) = box, self.scale, self.source_size, self.origin
-        return (ox + int(x0 / s), oy + int(y0 / s), min(W, ox + int(np.ceil(x1 / s))),
+        return (max(0, ox + int(x0 / s)), max(0, oy + int(y0 / s)), min(W, ox + int(np.ceil(x1 / s))),
                 min(H, oy + int(np.ceil(y1 / s))))
 
 
@@ -68,10 +69,12 @@ class Preprocessed:
 
 
 def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
-             clean: Callable[[np.ndarray], np.ndarray] | None = None) -> tuple[Ink, T]:
+             clean: Callable[[np.ndarray], np.ndarray] | None = None, margin: float = 0.0) -> tuple[Ink, T]:
     """Decode `source`, measure its ink at the largest resolution that fits `fit` (width, height),
     and return it with what `pick(ink)` finds there (a digit's mask, a line's pieces). `clean`, if
-    given, is applied to the ink first (`drop_fine_texture` for documents).
+    given, is applied to the ink first (`drop_fine_texture` for documents). `margin` adds that share
+    of the long side of paper all round first (`with_margin`): a digit cropped tight, touching the
+    image's edges, then has paper around it as every photo does.
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
@@ -81,6 +84,34 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
     Raises ImageError for an unreadable input, NoDigitFound when no look finds anything.
     """
     rgb = to_rgb(load_image(source))
+    size = rgb.shape[1], rgb.shape[0]
+    rgb, pad = with_margin(rgb, margin)
+    found, picked = _find(rgb, fit, pick, clean)
+    found.origin, found.source_size = (found.origin[0] - pad, found.origin[1] - pad), size
+    return found, picked
+
+
+def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
+    """`rgb` with `margin` of its long side added all round in the paper's colour, and the
+    margin's width in pixels."""
+    pad = int(round(margin * max(rgb.shape[:2])))
+    if pad <= 0:
+        return rgb, 0
+    # The paper: the border's typical colour, unless the border is much darker than most of the
+    # image (a form's cell, whose border is the printed box): then the lighter half's.
+    lum = luma(rgb)
+    mid = float(np.median(lum))
+    paper = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0)
+    if luma(paper) < mid - 0.15:
+        paper = np.median(rgb[lum >= mid], axis=0)
+    out = np.empty((rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad, 3), rgb.dtype)
+    out[...] = paper
+    out[pad:-pad, pad:-pad] = rgb
+    return out, pad
+
+
+def _find(rgb: np.ndarray, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean) -> tuple[Ink, T]:
+    """`find_ink`'s looks: at the fitting resolution, finer, then zoomed in on the strongest marks."""
     H, W = rgb.shape[:2]
     scale = min(1.0, fit[0] / W, fit[1] / H)
     try:
@@ -274,6 +305,7 @@ def ink_components(ink: np.ndarray) -> Components:
             mask &= ~cut
             # Where a stroke overlaps a line, its ink is darker than the line's: give it back below.
             cut &= ink > 1.5 * float(np.median(ink[lines]))
+    mask &= ~_box_lines(mask)
     labels, n = ndi.label(mask, structure=np.ones((3, 3)))
     if n == 0:
         raise NoDigitFound("no digit found")
@@ -294,6 +326,36 @@ def ink_components(ink: np.ndarray) -> Components:
         if edges >= 2 and bh * bw > 0.5 * h * w and (labels[sl] == i + 1).mean() > 0.6:
             keep[i] = False
     return Components(labels, slices, mass, keep, blob, cut)
+
+
+def _box_lines(mask: np.ndarray) -> np.ndarray:
+    """The straight sides of a printed box (a form's cell) around the writing, as a mask.
+
+    A piece of ink is a box when at least three of its sides are straight lines: rows (columns)
+    near its top and bottom (left and right) edges that its ink covers over 75% of its width
+    (height), around a hollow; no digit has three. The digit inside often touches the box, so only those lines go,
+    not the piece."""
+    h, w = mask.shape
+    out = np.zeros_like(mask)
+    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    for i, (sy, sx) in enumerate(ndi.find_objects(labels)):
+        bh, bw = sy.stop - sy.start, sx.stop - sx.start
+        if min(bh, bw) < 8:
+            continue
+        piece = labels[sy, sx] == i + 1
+        rows, cols = piece.mean(axis=1) >= 0.75, piece.mean(axis=0) >= 0.75
+        band_h, band_w = max(2, bh // 8), max(2, bw // 8)
+        sides = [rows[:band_h], rows[-band_h:], cols[:band_w], cols[-band_w:]]
+        # A box is hollow (what it holds fills little of it); a solid bar is not a box.
+        if sum(side.any() for side in sides) < 3 or piece[band_h:-band_h, band_w:-band_w].mean() > 0.5:
+            continue
+        lines = np.zeros_like(piece)
+        lines[:band_h][rows[:band_h]] = True
+        lines[bh - band_h:][rows[-band_h:]] = True
+        lines[:, :band_w][:, cols[:band_w]] = True
+        lines[:, bw - band_w:][:, cols[-band_w:]] = True
+        out[sy, sx] |= lines & piece
+    return out
 
 
 def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
@@ -383,9 +445,19 @@ def preprocess(source) -> Preprocessed:
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
     found, (mask, digits) = find_ink(source, (WORK_SIDE, WORK_SIDE), _digit_and_count)
+    if _touches_edge(mask):
+        # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
+        # outline are both misjudged at the edge. Look again with paper added all round.
+        found, (mask, digits) = find_ink(source, (WORK_SIDE, WORK_SIDE), _digit_and_count, margin=MARGIN)
     image, box = frame_like_mnist(found.ink, mask)
     return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size,
                         digits_found=digits)
+
+
+def _touches_edge(mask: np.ndarray) -> bool:
+    """Whether the digit reaches (within 3% of the image) an edge of it."""
+    b = max(2, round(0.03 * max(mask.shape)))
+    return bool(mask[:b].any() or mask[-b:].any() or mask[:, :b].any() or mask[:, -b:].any())
 
 
 def naive_preprocess(source) -> np.ndarray:

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
@@ -326,6 +326,55 @@ def save_user_style_set(out_dir: str | Path, images: torch.Tensor | np.ndarray, 
     with csv_path.open("w", newline="") as f:
         csv.writer(f).writerows([("file", "label"), *rows])
     return csv_path
+
+
+FRAMES = ("photo", "tight", "box", "comb")
+
+
+def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
+    """A rendered digit as it reaches a user in other ways than a photo: "tight" (cropped to the
+    digit, touching the image's edges, as cut from a postal-code field), "box" (inside a printed
+    box, 1-3 px lines close to the digit or touching it, cut from the form with a little beyond),
+    "comb" (a form's comb field: a baseline and ticks either side, no top); "photo" as it is."""
+    if frame not in FRAMES:
+        raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
+    if frame == "photo":
+        return img
+    x0, y0, x1, y1 = box
+    if frame == "tight":
+        return img.crop(box)
+    img = img.copy()
+    h = y1 - y0
+    t = int(rng.integers(1, 4)) * max(1, round(h / 60))  # printed lines: thin, a little heavier on big scans
+    margin = int(rng.uniform(-0.02, 0.2) * h)  # a digit may touch or cross its box
+    # Within the picture: a cell cut from a form always has its box (where the digit is near the
+    # picture's edge, the box comes closer to it).
+    left, top = max(0, x0 - margin - t), max(0, y0 - margin - t)
+    right, bottom = min(img.width - 1, x1 + margin + t), min(img.height - 1, y1 + margin + t)
+    colour = tuple(int(v) for v in (rng.uniform(30, 90), rng.uniform(30, 90), rng.uniform(30, 140)))
+    draw = ImageDraw.Draw(img)
+    if frame == "box":
+        draw.rectangle([left, top, right, bottom], outline=colour, width=t)
+    else:
+        tick = top + int(rng.uniform(0.4, 0.7) * (bottom - top))
+        draw.line([left, bottom, right, bottom], fill=colour, width=t)
+        draw.line([left, tick, left, bottom], fill=colour, width=t)
+        draw.line([right, tick, right, bottom], fill=colour, width=t)
+    beyond = int(rng.uniform(0, 0.1) * h)
+    return img.crop((max(0, left - beyond), max(0, top - beyond), min(img.width, right + beyond + 1),
+                     min(img.height, bottom + beyond + 1)))
+
+
+def iter_framed_set(images: torch.Tensor | np.ndarray, labels, n: int, frame: str, seed: int = 0,
+                    style: StyleConfig = StyleConfig()) -> Iterator[tuple[Image.Image, int]]:
+    """Like `iter_user_style_set`, each picture framed by `frame_digit`."""
+    images, labels = _numpy(images), _numpy(labels)
+    if not 0 <= n <= len(images):
+        raise ValueError(f"n must be between 0 and {len(images)}, got {n}")
+    for i, child in enumerate(np.random.SeedSequence(seed).spawn(n)):
+        rng = np.random.default_rng(child)
+        img, box = render_digit_with_box(images[i], rng, style)
+        yield frame_digit(img, box, frame, rng), int(labels[i])
 
 
 # ---------------------------------------------------------------------------------------------

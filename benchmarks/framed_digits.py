@@ -1,0 +1,42 @@
+"""Accuracy on digits that reach a user framed in other ways than a photo (`synth.frame_digit`):
+cropped tight to the digit, inside a printed box, in a form's comb field; MNIST **test** digits,
+rendered by our generator (so this measures the cases, not the real world: see user_digits.py).
+
+    python benchmarks/framed_digits.py [--model MODEL] [--n 1000] [--seed 0]
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+
+from digitrec.data import load_mnist
+from digitrec.predict import load_model
+from digitrec.synth import FRAMES, iter_framed_set
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-dir", default=None)
+    args = p.parse_args()
+
+    data = load_mnist(args.data_dir)
+    rec = load_model(args.model)
+    print("| frame | accuracy | no digit found | images/s |")
+    print("|---|---|---|---|")
+    for frame in FRAMES:
+        pictures = list(iter_framed_set(data.test_images, data.test_labels, args.n, frame, args.seed))
+        t0 = time.perf_counter()
+        preds = rec.predict([img for img, _ in pictures])
+        seconds = time.perf_counter() - t0
+        right = np.mean([pr.digit == label for pr, (_, label) in zip(preds, pictures)])
+        print(f"| {frame} | {right:.4f} | {sum(pr.digit is None for pr in preds)} | {len(preds) / seconds:.0f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()
