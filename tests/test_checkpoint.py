@@ -1,11 +1,13 @@
 import json
 import os
 import pickle
+from pathlib import Path
 
 import pytest
 import torch
 
-from digitrec.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint, make_checkpoint
+from conftest import run_cli
+from digitrec.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint, make_checkpoint, shipped_path
 from digitrec.errors import CheckpointError
 from digitrec.models import create_model
 from digitrec.tensors import MNIST_MEAN, MNIST_STD
@@ -143,3 +145,27 @@ def test_describe_says_what_a_checkpoint_is(seed_model_path):
     reader = load_checkpoint(shipped_path("line")).describe()
     assert reader["task"] == "line" and reader["arch"] == "linecnn" and "train_state" not in reader
     assert "metrics" in reader and "config" in reader and json.dumps(reader, default=str)
+
+
+def _damaged(tmp_path, change) -> Path:
+    obj = torch.load(shipped_path(), weights_only=True)
+    change(obj)
+    path = tmp_path / "damaged.pt"
+    torch.save(obj, path)
+    return path
+
+
+@pytest.mark.parametrize("change, says", [
+    (lambda o: o.update(state_dict={k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                                    for k, v in o["state_dict"].items()}), "not finite"),
+    (lambda o: o.update(normalization="0.1307"), "normalization is not a mean and a std"),
+    (lambda o: o["normalization"].update(std=0.0), "std must be a positive number"),
+])
+def test_a_model_that_cannot_give_probabilities_is_refused_at_load(tmp_path, change, says):
+    path = _damaged(tmp_path, change)
+    with pytest.raises(CheckpointError, match=says):
+        load_checkpoint(path)
+    for args in (["predict", "--model", str(path), str(path)], ["info", str(path)], ["predict", "--json", "--model", str(path), str(path)]):
+        proc = run_cli(*args)
+        assert proc.returncode != 0 and says in proc.stderr and "Traceback" not in proc.stderr
+        assert proc.stdout == ""  # no NaN answer, no invalid JSON

@@ -12,6 +12,7 @@ with the tutorial's normalisation.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import pickle
 import tempfile
@@ -212,6 +213,38 @@ def _tutorial_state_dict(obj: Any) -> dict | None:
     return sd if shapes_ok else None
 
 
+def _normalization(norm: Any, path: Path) -> tuple[float, float]:
+    """(mean, std) from a file's "normalization"; one clear line when it is not two finite numbers."""
+    try:
+        mean, std = float(norm["mean"]), float(norm["std"])
+    except (KeyError, TypeError, ValueError, IndexError):
+        raise CheckpointError(f"{path}: damaged model file (its normalization is not a mean and a std: "
+                              f"{str(norm)[:80]!r}); retrain it or restore a good copy") from None
+    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise CheckpointError(f"{path}: damaged model file (normalization mean {mean}, std {std}: the std must be a "
+                              "positive number); retrain it or restore a good copy")
+    return mean, std
+
+
+@torch.no_grad()
+def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
+    """Run the model once on a blank and a random input; refuse it (one clear line) when its
+    outputs are not finite numbers: NaN or infinite weights would answer every image with NaN,
+    which is neither a digit nor valid JSON. `model` is a torch module or an ONNX session behind
+    the same call; a line reader gets a line (28 x 56)."""
+    shape = (2, 1, 28, 56) if task == "line" else (2, 1, 28, 28)
+    x = torch.stack([torch.zeros(shape[1:]), torch.rand(shape[1:], generator=torch.Generator().manual_seed(0))]) / std
+    training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    out = model(x)
+    if hasattr(model, "train"):
+        model.train(training)
+    if not bool(torch.isfinite(torch.as_tensor(out)).all()):
+        raise CheckpointError(f"{path}: damaged model file (its outputs are not finite numbers: NaN or infinite "
+                              "weights); retrain it or restore a good copy")
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a digitrec checkpoint or the tutorial's bare state dict; the model is in eval mode."""
     path = Path(path)
@@ -229,7 +262,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"{path}: damaged digitrec checkpoint ({msg[:200]})") from None
         meta = {k: v for k, v in obj.items() if k not in ("state_dict", "train_state")}
-        return Checkpoint(model.to(device).eval(), arch, arch_args, float(norm["mean"]), float(norm["std"]),
+        mean, std = _normalization(norm, path)
+        probe(model, path, std, model_task(arch))
+        return Checkpoint(model.to(device).eval(), arch, arch_args, mean, std,
                           list(obj.get("classes", CLASSES)), list(obj.get("input_size", [1, 28, 28])), meta, path)
     sd = _tutorial_state_dict(obj)
     if sd is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import Checkpoint, atomic_write_bytes
+from .checkpoint import Checkpoint, _normalization, atomic_write_bytes, probe
 from .errors import CheckpointError, require
 
 OPSET = 17
@@ -86,8 +86,9 @@ def load_onnx(path: str | Path) -> Checkpoint:
         raise CheckpointError(f"{path}: an ONNX model without digitrec's metadata; export it with `digitrec export`") from None
     except Exception as e:  # onnx/onnxruntime raise their own assorted types for a damaged file
         raise CheckpointError(f"{path}: not a readable ONNX model ({' '.join(str(e).split())[:160]})") from None
-    norm = meta["normalization"]
-    return Checkpoint(model, meta["arch"], meta["arch_args"], float(norm["mean"]), float(norm["std"]), list(meta["classes"]),
+    mean, std = _normalization(meta.get("normalization"), path)
+    probe(model, path, std)
+    return Checkpoint(model, meta["arch"], meta["arch_args"], mean, std, list(meta["classes"]),
                       list(meta["input_size"]), meta, path, kind=meta.get("source_kind", "digitrec"), backend="onnx")
 
 

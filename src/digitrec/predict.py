@@ -140,6 +140,9 @@ class Recogniser:
     def finish(self, preds: list[Prediction], probs: torch.Tensor) -> None:
         """Fill in digit, confidence and probabilities from rows of class probabilities (N, 10)."""
         for p, row in zip(preds, probs):
+            if not bool(torch.isfinite(row).all()):  # never a NaN answer, and never invalid JSON
+                p.error = "the model gave no valid probabilities for this image (is the model file damaged?)"
+                continue
             p.probabilities = [float(v) for v in row]
             p.digit = int(row.argmax())
             p.confidence = float(row.max())
