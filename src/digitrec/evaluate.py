@@ -97,6 +97,7 @@ def accuracy_at_coverage(confidence: np.ndarray, correct: np.ndarray, coverage: 
 def calibration_summary(probs: torch.Tensor, labels: torch.Tensor) -> dict:
     """Calibration figures of class probabilities (N, C) against labels: ECE, NLL, Brier score,
     accuracy at 90% and 80% coverage, and the reliability bins."""
+    probs, labels = probs.detach().float().cpu(), labels.detach().cpu()
     conf, pred = probs.max(1)
     correct = (pred == labels).numpy()
     conf_np = conf.numpy()
