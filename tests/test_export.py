@@ -96,3 +96,15 @@ def test_bad_onnx_files_are_clear_errors(tmp_path, exported):
         load_model(tmp_path / "missing.onnx")
     proc = run_cli("predict", "x.png", "--model", str(junk))
     assert proc.returncode == 1 and proc.stderr.count("\n") == 1 and "ONNX" in proc.stderr
+
+
+def test_export_does_not_overwrite_without_force(exported):
+    before = exported.read_bytes()
+    proc = run_cli("export", "--out", str(exported))
+    assert proc.returncode != 0 and "--force" in proc.stderr and exported.read_bytes() == before
+    proc = run_cli("export", "--out", str(exported), "--force")
+    assert proc.returncode == 0 and load_model(exported).checkpoint.backend == "onnx"
+
+
+def test_the_exported_model_keeps_its_calibration(exported):
+    assert load_model(exported).checkpoint.temperature == load_checkpoint(shipped_path()).temperature != 1.0

@@ -474,7 +474,8 @@ def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s):
 @cli.command()
 @model_option
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the .onnx file.")
-def export(model_path, out):
+@click.option("--force", is_flag=True, help="Overwrite --out if it exists.")
+def export(model_path, out, force):
     """Export a model to ONNX, with its normalisation, class names and metrics in the file's metadata.
 
     \b
@@ -486,6 +487,8 @@ def export(model_path, out):
     from .export import export_onnx
     from .loading import load
 
+    if Path(out).exists() and not force:
+        raise click.UsageError(f"{out} exists; pass --force to overwrite it, or choose another --out")
     path = export_onnx(load(model_path), out)
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
