@@ -31,6 +31,9 @@ def main() -> None:
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args()
 
+    if not (args.data / "labels.csv").is_file():
+        raise SystemExit(f"{args.data / 'labels.csv'}: not found; this benchmark reads ../shared/data/user-digits "
+                         "beside the clone, or pass --data FOLDER (images and a labels.csv with file,label,kind,source_repo)")
     rows = list(csv.DictReader(open(args.data / "labels.csv")))
     rec = load_model(args.model)
     preds = rec.predict([str(args.data / r["file"]) for r in rows], keep_preprocessed=True)

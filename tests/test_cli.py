@@ -5,6 +5,7 @@ import subprocess
 import sys
 import time
 
+import click
 import pytest
 import torch
 
@@ -192,3 +193,11 @@ def test_ensemble_refuses_a_line_reader(tmp_path, seed_model_path):
     proc = run_cli("ensemble", str(seed_model_path), str(shipped_path("line")), "--out", str(tmp_path / "e.pt"))
     _one_line_error(proc, "line reader")
     assert not (tmp_path / "e.pt").exists()
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_option_says_what_it_does(command):
+    """Every option of every command has help text (a bare `--seed INTEGER` tells a user nothing)."""
+    bare = [p.opts[0] for p in cli.commands[command].params
+            if isinstance(p, click.Option) and not p.help and p.opts[0] not in ("--help",)]
+    assert not bare, (command, bare)

@@ -175,7 +175,8 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
 @model_option
 @data_option
 @device_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True,
+              help="Test images per forward pass (lower it if memory is short).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--figures", type=click.Path(file_okay=False), default=None,
               help="Write confusion_matrix.png, misclassified.png and reliability.png into this folder.")
@@ -264,7 +265,8 @@ def info(model_path, as_json):
               help="Write the 28x28 view the model got for each image into this folder.")
 @device_option
 @backend_option
-@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
+              help="Images decoded, preprocessed and classified together; answers are printed per batch.")
 def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size):
     """Read the handwritten digit in each image: files, folders (recursively) and globs.
 
@@ -445,7 +447,8 @@ def _echo_report(report: dict, format_report, as_json: bool) -> None:
 @model_option
 @backend_option
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
+              help="Port to listen on.")
 @click.option("--max-body-mb", type=click.FloatRange(min=0, min_open=True), default=10.0, show_default=True,
               help="Largest request body accepted.")
 @click.option("--max-pixels", type=click.IntRange(min=1), default=25_000_000, show_default=True,
@@ -552,8 +555,9 @@ def _emit_error(path: str, message: str, as_json: bool) -> None:
 @cli.command("augment-preview")
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="PNG file to write.")
 @click.option("--n", type=click.IntRange(1, 64), default=16, show_default=True, help="Digits per row.")
-@click.option("--strength", type=click.FloatRange(min=0), default=1.0, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--strength", type=click.FloatRange(min=0), default=1.0, show_default=True,
+              help="Augmentation strength (1 = what training uses).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Which digits, and which random augmentations.")
 @click.option("--scale", type=click.IntRange(1, 8), default=3, show_default=True, help="Pixels per MNIST pixel.")
 @data_option
 def augment_preview(out, n, strength, seed, scale, data_dir):
@@ -577,7 +581,7 @@ def augment_preview(out, n, strength, seed, scale, data_dir):
 @click.option("--model", "model_paths", multiple=True, type=click.Path(dir_okay=False),
               help="Checkpoint to test; repeat to compare several [default: the shipped model].")
 @data_option
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the random corruptions.")
 @click.option("--split", type=click.Choice(["test", "val"]), default="test", show_default=True,
               help="The MNIST test set, or the 5,000 training images every recipe holds out for validation "
                    "(to choose between models without looking at the test set).")
