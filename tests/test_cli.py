@@ -46,6 +46,13 @@ def test_models_lists_the_registry_with_parameter_counts():
     proc = run_cli("models")
     assert proc.returncode == 0
     assert "mlp" in proc.stdout and "101,770 parameters" in proc.stdout and "cnn" in proc.stdout
+    # What the default recipe really builds is listed too, with its own count.
+    from digitrec.models import count_parameters, create_model
+    from digitrec.recipes import DEFAULT_RECIPE, RECIPES
+
+    cfg = RECIPES[DEFAULT_RECIPE]
+    built = count_parameters(create_model(cfg.arch, **cfg.arch_args))
+    assert f"{built:,} parameters  as `--recipe {DEFAULT_RECIPE}` builds it" in proc.stdout
 
 
 def test_evaluate_the_tutorial_checkpoint(seed_model_path, tmp_path):

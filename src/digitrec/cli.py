@@ -618,17 +618,23 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
 
 @cli.command("models")
 def models_cmd():
-    """List the model architectures with their parameter counts.
+    """List the model architectures with their parameter counts: with the registry's default
+    arguments (`train --arch NAME`), and as each recipe that uses it builds it.
 
     \b
     Example:
       digitrec models
     """
     from .models import count_parameters, create_model, list_models, model_description
+    from .recipes import RECIPES
 
     for name in list_models():
         size = "" if name == "ensemble" else f"{count_parameters(create_model(name)):,} parameters"
         click.echo(f"{name:<13} {size:>20}  {model_description(name)}")
+        for recipe, cfg in RECIPES.items():
+            if cfg.arch == name and cfg.arch_args:
+                built = count_parameters(create_model(name, **cfg.arch_args))
+                click.echo(f"{'':<13} {built:>9,} parameters  as `--recipe {recipe}` builds it ({cfg.arch_args})")
 
 
 def main() -> None:

@@ -164,7 +164,7 @@ def mlp(hidden: int = 128) -> nn.Module:
 @register_model
 def cnn(channels: tuple[int, int] | list[int] = (16, 32), hidden: int = 128, dropout: float = 0.25,
         kernel: int | list[int] = 5, pool_first: bool = False) -> nn.Module:
-    """Default model: two 5x5 conv+BN+pool blocks, then 128 hidden units with dropout."""
+    """A small CNN: two conv+BN+pool blocks, then a hidden layer with dropout (5x5 and 128 by default)."""
     return ConvNet(channels=tuple(channels), hidden=hidden, dropout=dropout, kernel=kernel, pool_first=pool_first)
 
 
