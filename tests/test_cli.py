@@ -11,6 +11,8 @@ import torch
 
 from conftest import MNIST_DIR, run_cli
 from digitrec.cli import cli
+from digitrec.models import count_parameters, create_model
+from digitrec.recipes import DEFAULT_RECIPE, RECIPES
 
 COMMANDS = sorted(cli.commands)  # every registered command, so a new one cannot go without help
 
@@ -47,9 +49,6 @@ def test_models_lists_the_registry_with_parameter_counts():
     assert proc.returncode == 0
     assert "mlp" in proc.stdout and "101,770 parameters" in proc.stdout and "cnn" in proc.stdout
     # What the default recipe really builds is listed too, with its own count.
-    from digitrec.models import count_parameters, create_model
-    from digitrec.recipes import DEFAULT_RECIPE, RECIPES
-
     cfg = RECIPES[DEFAULT_RECIPE]
     built = count_parameters(create_model(cfg.arch, **cfg.arch_args))
     assert f"{built:,} parameters  as `--recipe {DEFAULT_RECIPE}` builds it" in proc.stdout
