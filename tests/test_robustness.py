@@ -38,7 +38,9 @@ def test_robustness_report(mnist, seed_model_path):
     assert r["clean"] == pytest.approx(clean.float().mean().item())
     assert r["mean_corrupted"] == pytest.approx(sum(r["corruptions"].values()) / 15)
     assert r["mean_corrupted"] < r["clean"]  # corruptions do hurt an MLP
-    assert r == robustness(rec, mnist.test_images[:1000], mnist.test_labels[:1000])  # seeded end to end
+    done = []
+    assert r == robustness(rec, mnist.test_images[:1000], mnist.test_labels[:1000], progress=done.append)  # seeded
+    assert sum(done) == 16 * 1000  # the progress bar's count: clean and 15 corruptions, every image
 
 
 def test_robustness_cli(tmp_path, seed_model_path):
@@ -48,6 +50,7 @@ def test_robustness_cli(tmp_path, seed_model_path):
     r = json.loads(proc.stdout)
     assert r["n"] == 300 and len(r["corruptions"]) == 15 and 0 < r["mean_corrupted"] < 1
     assert chart.stat().st_size > 10_000
+    assert "it/s" not in proc.stderr and "image/s" not in proc.stderr  # no progress bar into a pipe
     text = run_cli("robustness", "--model", str(seed_model_path), "--limit", "200").stdout
     assert "mean corrupted" in text and "canny_edges" in text
 

@@ -180,7 +180,8 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of tables.")
 @click.option("--figures", type=click.Path(file_okay=False), default=None,
               help="Write confusion_matrix.png, misclassified.png and reliability.png into this folder.")
-def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def evaluate(model_path, data_dir, device, batch_size, as_json, figures, quiet):
     """Score a model on the MNIST test set: accuracy, per-class figures, confusion matrix, errors.
 
     \b
@@ -197,7 +198,9 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures):
     model_path = model_path or shipped_path()
     ckpt = load(model_path, device=dev)
     data = load_mnist(data_dir)
-    report = evaluate_checkpoint(ckpt, data.test_images, data.test_labels, device=dev, batch_size=batch_size)
+    with _progress(len(data.test_labels), "image", quiet) as bar:
+        report = evaluate_checkpoint(ckpt, data.test_images, data.test_labels, device=dev, batch_size=batch_size,
+                                     progress=bar.update)
     report["model"] = str(model_path)
     if figures:
         report["figures"] = [str(p) for p in save_figures(report, data.test_images, ckpt.classes, figures)]
@@ -526,6 +529,15 @@ def calibrate(model_path, out, styled, data_dir):
                f"NLL {b['nll']:.4f} -> {a['nll']:.4f} on {record['n']} held-out digits; wrote {path}")
 
 
+def _progress(total: int, unit: str, quiet: bool):
+    """A progress bar with a count and an ETA on stderr, shown only on a terminal and without -q
+    (so `--json` into a pipe stays clean)."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit=unit, unit_scale=True, leave=False, file=sys.stderr,
+                disable=True if quiet else None)  # None: off when stderr is not a terminal
+
+
 def _command() -> str:
     """The command line as typed, recorded in checkpoints so a model says how it was made."""
     import shlex
@@ -588,7 +600,8 @@ def augment_preview(out, n, strength, seed, scale, data_dir):
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Use only the first N images.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per model.")
 @click.option("--chart", type=click.Path(dir_okay=False), default=None, help="Write a bar chart PNG.")
-def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart, quiet):
     """Accuracy on the MNIST test set under the 15 corruptions of MNIST-C (Mu & Gilmer, 2019).
 
     \b
@@ -600,11 +613,12 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart):
     from .data import load_mnist
     from .checkpoint import shipped_path
     from .predict import load_model
-    from .robustness import format_table, robustness, save_chart, split_images
+    from .robustness import CORRUPTIONS, format_table, robustness, save_chart, split_images
 
     images, labels = split_images(load_mnist(data_dir), split, limit)
     paths = list(model_paths) or [str(shipped_path())]
-    results = {p: robustness(load_model(p), images, labels, seed=seed) for p in paths}
+    with _progress(len(paths) * (1 + len(CORRUPTIONS)) * len(labels), "image", quiet) as bar:
+        results = {p: robustness(load_model(p), images, labels, seed=seed, progress=bar.update) for p in paths}
     if as_json:
         for p, r in results.items():
             click.echo(json.dumps({"model": p, "split": split, "n": len(labels), "seed": seed, **r}))

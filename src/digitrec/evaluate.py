@@ -36,10 +36,11 @@ def read_labels_csv(folder: str | Path, column: str, what: str, command: str) ->
 
 
 def predict_logits(model: nn.Module, images: torch.Tensor, mean: float, std: float, *,
-                   batch_size: int = 1000, device: torch.device | str | None = None) -> torch.Tensor:
+                   batch_size: int = 1000, device: torch.device | str | None = None, progress=None) -> torch.Tensor:
     """Logits (N, 10) on the CPU for uint8 images (N, 28, 28) or float images (N, 1, 28, 28) in [0, 1].
 
     Normalises exactly as the tutorial's ToTensor + Normalize did: x / 255, minus mean, over std.
+    `progress(n)`, if given, is called with the number of images done after each batch.
     """
     device = torch.device(device) if device is not None else next(model.parameters()).device
     was_training = model.training
@@ -50,6 +51,8 @@ def predict_logits(model: nn.Module, images: torch.Tensor, mean: float, std: flo
         if x.dtype == torch.uint8:
             x = to_float_images(x)  # (B, 1, 28, 28)
         out.append(model(normalise(x, mean, std)).float().cpu())
+        if progress:
+            progress(len(x))
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 10)
 
@@ -133,11 +136,13 @@ def classification_report(labels: torch.Tensor, preds: torch.Tensor, classes: li
     }
 
 
-def evaluate_checkpoint(ckpt, images: torch.Tensor, labels: torch.Tensor, *, device=None, batch_size: int = 1000) -> dict:
+def evaluate_checkpoint(ckpt, images: torch.Tensor, labels: torch.Tensor, *, device=None, batch_size: int = 1000,
+                        progress=None) -> dict:
     """Score a loaded `checkpoint.Checkpoint` on labelled uint8 images; returns `classification_report`
     plus the mean loss, the calibration figures (`calibration_summary`, with the checkpoint's
     temperature applied) and each misclassified image's confidence in its wrong answer."""
-    logits = predict_logits(ckpt.model, images, ckpt.mean, ckpt.std, batch_size=batch_size, device=device)
+    logits = predict_logits(ckpt.model, images, ckpt.mean, ckpt.std, batch_size=batch_size, device=device,
+                            progress=progress)
     probs = (logits / ckpt.temperature).softmax(1)
     report = classification_report(labels, logits.argmax(1), ckpt.classes)
     report["loss"] = F.cross_entropy(logits, labels.cpu().long()).item()

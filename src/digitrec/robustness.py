@@ -172,9 +172,10 @@ CORRUPTIONS: dict[str, Callable[[torch.Tensor, torch.Generator], torch.Tensor]] 
 
 @torch.no_grad()
 def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: int = 0,
-               batch_size: int = 1000) -> dict:
+               batch_size: int = 1000, progress=None) -> dict:
     """Accuracy of a `predict.Recogniser` on clean and corrupted uint8 test images (N, 28, 28).
-    Returns {"clean": acc, "corruptions": {name: acc}, "mean_corrupted": acc}."""
+    Returns {"clean": acc, "corruptions": {name: acc}, "mean_corrupted": acc}. `progress(n)`, if
+    given, is called with the number of images done after each batch."""
     x = to_float_images(images)
     labels = labels.cpu()
 
@@ -183,6 +184,8 @@ def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: 
         for i in range(0, len(x), batch_size):
             xb = fn(x[i:i + batch_size]).clamp(0, 1)
             correct += (recogniser.probabilities(xb[:, 0]).argmax(1) == labels[i:i + batch_size]).sum().item()
+            if progress:
+                progress(len(xb))
         return correct / len(x)
 
     result = {"clean": accuracy(lambda xb: xb), "corruptions": {}}
