@@ -261,3 +261,14 @@ def test_a_number_given_to_predict_suggests_read(tmp_path, mnist):
     assert proc.returncode == 0 and "digits found" in proc.stdout and "digitrec read" in proc.stdout
     proc = run_cli("predict", str(tmp_path / "number.png"), "--json")
     assert json.loads(proc.stdout)["digits_found"] >= 2
+
+
+def test_text_output_says_where_each_preprocessed_view_went(tmp_path, mnist):
+    for folder in ("a", "b"):  # two inputs with the same name
+        (tmp_path / folder).mkdir()
+        paper_digit(mnist.test_images[0].numpy()).save(tmp_path / folder / "x.png")
+    seen = tmp_path / "seen"
+    proc = run_cli("predict", str(tmp_path / "a" / "x.png"), str(tmp_path / "b" / "x.png"), "--save-preprocessed", str(seen))
+    assert proc.returncode == 0, proc.stderr
+    lines = _lines(proc.stdout)
+    assert lines[0].endswith(f"(saved as {seen / 'x.png'})") and lines[1].endswith(f"(saved as {seen / 'x-2.png'})")

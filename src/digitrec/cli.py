@@ -317,6 +317,8 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                     line += "  top: " + ", ".join(f"{d} {q:.3f}" for d, q in p.top(top_k))
                 if p.digits_found > 1:
                     line += f"  ({p.digits_found} digits found: a number is read by `digitrec read {path}`)"
+                if "preprocessed" in out:
+                    line += f"  (saved as {out['preprocessed']})"  # same-named inputs get -2, -3: say which
                 click.echo(line)
     if failed:
         sys.exit(1)

@@ -10,7 +10,7 @@ import glob
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from .images import load_image
 from .read import Reading
@@ -73,10 +73,15 @@ def annotate(path: str, reading: Reading, out_dir, taken: set[str]):
     img = load_image(path).convert("RGB")
     draw = ImageDraw.Draw(img)
     lw = max(1, round(max(img.size) / 300))
+    # Labels scale with the writing: a third of the digits' height, at least 11 px, so they stay
+    # readable on a 4000-px photo (Pillow's default font is scalable).
+    heights = [d.box[3] - d.box[1] for d in reading.digits] or [img.height]
+    font = ImageFont.load_default(size=max(11, round(0.35 * float(np.median(heights)))))
+    size = font.size
     marks = [(m.box, m.mark, m.confidence, (30, 60, 220)) for m in reading.separators]  # marks in blue
     for box, what, confidence, colour in [(d.box, d.digit, d.confidence, (220, 30, 30)) for d in reading.digits] + marks:
         draw.rectangle(box, outline=colour, width=lw)
-        draw.text((box[0] + lw, max(0, box[1] - 12 * lw)), f"{what} {confidence:.2f}", fill=colour)
+        draw.text((box[0] + lw, max(0, box[1] - size - lw)), f"{what} {confidence:.2f}", fill=colour, font=font)
     out = unique_png_path(path, out_dir, taken)
     img.save(out)
     return out
