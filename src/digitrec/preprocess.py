@@ -444,11 +444,12 @@ def preprocess(source) -> Preprocessed:
 
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
-    found, (mask, digits) = find_ink(source, (WORK_SIDE, WORK_SIDE), _digit_and_count)
+    img = load_image(source)  # decoded once, for both looks
+    found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count)
     if _touches_edge(mask):
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
-        found, (mask, digits) = find_ink(source, (WORK_SIDE, WORK_SIDE), _digit_and_count, margin=MARGIN)
+        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, margin=MARGIN)
     image, box = frame_like_mnist(found.ink, mask)
     return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size,
                         digits_found=digits)
