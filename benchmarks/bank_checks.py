@@ -6,7 +6,8 @@ beside an off-the-shelf OCR on the same images.
 
 Prints, per reader: the share of amounts read whole (every digit right, none missing or extra),
 the digit error rate (edit distance over digits / digits in the labels), accuracy at 90% and 80%
-coverage (the least confident readings set aside first) and images per second (start-up excluded).
+coverage (the least confident readings set aside first), the mean confidence beside the share read
+whole, the calibration error (ECE, 15 bins) and images per second (start-up excluded).
 The labels hold the digits only: separators written on the check are not digits. The peer is
 RapidOCR 1.4.4's recogniser alone on each field (PP-OCRv4, offline), its output kept to its
 digits; it has no per-number confidence we can compare, so its coverage columns are its mean
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.evaluate import expected_calibration_error
 from digitrec.evaluate_read import accuracy_at_coverage, edit_distance, evaluate_folder, read_labels, save_gallery
 from digitrec.read import load_reader
 
@@ -32,7 +34,8 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "number-
 def _row(name: str, report: dict, seconds: float) -> str:
     cov = report["accuracy_at_coverage"]
     return (f"| {name} | {report['right']}/{report['n']} = {report['whole']:.3f} | {report['digit_error_rate']:.3f} | "
-            f"{cov['90%']:.3f} | {cov['80%']:.3f} | {report['n'] / seconds:.1f} |")
+            f"{cov['90%']:.3f} | {cov['80%']:.3f} | {report['mean_confidence']:.3f} | {report['calibration_error']:.3f} | "
+            f"{report['n'] / seconds:.1f} |")
 
 
 def rapidocr(folder: Path, rows: list[tuple[str, str]]) -> tuple[dict, float]:
@@ -52,7 +55,8 @@ def rapidocr(folder: Path, rows: list[tuple[str, str]]) -> tuple[dict, float]:
     errors = sum(edit_distance(a, t) for a, (_, t) in zip(texts, rows))
     report = {"n": len(rows), "right": int(right.sum()), "whole": float(right.mean()),
               "digit_error_rate": errors / sum(len(t) for _, t in rows),
-              "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(np.array(scores), right, c) for c in (0.9, 0.8)}}
+              "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(np.array(scores), right, c) for c in (0.9, 0.8)},
+              "mean_confidence": float(np.mean(scores)), "calibration_error": expected_calibration_error(np.array(scores), right)}
     return report, seconds
 
 
@@ -71,8 +75,8 @@ def main() -> None:
     t0 = time.perf_counter()
     report, readings, labels = evaluate_folder(reader, args.data)
     seconds = time.perf_counter() - t0
-    print("| reader | read whole | digit error rate | acc. at 90% | acc. at 80% | images/s |")
-    print("|---|---|---|---|---|---|")
+    print("| reader | read whole | digit error rate | acc. at 90% | acc. at 80% | mean confidence | ECE | images/s |")
+    print("|---|---|---|---|---|---|---|---|")
     print(_row("digitrec", report, seconds))
     if args.peer:
         peer, peer_seconds = rapidocr(args.data, read_labels(args.data))

@@ -7,7 +7,8 @@ Numbers come from our own generator (`synth.render_number`): MNIST test digits w
 side with a clear gap, touching, or overlapping, with baseline jitter, size changes, slant, and the
 same paper, lighting and camera effects as the single-digit user-style set; dark ink on light
 paper. A number counts as right only if every digit is right and none is missing or extra.
-Prints one table (per length and spacing) and the reading speed in digits per second.
+Prints one table (per length and spacing), how well the confidences match (mean, ECE, accuracy at
+80% coverage) and the reading speed in digits per second.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from __future__ import annotations
 import argparse
 import time
 
+import numpy as np
+
 from digitrec.data import load_mnist
+from digitrec.evaluate import accuracy_at_coverage, expected_calibration_error
 from digitrec.read import load_reader
 from digitrec.synth import SPACINGS, StyleConfig, iter_number_set
 from digitrec.tensors import split_train_val
@@ -45,17 +49,20 @@ def main() -> None:
         _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
         images, labels = data.train_images[va], data.train_labels[va]
     rec = load_reader(args.model, args.reader)
-    rows, digits, seconds = [], 0, 0.0
+    rows, digits, seconds, confidences, correct = [], 0, 0.0, [], []
     for length in args.lengths:
         for spacing in args.spacings:
             right, wrong = 0, []
             for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed,
                                                 style=StyleConfig(paper=args.paper)):
                 t0 = time.perf_counter()
-                got = rec.read(img).text
+                reading = rec.read(img)
                 seconds += time.perf_counter() - t0
+                got = reading.text
                 digits += length
                 right += got == text
+                confidences.append(reading.confidence)
+                correct.append(got == text)
                 if got != text:
                     wrong.append(f"{text}->{got}")
             rows.append((length, spacing, right / args.n))
@@ -67,6 +74,9 @@ def main() -> None:
     for length in args.lengths:
         cells = [f"{acc:.3f}" for ln, _, acc in rows if ln == length]
         print(f"| {length} | {' | '.join(cells)} |")
+    print(f"\nconfidence: mean {np.mean(confidences):.3f} beside {np.mean(correct):.3f} read whole; calibration error "
+          f"(ECE, 15 bins) {expected_calibration_error(np.array(confidences), np.array(correct)):.3f}; accuracy at 80% "
+          f"coverage {accuracy_at_coverage(np.array(confidences), np.array(correct), 0.8):.3f}")
     print(f"\nreading speed: {digits / seconds:.1f} digits/s ({digits} digits, generation excluded)")
 
 

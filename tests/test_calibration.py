@@ -8,12 +8,14 @@ import pytest
 import torch
 
 from conftest import run_cli
-from digitrec.calibration import calibrate, fit_temperature, save_calibrated
+from digitrec.calibration import calibrate, calibrate_reader, fit_platt, fit_temperature, save_calibrated
 from digitrec.checkpoint import load_checkpoint, shipped_path
 from digitrec.errors import CheckpointError
 from digitrec.evaluate import accuracy_at_coverage, calibration_summary, expected_calibration_error, reliability
 from digitrec.export import as_onnx
 from digitrec.predict import Recogniser
+from digitrec.read import NumberReader, load_reader, number_confidence
+from digitrec.synth import render_number
 
 
 def _sampled(temperature: float, n: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -103,3 +105,48 @@ def test_the_shipped_model_is_calibrated():
 def test_save_calibrated_refuses_what_is_not_a_digitrec_checkpoint(seed_model_path, tmp_path):
     with pytest.raises(CheckpointError, match="cannot keep a temperature"):
         save_calibrated(seed_model_path, {"temperature": 1.0}, tmp_path / "x.pt")
+
+
+@pytest.mark.parametrize("a, b", [(0.5, -0.2), (1.0, 0.0), (2.0, 1.0)])
+def test_platt_scaling_finds_the_map_the_outcomes_were_drawn_with(a, b):
+    rng = np.random.default_rng(0)
+    score = rng.normal(0, 3, 20000)
+    right = rng.random(20000) < 1 / (1 + np.exp(-(a * score + b)))
+    fa, fb = fit_platt(score, right)
+    assert fa == pytest.approx(a, abs=0.08) and fb == pytest.approx(b, abs=0.08)
+
+
+@pytest.fixture(scope="module")
+def reader_record(mnist):
+    # One number per length, spacing and paper (96): enough to fit two numbers and check the plumbing.
+    return calibrate_reader(load_reader(), mnist, per_cell=1)
+
+
+def test_calibrate_reader_fits_on_numbers_written_with_held_out_digits(reader_record):
+    r = reader_record
+    assert r["n"] == 96 and "validation digits" in r["fitted_on"] and r["digit_model"] == "digitrec-digits.pt"
+    assert 0.05 < r["temperature"] < 20 and r["number"][0] > 0
+    # Fitted by log loss on these very numbers: the calibration error they leave is no larger.
+    assert r["after"]["ece"] <= r["before"]["ece"] + 0.02
+
+
+def test_a_calibrated_reader_applies_its_temperature_and_number_map(reader_record, tmp_path, mnist):
+    out = save_calibrated(shipped_path("line"), {**reader_record, "temperature": 2.0, "number": [0.5, -1.0]},
+                          tmp_path / "reader.pt")
+    raw = load_reader(reader=shipped_path("line"))
+    raw = NumberReader(raw.digits, raw.reader, calibrated=False)
+    cal = load_reader(reader=out)
+    image = render_number([d.numpy() for d in mnist.test_images[:3]], np.random.default_rng(0))[0]
+    a, b = raw.read(image), cal.read(image)
+    assert a.text == b.text and len(b.digits) == 3
+    for da, db in zip(a.digits, b.digits):  # a warmer temperature: less sure of each digit, same answer
+        assert db.digit == da.digit and (db.confidence < da.confidence or da.confidence > 0.999999)
+    assert b.confidence == pytest.approx(number_confidence([d.confidence for d in b.digits], (0.5, -1.0)))
+    assert b.confidence < a.confidence
+
+
+def test_the_shipped_reader_is_calibrated():
+    ck = load_checkpoint(shipped_path("line"))
+    cal = ck.meta["calibration"]
+    assert ck.temperature == cal["temperature"] != 1.0 and len(cal["number"]) == 2
+    assert cal["after"]["ece"] < cal["before"]["ece"]

@@ -10,10 +10,17 @@ path that turns logits into probabilities (predict, read, the server, torch and 
 T is fitted on the validation split (digits held out of training) as MNIST has them, and the same
 digits rendered as photos and scans (`synth`) and preprocessed as a user's image would be: the
 confidence a user sees is for their images, not for MNIST's.
+
+The line reader (`calibrate_reader`) is fitted the same way on whole numbers written with those
+validation digits (`synth.iter_number_set`: every length, spacing and paper): a temperature for
+each digit's probabilities, and a logistic map (Platt scaling) from the product of the digits'
+confidences to the probability that the whole number is right, which also counts the digits a
+reading misses or adds.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -23,13 +30,18 @@ import torch.nn.functional as F
 from .checkpoint import FORMAT, Checkpoint, atomic_save, read_checkpoint
 from .data import MNIST
 from .errors import CheckpointError
-from .evaluate import BINS, calibration_summary, predict_logits
+from .evaluate import BINS, calibration_summary, expected_calibration_error, predict_logits
 from .preprocess import NoDigitFound, preprocess
-from .synth import iter_user_style_set
+from .read import NumberReader, Reading, number_confidence, tempered
+from .synth import SPACINGS, StyleConfig, iter_number_set, iter_user_style_set
 from .tensors import VAL_SIZE, split_train_val, to_float_images
 
 T_RANGE = (0.05, 20.0)  # the temperatures considered
 STYLED = 1500  # validation digits also rendered as photos and scans for fitting
+NUMBER_LENGTHS = tuple(range(1, 9))  # the reader's numbers are fitted on every length it reads well
+PAPERS = ("plain", "ruled", "squared", "security")
+PER_CELL = 16  # numbers per length, spacing and paper
+READING_SET = PER_CELL * len(PAPERS) * len(NUMBER_LENGTHS) * len(SPACINGS)  # 1,536 numbers
 
 
 def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
@@ -94,3 +106,72 @@ def save_calibrated(path: str | Path, record: dict, out: str | Path | None = Non
     out = Path(out or path)
     atomic_save(obj, out)
     return out
+
+
+def fit_platt(score: np.ndarray, right: np.ndarray) -> tuple[float, float]:
+    """(a, b) minimising the log loss of sigmoid(a * score + b) against right (0/1): Platt scaling."""
+    z, y = torch.as_tensor(score, dtype=torch.float64), torch.as_tensor(right, dtype=torch.float64)
+    ab = torch.tensor([1.0, 0.0], dtype=torch.float64, requires_grad=True)
+    opt = torch.optim.LBFGS([ab], max_iter=200, line_search_fn="strong_wolfe")
+
+    def loss():
+        opt.zero_grad()
+        out = F.binary_cross_entropy_with_logits(ab[0] * z + ab[1], y)
+        out.backward()
+        return out
+
+    opt.step(loss)
+    a, b = ab.detach().tolist()
+    return float(a), float(b)
+
+
+def reading_set(data: MNIST, val_size: int = VAL_SIZE, per_cell: int = PER_CELL, seed: int = 0):
+    """Yield (picture, digits) numbers written with the validation digits held out of training:
+    `per_cell` of each length in NUMBER_LENGTHS, spacing and paper."""
+    _, va = split_train_val(len(data.train_images), val_size)
+    images, labels = data.train_images[va], data.train_labels[va]
+    for i, paper in enumerate(PAPERS):
+        for length in NUMBER_LENGTHS:
+            for spacing in SPACINGS:
+                yield from ((img, text) for img, text, _ in
+                            iter_number_set(images, labels, per_cell, length, spacing, seed + 1000 * i, StyleConfig(paper=paper)))
+
+
+def calibrate_reader(reader: NumberReader, data: MNIST, *, per_cell: int = PER_CELL, seed: int = 0,
+                     progress: Callable[[int], object] | None = None) -> dict:
+    """Fit the line reader's calibration (with `reader.digits` as its digit model) on `reading_set`;
+    returns the record its checkpoint keeps under "calibration". `progress(1)` is called per number read."""
+    raw = NumberReader(reader.digits, reader.reader, calibrated=False)
+    val_size = int((reader.reader.meta.get("config") or {}).get("val_size") or VAL_SIZE)
+    readings, labels = [], []
+    for img, text in reading_set(data, val_size, per_cell, seed):
+        readings.append(raw.read(img))
+        labels.append(text)
+        if progress:
+            progress(1)
+    right = np.array([r.text == text for r, text in zip(readings, labels)])
+    # Digits of readings with the right number of digits line up with their labels.
+    aligned = [(d.probabilities, int(c)) for r, t in zip(readings, labels) if len(r.text) == len(t)
+               for d, c in zip(r.digits, t)]
+    p = torch.tensor([q for q, _ in aligned], dtype=torch.float64).clamp_min(1e-12)  # (D, 10)
+    y = torch.tensor([c for _, c in aligned])
+    t = fit_temperature(p.log(), y)
+    # The number's map, on readings with a digit (one with none has confidence 0 whatever the map).
+    some = [i for i, r in enumerate(readings) if r.digits]
+    prods = np.clip([np.prod(_confidences(readings[i], t)) for i in some], 1e-9, 1 - 1e-9)
+    a, b = fit_platt(np.log(prods / (1 - prods)), right[some])
+    after = np.array([number_confidence(_confidences(r, t), (a, b)) if r.digits else 0.0 for r in readings])
+    before = np.array([r.confidence for r in readings])
+    return {"temperature": round(t, 6), "number": [round(a, 6), round(b, 6)], "n": len(readings), "bins": BINS,
+            "fitted_on": (f"{len(readings)} numbers of 1-8 digits written with the {val_size} validation digits held "
+                          f"out of training (synth, every spacing, papers {', '.join(PAPERS)}, seed {seed})"),
+            "digit_model": Path(reader.digits.checkpoint.path or "").name,  # a name: no local paths in files we ship
+            "number_accuracy": round(float(right.mean()), 6),
+            "before": {"ece": round(expected_calibration_error(before, right), 6)},
+            "after": {"ece": round(expected_calibration_error(after, right), 6),
+                      "digit_ece": round(calibration_summary((p.log() / t).softmax(1), y)["ece"], 6)}}
+
+
+def _confidences(r: Reading, t: float) -> list[float]:
+    """A raw reading's digit confidences as the reader calibrated at temperature t would give them."""
+    return [float(np.max(tempered(np.asarray(d.probabilities), t))) for d in r.digits]

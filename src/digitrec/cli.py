@@ -367,11 +367,13 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
 
 
 def _reading_line(path: str, r) -> str:
-    """`path: 397500  confidences 1.00 0.98 ...  written 3.975,00` (the marks, when any were read)."""
+    """`path: 397500  confidence 0.91 (digits 1.00 0.98 ...)  written 3.975,00` (the marks, when any
+    were read): the number's confidence, then each digit's."""
     if not r.digits:
         return f"{path}: no digits found"
     conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
-    return f"{path}: {r.text}  confidences {conf}" + (f"  written {r.formatted}" if r.formatted != r.text else "")
+    return (f"{path}: {r.text}  confidence {r.confidence:.2f} (digits {conf})"
+            + (f"  written {r.formatted}" if r.formatted != r.text else ""))
 
 
 @cli.command("evaluate-images")
@@ -506,29 +508,45 @@ def export(model_path, out, force):
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="Write the calibrated checkpoint here [default: MODEL_PATH, in place].")
 @click.option("--styled", type=click.IntRange(min=0), default=1500, show_default=True,
-              help="Validation digits also rendered as photos and scans and preprocessed for the fit.")
+              help="Validation digits also rendered as photos and scans and preprocessed for the fit (a digit model).")
+@click.option("--digits-model", type=click.Path(dir_okay=False), default=None,
+              help="For a line reader: the digit model it reads with [default: the shipped one].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @data_option
-def calibrate(model_path, out, styled, data_dir):
-    """Make a model's confidences probabilities: fit its temperature on held-out digits and keep it.
+def calibrate(model_path, out, styled, digits_model, quiet, data_dir):
+    """Make a model's confidences probabilities: fit its calibration on held-out digits and keep it.
 
-    The temperature is fitted on the validation split the model was trained without (as MNIST has
-    it, and rendered as photos and scans), never on the test set; predict, read, serve and export
-    apply it from then on. `digitrec evaluate` reports the calibration error it leaves.
+    A digit model gets a temperature, fitted on the validation split it was trained without (as
+    MNIST has it, and rendered as photos and scans), never on the test set. A line reader
+    (`digitrec train-reader`'s reader.pt) gets a temperature for its digits and a map for its
+    numbers' confidence, fitted on 1,536 numbers written with those validation digits. predict,
+    read, serve and export apply them from then on; `digitrec evaluate` and `evaluate-read`
+    report the calibration error they leave.
 
     \b
     Example:
       digitrec calibrate runs/best/model.pt
       digitrec evaluate --model runs/best/model.pt --figures runs/best/figures   # reliability.png
+      digitrec calibrate runs/reader/reader.pt
     """
-    from .calibration import calibrate as fit, save_calibrated
+    from .calibration import READING_SET, calibrate as fit, calibrate_reader, save_calibrated
     from .checkpoint import load_checkpoint
     from .data import load_mnist
+    from .predict import load_model
+    from .read import NumberReader
 
-    record = fit(load_checkpoint(model_path), load_mnist(data_dir), styled=styled)
+    ck, data = load_checkpoint(model_path), load_mnist(data_dir)
+    if ck.task == "line":
+        with _progress(READING_SET, "number", quiet) as bar:
+            record = calibrate_reader(NumberReader(load_model(digits_model), ck), data, progress=bar.update)
+    else:
+        record = fit(ck, data, styled=styled)
     path = save_calibrated(model_path, record, out)
     b, a = record["before"], record["after"]
-    click.echo(f"temperature {record['temperature']:.4g}: calibration error (ECE) {b['ece']:.4f} -> {a['ece']:.4f}, "
-               f"NLL {b['nll']:.4f} -> {a['nll']:.4f} on {record['n']} held-out digits; wrote {path}")
+    click.echo(f"temperature {record['temperature']:.4g}" + (f", number map {record['number']}" if "number" in record else "")
+               + f": calibration error (ECE) {b['ece']:.4f} -> {a['ece']:.4f}"
+               + (f", NLL {b['nll']:.4f} -> {a['nll']:.4f}" if "nll" in b else "")
+               + f" on {record['n']} held-out {'numbers' if 'number' in record else 'digits'}; wrote {path}")
 
 
 def _progress(total: int, unit: str, quiet: bool):

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
-from .evaluate import accuracy_at_coverage, read_labels_csv
+from .evaluate import accuracy_at_coverage, expected_calibration_error, read_labels_csv
 from .images import load_image
 from .read import NumberReader, Reading
 
@@ -46,6 +46,8 @@ def score(readings: list[Reading], labels: list[str]) -> dict:
     return {"n": len(labels), "whole": float(right.mean()) if len(right) else float("nan"),
             "right": int(right.sum()), "digit_error_rate": errors / max(digits, 1), "digits": digits,
             "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(confidence, right, c) for c in COVERAGES},
+            "mean_confidence": float(confidence.mean()) if len(confidence) else float("nan"),
+            "calibration_error": expected_calibration_error(confidence, right) if len(right) else float("nan"),
             "unreadable": sum(r.error is not None for r in readings)}
 
 
@@ -65,7 +67,8 @@ def evaluate_folder(reader: NumberReader, folder: str | Path, progress=None) -> 
 def format_report(report: dict) -> str:
     cov = "  ".join(f"{k} {v:.3f}" for k, v in report["accuracy_at_coverage"].items())
     return (f"{report['right']}/{report['n']} numbers read whole ({report['whole']:.3f}); digit error rate "
-            f"{report['digit_error_rate']:.3f} ({report['digits']} digits)\naccuracy at coverage: {cov}"
+            f"{report['digit_error_rate']:.3f} ({report['digits']} digits)\naccuracy at coverage: {cov}\n"
+            f"mean confidence {report['mean_confidence']:.3f}; calibration error (ECE, 15 bins) {report['calibration_error']:.3f}"
             + (f"\n{report['unreadable']} image(s) could not be read" if report["unreadable"] else ""))
 
 

@@ -77,7 +77,8 @@ class MarkRead:
 @dataclass
 class Reading:
     """The number read in one image: `text` holds its digits, `formatted` the digits with the marks
-    written among them ("3.975,00"), `confidence` the probability that every digit is right."""
+    written among them ("3.975,00"), `confidence` the probability that the whole number is right
+    (every digit, none missing or extra; 0 when nothing was read)."""
 
     source: str
     text: str = ""
@@ -85,11 +86,7 @@ class Reading:
     separators: list[MarkRead] = field(default_factory=list)
     formatted: str = ""
     error: str | None = None
-
-    @property
-    def confidence(self) -> float:
-        """The product of the digits' confidences (0 when nothing was read)."""
-        return float(np.prod([d.confidence for d in self.digits])) if self.digits else 0.0
+    confidence: float = 0.0
 
     def to_dict(self) -> dict:
         if self.error:
@@ -201,10 +198,15 @@ class NumberReader:
     """Reads the handwritten number in an image: the line reader over the framed line, with the
     digit model's opinion on digits that stand alone. Call `read` with a path, bytes, PIL image or array."""
 
-    def __init__(self, digits: Recogniser, reader: Checkpoint):
+    def __init__(self, digits: Recogniser, reader: Checkpoint, *, calibrated: bool = True):
         self.digits = digits  # the digit model, for digits alone in their piece of ink
         self.reader = reader.require("line")
         self.reader.model.cpu().eval()
+        # The reader's calibration (`calibration.calibrate_reader`): a temperature for each digit's
+        # probabilities and a logistic map for the number's; calibrated=False reads raw (to fit them).
+        cal = self.reader.meta.get("calibration") if calibrated else None
+        self.temperature = self.reader.temperature if calibrated else 1.0
+        self.number_scale = _number_scale(cal)
 
     @torch.no_grad()
     def read_line(self, strip: np.ndarray) -> torch.Tensor:
@@ -231,7 +233,7 @@ class NumberReader:
         boxes = _digit_boxes(masks, centres)
         digit = _slashes_in_dates([d.is_digit for d in symbols], [CLASSES[d.symbol] for d in symbols])
         probs = [_digit_probabilities(d.probabilities.numpy()) for d in symbols]
-        probs = self._with_digit_model(probs, boxes, masks, ink, digit)
+        probs = [tempered(p, self.temperature) for p in self._with_digit_model(probs, boxes, masks, ink, digit)]
         for sym, p, ok, (_, box) in zip(symbols, probs, digit, boxes):
             if ok:
                 reading.digits.append(DigitRead(int(p.argmax()), float(p.max()), found.box_to_source(box), [float(v) for v in p]))
@@ -239,6 +241,8 @@ class NumberReader:
                 reading.separators.append(MarkRead(MARKS[sym.symbol - len(DIGITS)], sym.confidence, found.box_to_source(box)))
             reading.formatted += str(reading.digits[-1].digit) if ok else reading.separators[-1].mark
         reading.text = "".join(str(d.digit) for d in reading.digits)
+        if reading.digits:
+            reading.confidence = number_confidence([d.confidence for d in reading.digits], self.number_scale)
         return reading
 
     def _with_digit_model(self, probs: list[np.ndarray], boxes: list, masks: list[np.ndarray], ink: np.ndarray,
@@ -272,6 +276,31 @@ def _digit_probabilities(p: np.ndarray) -> np.ndarray:
     """The ten digits' probabilities out of a reader's symbol probabilities (digits first, then marks)."""
     ten = p[:len(DIGITS)]
     return ten / max(float(ten.sum()), 1e-12)
+
+
+def tempered(p: np.ndarray, t: float) -> np.ndarray:
+    """softmax(log p / t): the same ranking of the ten digits, sureness scaled by the temperature."""
+    if t == 1.0:
+        return p
+    z = np.log(np.maximum(p, 1e-12)) / t
+    e = np.exp(z - z.max())
+    return e / e.sum()
+
+
+def _number_scale(cal) -> tuple[float, float]:
+    """(a, b) of the number's logistic map from a reader's calibration record; (1, 0) leaves it as is."""
+    ab = cal.get("number") if isinstance(cal, dict) else None
+    ok = isinstance(ab, (list, tuple)) and len(ab) == 2 and all(isinstance(v, (int, float)) and np.isfinite(v) for v in ab)
+    return (float(ab[0]), float(ab[1])) if ok else (1.0, 0.0)
+
+
+def number_confidence(digit_confidences: list[float], scale: tuple[float, float] = (1.0, 0.0)) -> float:
+    """The probability that a whole number is right: sigmoid(a * logit(product of its digits'
+    confidences) + b). The product alone is too sure: it cannot see a digit missed or one too
+    many, which are most of a reader's errors; (a, b) are fitted on generated numbers."""
+    prod = float(np.clip(np.prod(digit_confidences), 1e-9, 1 - 1e-9))
+    a, b = scale
+    return float(1 / (1 + np.exp(-(a * np.log(prod / (1 - prod)) + b))))
 
 
 def load_reader(model: str | Path | None = None, reader: str | Path | None = None, *, backend: str = "torch",
