@@ -627,7 +627,7 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart, qu
     else:
         click.echo(format_table(results))
     if chart:
-        save_chart(results, chart, split)
+        save_chart(results, chart, split, len(labels))
         if not as_json:
             click.echo(f"wrote {chart}")
 
