@@ -16,11 +16,14 @@ from conftest import on_paper
 
 CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("DIGITREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
-# Flags for a headless Chromium in a sandbox with no outside network (see scripts/setup).
+# Flags for a headless Chromium in a sandbox with no outside network (scripts/setup --dev installs it).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
-sync_api = pytest.importorskip("playwright.sync_api")
+try:
+    from playwright import sync_api
+except ImportError:  # the dev extra; the browser fixture then fails saying so, rather than skipping unseen
+    sync_api = None
 
 
 def _free_port() -> int:
@@ -52,8 +55,11 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
+    if sync_api is None:
+        pytest.fail("Playwright is not installed: pip install -e '.[dev]' (bash scripts/test does)", pytrace=False)
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/setup (installs Debian's chromium) or set DIGITREC_CHROMIUM")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium as root (bash scripts/test does), "
+                    "or set DIGITREC_CHROMIUM", pytrace=False)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
