@@ -99,6 +99,37 @@ def _answer_becomes(page, digit: str):
     page.wait_for_timeout(250)  # let the bars finish their transition before anything is captured
 
 
+def _view_is_an_empty_28x28_image(page):
+    """The 28x28 view shows a loaded, all-black image (the model's view of a blank pad), never a
+    broken-image icon with its alt text."""
+    view = page.locator("#view")
+    assert view.evaluate("v => v.complete && v.naturalWidth") == 28, "the view is not a loaded image"
+    assert view.evaluate("v => v.naturalHeight") == 28
+    box = view.bounding_box()
+    assert box["width"] == box["height"] == 112
+    dark = view.evaluate("""v => { const c = document.createElement('canvas'); c.width = c.height = 28;
+        const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+        return g.getImageData(0, 0, 28, 28).data.every((x, i) => i % 4 === 3 ? x === 255 : x === 0); }""")
+    assert dark, "the empty view is not black"
+
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"])
+def test_view_before_drawing_is_an_empty_28x28_image(server, browser, screen):
+    phone = screen == "phone"
+    page = (browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True) if phone
+            else browser.new_page(viewport={"width": 900, "height": 760}))
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('model')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"page-empty-{screen}.png"), full_page=True)
+    _view_is_an_empty_28x28_image(page)
+    _draw(page, STROKES[7])
+    _answer_becomes(page, "7")
+    page.click("#clear")  # and back to the empty view, not to no image
+    _view_is_an_empty_28x28_image(page)
+    page.close()
+
+
 def test_drawn_digits_and_an_uploaded_photo_are_read(server, browser, tmp_path, one_of_each):
     page = browser.new_page(viewport={"width": 900, "height": 760})
     page.goto(server + "/")
