@@ -16,11 +16,14 @@ from conftest import on_paper
 
 CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("DIGITREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
-# Flags for a headless Chromium in a sandbox with no outside network (see scripts/setup).
+# Flags for a headless Chromium in a sandbox with no outside network (scripts/setup --dev installs it).
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
 
-sync_api = pytest.importorskip("playwright.sync_api")
+try:
+    from playwright import sync_api
+except ImportError:  # the dev extra; the browser fixture then fails saying so, rather than skipping unseen
+    sync_api = None
 
 
 def _free_port() -> int:
@@ -52,8 +55,11 @@ def server():
 
 @pytest.fixture(scope="module")
 def browser():
+    if sync_api is None:
+        pytest.fail("Playwright is not installed: pip install -e '.[dev]' (bash scripts/test does)", pytrace=False)
     if not Path(CHROMIUM).is_file():
-        pytest.fail(f"no Chromium at {CHROMIUM}: run scripts/setup (installs Debian's chromium) or set DIGITREC_CHROMIUM")
+        pytest.fail(f"no Chromium at {CHROMIUM}: apt-get install chromium as root (bash scripts/test does), "
+                    "or set DIGITREC_CHROMIUM", pytrace=False)
     with sync_api.sync_playwright() as p:
         b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield b
@@ -91,6 +97,37 @@ def _answer_becomes(page, digit: str):
     shown = page.locator("#answer").inner_text()
     assert shown == digit, f"page shows {shown!r}, expected {digit!r}; status: {page.locator('#status').inner_text()!r}"
     page.wait_for_timeout(250)  # let the bars finish their transition before anything is captured
+
+
+def _view_is_an_empty_28x28_image(page):
+    """The 28x28 view shows a loaded, all-black image (the model's view of a blank pad), never a
+    broken-image icon with its alt text."""
+    view = page.locator("#view")
+    assert view.evaluate("v => v.complete && v.naturalWidth") == 28, "the view is not a loaded image"
+    assert view.evaluate("v => v.naturalHeight") == 28
+    box = view.bounding_box()
+    assert box["width"] == box["height"] == 112
+    dark = view.evaluate("""v => { const c = document.createElement('canvas'); c.width = c.height = 28;
+        const g = c.getContext('2d'); g.drawImage(v, 0, 0);
+        return g.getImageData(0, 0, 28, 28).data.every((x, i) => i % 4 === 3 ? x === 255 : x === 0); }""")
+    assert dark, "the empty view is not black"
+
+
+@pytest.mark.parametrize("screen", ["desktop", "phone"])
+def test_view_before_drawing_is_an_empty_28x28_image(server, browser, screen):
+    phone = screen == "phone"
+    page = (browser.new_page(viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True) if phone
+            else browser.new_page(viewport={"width": 900, "height": 760}))
+    page.goto(server + "/")
+    page.wait_for_function("document.getElementById('model').textContent.includes('model')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"page-empty-{screen}.png"), full_page=True)
+    _view_is_an_empty_28x28_image(page)
+    _draw(page, STROKES[7])
+    _answer_becomes(page, "7")
+    page.click("#clear")  # and back to the empty view, not to no image
+    _view_is_an_empty_28x28_image(page)
+    page.close()
 
 
 def test_drawn_digits_and_an_uploaded_photo_are_read(server, browser, tmp_path, one_of_each):

@@ -8,7 +8,7 @@ import pytest
 from digitrec.cli import cli
 from digitrec.errors import ConfigError
 from digitrec.recipes import (DEFAULT_RECIPE, OPTIMIZERS, RECIPES, SCHEDULES, SUMMARIES, ReaderConfig, TrainConfig,
-                              config_from_flags, recipe)
+                              config_from_flags, matching_recipe, recipe)
 
 NOT_FLAGS = {"arch_args"}  # a dict, set by recipes (`recipe` is set by --recipe, whose help lists them)
 READER_NOT_FLAGS = {"channels"}  # a tuple
@@ -103,3 +103,12 @@ def test_train_reader_options_come_from_reader_config():
         assert options[f.name].help == f.metadata["help"] and options[f.name].default is None
     assert (options["max_digits"].type.min, options["max_digits"].type.max) == (1, 12)
     assert options["out"].default == "runs/reader"
+
+
+def test_matching_recipe_names_the_recipe_that_trains_a_config_again():
+    # As a checkpoint keeps it: plain JSON values, and the name the run was started under.
+    saved = dataclasses.asdict(recipe("best", extremes=1.0, out="runs/best-x", device="cuda", seed=3))
+    assert saved["recipe"] == "best" and matching_recipe(saved) == "robust"
+    assert matching_recipe(dataclasses.asdict(config_from_flags(None, out="x"))) == DEFAULT_RECIPE
+    assert matching_recipe(dataclasses.asdict(recipe("best", epochs=29))) is None  # no recipe has these settings
+    assert matching_recipe(dataclasses.asdict(ReaderConfig())) is None and matching_recipe(None) is None

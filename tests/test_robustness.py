@@ -2,10 +2,12 @@ import json
 
 import pytest
 import torch
+from PIL import Image
 
 from conftest import run_cli
 from digitrec.predict import load_model
-from digitrec.robustness import CORRUPTIONS, format_table, robustness, save_chart, split_images
+from digitrec.robustness import (CORRUPTIONS, axis_floor, chart_figure, format_table, robustness, save_chart,
+                                 short_names, split_images)
 from digitrec.tensors import split_train_val
 
 
@@ -73,19 +75,47 @@ def _fake(acc: float) -> dict:
 
 def test_table_has_a_row_per_corruption_and_a_column_per_model():
     lines = format_table({"runs/a/model.pt": _fake(0.99), "runs/b/other.pt": _fake(0.5)}).splitlines()
-    assert len(lines) == 1 + 1 + 15 + 1
-    assert lines[0].split() == ["corruption", "model.pt", "other.pt"]
+    assert len(lines) == 1 + 1 + 15 + 1 + 2
+    assert lines[0].split() == ["corruption", "model", "other"]
     assert lines[1].split() == ["clean", "0.9900", "0.5000"]
-    assert lines[-1].startswith("mean corrupted") and lines[-1].split()[-2:] == ["0.9200", "0.4300"]
-    # Two files with the same name are told apart by their whole paths.
+    assert lines[17].startswith("mean corrupted") and lines[17].split()[-2:] == ["0.9200", "0.4300"]
+    assert lines[18:] == ["model: runs/a/model.pt", "other: runs/b/other.pt"]  # the full paths, below
+    # Two files with the same name are told apart by their folders.
     header = format_table({"runs/a/model.pt": _fake(0.9), "runs/b/model.pt": _fake(0.9)}).splitlines()[0]
-    assert header.split() == ["corruption", "runs/a/model.pt", "runs/b/model.pt"]
+    assert header.split() == ["corruption", "a/model", "b/model"]
+
+
+def test_a_long_model_path_is_never_cut():
+    long = "runs/a-very-long-experiment-name-for-the-sweep/model-with-a-long-name.pt"
+    lines = format_table({long: _fake(0.99)}).splitlines()
+    assert lines[0].split() == ["corruption", "model-with-a-long-name"]
+    assert lines[-1] == f"model-with-a-long-name: {long}"
+    assert len({len(line) for line in lines[:-1]}) == 1  # the column is as wide as its name
+
+
+def test_short_names():
+    assert short_names(["runs/fast/model.pt"]) == ["model"]
+    assert short_names(["x/a/m.pt", "y/a/m.pt", "z.pt"]) == ["x/a/m", "y/a/m", "z"]
+    assert short_names(["runs/m.pt", "runs/m.onnx"]) == ["runs/m.pt", "runs/m.onnx"]  # nothing shorter tells them apart
+
+
+def test_chart_axis_is_zoomed_to_the_data_and_says_so():
+    fig = chart_figure({"runs/a/model.pt": _fake(0.99), "runs/b/model.pt": _fake(0.97)}, "test", 300)
+    ax = fig.axes[0]
+    lowest = 0.97 - 0.14  # the last corruption of the worse model
+    assert ax.get_ylim() == (0.8, 1.0) and ax.get_ylim()[0] < lowest < ax.get_ylim()[0] + 0.05
+    assert "axis from 0.80, not 0" in ax.get_ylabel()
+    assert ax.get_title(loc="left") == "MNIST test accuracy under MNIST-C corruptions on 300 images"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a/model", "b/model"]
+    assert fig.texts[0].get_text() == "a/model: runs/a/model.pt; b/model: runs/b/model.pt"
+    # Accuracies far from 1 keep the axis from 0, and then it needs no note.
+    ax = chart_figure({"m.pt": _fake(0.3)}).axes[0]
+    assert ax.get_ylim() == (0.0, 1.0) and "not 0" not in ax.get_ylabel()
+    assert axis_floor([0.93, 0.99]) == 0.9
 
 
 def test_chart_is_a_png(tmp_path):
-    from PIL import Image
-
-    path = save_chart({"a.pt": _fake(0.99), "b.pt": _fake(0.8)}, tmp_path / "sub" / "chart.png", "val")
+    path = save_chart({"a.pt": _fake(0.99), "b.pt": _fake(0.8)}, tmp_path / "sub" / "chart.png", "val", 500)
     assert path == tmp_path / "sub" / "chart.png"
     with Image.open(path) as im:
         assert im.format == "PNG" and im.size == (1440, 540)  # 12 x 4.5 inches at 120 dpi

@@ -1,6 +1,5 @@
 """The model that ships inside the package: present, safe to load, accurate, and self-describing."""
 
-import dataclasses
 import json
 
 import numpy as np
@@ -12,6 +11,7 @@ from digitrec.checkpoint import load_checkpoint
 from digitrec.evaluate import evaluate_checkpoint
 from digitrec.checkpoint import shipped_path
 from digitrec.predict import load_model
+from digitrec.recipes import matching_recipe
 from digitrec.train import RECIPES
 
 
@@ -21,9 +21,7 @@ def test_shipped_model_is_in_the_package_and_loads_weights_only():
     raw = torch.load(path, weights_only=True)
     assert raw["command"].startswith("digitrec train --recipe") and "train_state" not in raw  # how it was made
     # ... and `--recipe robust` (scripts/build-model) trains exactly that configuration again.
-    robust = dataclasses.asdict(RECIPES["robust"])
-    assert {k: v for k, v in raw["config"].items() if k not in ("out", "recipe")} == \
-        {k: json.loads(json.dumps(v)) for k, v in robust.items() if k not in ("out", "recipe")}
+    assert matching_recipe(raw["config"]) == "robust"
 
 
 def test_shipped_model_mnist_test_accuracy(mnist):
@@ -47,5 +45,8 @@ def test_predict_and_info_use_the_shipped_model_by_default(tmp_path, mnist):
     assert json.loads(proc.stdout)["digit"] == 3
     info = json.loads(run_cli("info", "--json").stdout)
     assert info["arch"] == RECIPES["robust"].arch and info["path"] == str(shipped_path())
+    # Started as `--recipe best --extremes 1` (config.recipe says so), with the `robust` recipe's settings.
+    assert info["config"]["recipe"] == "best" and info["matches_recipe"] == "robust"
+    assert "\n  recipe: best\nmatches_recipe: robust\n" in run_cli("info").stdout
     assert load_model().predict([page])[0].digit == 3
     assert np.isclose(sum(load_model().predict([page])[0].probabilities), 1.0)

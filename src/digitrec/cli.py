@@ -14,7 +14,8 @@ import click
 
 from . import __version__
 from .errors import DigitrecError
-from .recipes import ReaderConfig, TrainConfig, config_from_flags, recipe_help  # no torch: --help stays quick
+# recipes imports no torch, so `digitrec --help` stays quick.
+from .recipes import ReaderConfig, TrainConfig, config_from_flags, matching_recipe, recipe_help
 
 
 class _Group(click.Group):
@@ -251,6 +252,8 @@ def info(model_path, as_json):
 
     model_path = model_path or shipped_path()
     meta = load(model_path, task=None).describe()
+    if meta["task"] == "digit" and "config" in meta:  # the recipe that trains it again, beside the name it ran under
+        meta = _insert_after(meta, "config", "matches_recipe", matching_recipe(meta["config"]))
     if as_json:
         click.echo(json.dumps(meta, default=str))
         return
@@ -565,6 +568,13 @@ def _command() -> str:
     return "digitrec " + " ".join(shlex.quote(a) for a in sys.argv[1:])
 
 
+def _insert_after(d: dict, after: str, key: str, value) -> dict:
+    """`d` with `key: value` placed right after the key `after`."""
+    items = list(d.items())
+    at = [k for k, _ in items].index(after) + 1
+    return dict(items[:at] + [(key, value)] + items[at:])
+
+
 def _as_text(meta: dict) -> str:
     """key: value lines, one level of nesting indented, deeper values as JSON."""
     lines = []
@@ -645,7 +655,7 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart, qu
     else:
         click.echo(format_table(results))
     if chart:
-        save_chart(results, chart, split)
+        save_chart(results, chart, split, len(labels))
         if not as_json:
             click.echo(f"wrote {chart}")
 

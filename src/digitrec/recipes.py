@@ -8,6 +8,7 @@ A field with no "help" in its metadata is not a command-line flag.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -159,6 +160,28 @@ def config_from_flags(recipe_name: str | None = None, **flags) -> TrainConfig:
         recipe_name = "custom" if flags.get("arch") is not None else DEFAULT_RECIPE
     flags["out"] = flags.get("out") or f"runs/{recipe_name}"
     return recipe(recipe_name, **flags)
+
+
+# What a recipe does not fix: where and how a run ran (folder, device, data, torch.compile, mixed
+# precision), its seed, and the name it was started under.
+_NOT_RECIPE = ("out", "recipe", "device", "data_dir", "compile", "amp", "seed")
+
+
+def _settings(config: Mapping) -> dict:
+    """A config's training settings, as plain JSON values (a checkpoint keeps lists, not tuples)."""
+    return {k: v for k, v in json.loads(json.dumps(dict(config), default=list)).items() if k not in _NOT_RECIPE}
+
+
+def matching_recipe(config) -> str | None:
+    """The recipe whose training settings a saved config (a checkpoint's `config` dict) has, or None.
+
+    A checkpoint's `config.recipe` is the name the run was started under: the shipped model was
+    trained as `--recipe best --extremes 1`, which are the settings the `robust` recipe names, so
+    this answers `robust` for it (`digitrec info` shows both)."""
+    if not isinstance(config, Mapping):
+        return None
+    saved = _settings(config)
+    return next((name for name, cfg in RECIPES.items() if _settings(dataclasses.asdict(cfg)) == saved), None)
 
 
 def recipe_help() -> str:

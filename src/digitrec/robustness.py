@@ -207,45 +207,76 @@ def split_images(data, split: str = "test", limit: int | None = None) -> tuple[t
     return data.test_images[:limit], data.test_labels[:limit]
 
 
+def short_names(paths: list[str]) -> list[str]:
+    """Short, distinct labels for model paths: the file stem (`model` for `runs/fast/model.pt`), with
+    as many parent folders as it takes to tell them apart (`a/model`, `b/model`); the whole path
+    where nothing shorter does (`x.pt` beside `x.onnx`)."""
+    parts = [Path(p).with_suffix("").parts for p in paths]
+    for k in range(1, max(map(len, parts), default=0) + 1):
+        names = ["/".join(x[-k:]) for x in parts]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
 def format_table(results: dict[str, dict]) -> str:
     """`robustness` results keyed by model path as a text table: one row per corruption, one
-    column per model (headed by the file name, or the whole path where two names clash)."""
+    column per model, headed by its short name (`short_names`), whole; then each name's full path."""
     paths = list(results)
-    names = [Path(p).name if len(set(Path(q).name for q in paths)) == len(paths) else p for p in paths]
-    lines = [f"{'corruption':<16}" + "".join(f"{n[:22]:>24}" for n in names)]
+    names = short_names(paths)
+    widths = [max(10, len(n)) + 2 for n in names]
+    lines = [f"{'corruption':<16}" + "".join(f"{n:>{w}}" for n, w in zip(names, widths))]
     rows = [("clean", [r["clean"] for r in results.values()])]
     rows += [(c, [r["corruptions"][c] for r in results.values()]) for c in CORRUPTIONS]
     rows += [("mean corrupted", [r["mean_corrupted"] for r in results.values()])]
-    lines += [f"{name:<16}" + "".join(f"{a:>24.4f}" for a in accs) for name, accs in rows]
+    lines += [f"{name:<16}" + "".join(f"{a:>{w}.4f}" for a, w in zip(accs, widths)) for name, accs in rows]
+    lines += [f"{n}: {p}" for n, p in zip(names, paths) if n != p]
     return "\n".join(lines)
 
 
-def save_chart(results: dict[str, dict], path: str | Path, split: str = "test") -> Path:
-    """Write `robustness` results keyed by model path as a bar chart PNG: clean, each corruption
-    and the mean, one bar per model. Returns the path."""
-    # matplotlib is imported here, not above: it is slow to import and only charts need it.
-    import matplotlib
+def axis_floor(values: list[float]) -> float:
+    """Where a chart's accuracy axis starts: just below the lowest value, on a multiple of 0.05, so
+    that 0.93 against 0.99 is a visible difference rather than two full bars; 0 when that would be
+    below 0.5 (a bar chart of accuracies that low reads better from 0)."""
+    low = math.floor((min(values) - 0.02) * 20) / 20
+    return low if low >= 0.5 else 0.0
 
-    matplotlib.use("Agg")  # files only; never needs a display
-    import matplotlib.pyplot as plt
+
+def chart_figure(results: dict[str, dict], split: str = "test", n: int | None = None):
+    """`robustness` results keyed by model path as a matplotlib figure: clean, each corruption and
+    the mean, one bar per model labelled by its short name; the title says how many images (`n`),
+    the axis where it starts when that is not 0, and a footnote each model's full path."""
+    # matplotlib is imported here, not above: it is slow to import and only charts need it. A bare
+    # Figure (not pyplot's) needs no display and no closing.
     import numpy as np
+    from matplotlib.figure import Figure
 
     corruptions = list(CORRUPTIONS)
     labels = ["clean"] + corruptions + ["mean"]
-    fig, ax = plt.subplots(figsize=(12, 4.5))
+    names = short_names(list(results))
+    fig = Figure(figsize=(12, 4.5))
+    ax = fig.subplots()
     width = 0.8 / len(results)
-    for k, (p, r) in enumerate(results.items()):
-        values = [r["clean"]] + [r["corruptions"][c] for c in corruptions] + [r["mean_corrupted"]]
-        ax.bar(np.arange(len(labels)) + k * width, values, width, label=Path(p).name)
+    bars = [[r["clean"]] + [r["corruptions"][c] for c in corruptions] + [r["mean_corrupted"]] for r in results.values()]
+    for k, (name, values) in enumerate(zip(names, bars)):
+        ax.bar(np.arange(len(labels)) + k * width, values, width, label=name)
     ax.set_xticks(np.arange(len(labels)) + 0.4 - width / 2, labels, rotation=45, ha="right")
     what = "test" if split == "test" else "validation"
-    ax.set_ylabel(f"{what} accuracy")
-    ax.set_ylim(0, 1)
-    ax.set_title(f"MNIST {what} accuracy under MNIST-C corruptions", loc="left")
+    low = axis_floor([v for values in bars for v in values])
+    ax.set_ylim(low, 1)
+    ax.set_ylabel(f"{what} accuracy" + (f" (axis from {low:.2f}, not 0)" if low > 0 else ""))
+    images = f" on {n:,} images" if n is not None else ""
+    ax.set_title(f"MNIST {what} accuracy under MNIST-C corruptions{images}", loc="left")
     ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncol=len(results), frameon=False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    fig.text(0.01, 0.01, "; ".join(f"{name}: {p}" for name, p in zip(names, results)), fontsize=7, color="0.35")
+    return fig
+
+
+def save_chart(results: dict[str, dict], path: str | Path, split: str = "test", n: int | None = None) -> Path:
+    """Write `chart_figure` as a PNG (folders made as needed). Returns the path."""
+    fig = chart_figure(results, split, n)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=120)
-    plt.close(fig)
     return path

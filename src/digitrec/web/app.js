@@ -6,6 +6,9 @@ const ctx = pad.getContext("2d");
 const $ = (id) => document.getElementById(id);
 let drawing = false, dirty = false, inFlight = false, hasInk = false, last = null;
 let mode = "digit";  // "digit": /v1/predict on a square pad; "number": /v1/read on a wide one
+// The page's empty 28x28 view (black, as the model sees a blank pad): shown again on Clear, so the
+// view is never an image without a source (a broken-image icon and its alt text).
+const EMPTY_VIEW = $("view").getAttribute("src");
 
 function clearPad() {
   ctx.fillStyle = "#fff";
@@ -89,7 +92,7 @@ function show(r) {
   $("answer").textContent = best === null ? (r && r.no_digit ? "–" : "?") : String(best);
   $("confidence").textContent = !r ? "draw a digit" : r.error ? "unreadable" : r.no_digit ? "no digit found"
     : (100 * r.confidence).toFixed(1) + "% sure" + (r.uncertain ? " (uncertain)" : "");
-  if (r && r.preprocessed) $("view").src = r.preprocessed; else if (!r) $("view").removeAttribute("src");
+  if (r && r.preprocessed) $("view").src = r.preprocessed; else if (!r) $("view").src = EMPTY_VIEW;
   document.querySelectorAll("#bars li").forEach((li, d) => {
     li.querySelector(".fill").style.width = (100 * probs[d]).toFixed(1) + "%";
     li.querySelector(".pct").textContent = (100 * probs[d]).toFixed(1) + "%";
