@@ -18,6 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .images import resize
+from .morphology import dilate, distance_inside
 
 BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
 MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordinates
@@ -29,8 +30,8 @@ THIN_STROKE, THICK_STROKE = 0.09, 0.18  # outside this range a stroke is brought
 
 def _stroke_width(mask: np.ndarray) -> float:
     """Typical stroke width in pixels: twice the distance-to-background along the strokes' ridges."""
-    dist = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]  # the crop's edge is background
-    ridge = mask & (dist >= ndi.maximum_filter(dist, size=3))
+    dist = distance_inside(mask)  # the crop's edge is background
+    ridge = mask & (dist >= dilate(dist, 3))
     return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 1.0
 
 

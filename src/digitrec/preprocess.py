@@ -28,6 +28,7 @@ from scipy import ndimage as ndi
 from .errors import DigitrecError
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image, luma, resize, to_rgb
+from .morphology import closing, distance_inside, opening
 
 WORK_SIDE = 192  # long side of a digit's working resolution: ample for a 20 px result, cheap to filter
 MARGIN = 0.12  # paper added all round a digit's image (`with_margin`): a tight crop is framed as a photo is
@@ -206,10 +207,10 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
     k = max(5, round(0.25 * min(h, w))) | 1
     if polarity == "dark-on-light":
-        field = ndi.minimum_filter(ndi.maximum_filter(rgb, size=(k, k, 1)), size=(k, k, 1))  # closing
+        field = closing(rgb, k)
         ink = (field - rgb) / np.maximum(field, 0.15)  # relative darkening, per channel
     else:
-        field = ndi.maximum_filter(ndi.minimum_filter(rgb, size=(k, k, 1)), size=(k, k, 1))  # opening
+        field = opening(rgb, k)
         ink = rgb - field
     ink = np.clip(ink, 0, None).max(axis=2)  # the channel where the ink stands out most
     return ink.astype(np.float32), polarity
@@ -225,7 +226,7 @@ def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
     for size in (2, 3):
         if min(ink.shape) < 4 * size or ink.max() <= 0:
             break
-        opened = ndi.grey_opening(ink, size=(size, size))
+        opened = opening(ink, size)
         firm = ink > _otsu(ink)
         wiped = firm & (opened < 0.5 * ink)
         kept = firm & ~wiped
@@ -313,7 +314,7 @@ def ink_components(ink: np.ndarray) -> Components:
     mass = ndi.sum_labels(ink, labels, idx)
     # Half the thickest stroke of each component: pen strokes are thin for their length, while a
     # shadow's edge or a dark corner of the photo is a solid blob.
-    half_width = ndi.maximum(ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1], labels, idx)
+    half_width = ndi.maximum(distance_inside(mask), labels, idx)
     slices = ndi.find_objects(labels)
     keep, blob = np.ones(n, bool), np.zeros(n, bool)
     for i, sl in enumerate(slices):

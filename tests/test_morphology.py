@@ -1,0 +1,38 @@
+"""OpenCV's morphology gives exactly what scipy.ndimage gives, with ndimage's edges and anchors."""
+
+import numpy as np
+import pytest
+from scipy import ndimage as ndi
+
+from digitrec.morphology import closing, dilate, distance_inside, erode, opening
+
+
+@pytest.fixture(params=[0, 1, 2])
+def image(request):
+    rng = np.random.default_rng(request.param)
+    return rng.random((37, 53)).astype(np.float32)
+
+
+@pytest.mark.parametrize("size", [2, 3, 4, 5, 41])
+def test_grey_morphology_is_ndimages(image, size):
+    assert np.array_equal(erode(image, size), ndi.grey_erosion(image, size=(size, size)))
+    assert np.array_equal(dilate(image, size), ndi.grey_dilation(image, size=(size, size)))
+    assert np.array_equal(opening(image, size), ndi.grey_opening(image, size=(size, size)))
+    assert np.array_equal(closing(image, size), ndi.grey_closing(image, size=(size, size)))
+
+
+def test_colour_images_are_filtered_per_channel(image):
+    rgb = np.stack([image, image[::-1], 1 - image], axis=2)  # (H, W, 3)
+    want = ndi.minimum_filter(ndi.maximum_filter(rgb, size=(9, 9, 1)), size=(9, 9, 1))
+    assert closing(rgb, 9).shape == rgb.shape and np.array_equal(closing(rgb, 9), want)
+
+
+def test_distance_inside_is_the_exact_euclidean_distance_with_the_edge_outside(image):
+    mask = ndi.binary_opening(image > 0.35)
+    want = ndi.distance_transform_edt(np.pad(mask, 1))[1:-1, 1:-1]
+    got = distance_inside(mask)
+    assert got.shape == mask.shape and np.allclose(got, want, atol=1e-4)
+    assert (got[~mask] == 0).all() and got[mask].min() >= 1
+    # A full mask: distances grow from the image's edges inwards.
+    full = distance_inside(np.ones((7, 9), bool))
+    assert full[0].max() == 1 and full[3, 4] == 4
