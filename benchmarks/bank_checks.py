@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.device import use_inference_threads
 from digitrec.evaluate import expected_calibration_error
 from digitrec.evaluate_read import accuracy_at_coverage, edit_distance, evaluate_folder, read_labels, save_gallery
 from digitrec.read import load_reader
@@ -70,6 +71,7 @@ def main() -> None:
     p.add_argument("--gallery", type=Path, default=None, help="write a PNG of the wrong readings")
     args = p.parse_args()
 
+    use_inference_threads()  # as `digitrec read` runs
     reader = load_reader(args.model, args.reader)
     reader.read(str(args.data / read_labels(args.data)[0][0]))  # warm up: start-up excluded
     t0 = time.perf_counter()

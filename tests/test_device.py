@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from digitrec.device import resolve_device
+from digitrec.device import resolve_device, use_inference_threads
 from digitrec.errors import ConfigError
 
 
@@ -30,3 +30,19 @@ def test_missing_accelerators_are_config_errors():
     if getattr(torch.backends, "mps", None) is None or not torch.backends.mps.is_available():
         with pytest.raises(ConfigError, match="MPS is not available"):
             resolve_device("mps")
+
+
+def test_inference_runs_on_one_thread_unless_told_otherwise(monkeypatch):
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.delenv("DIGITREC_THREADS", raising=False)
+        assert use_inference_threads() == 1 and torch.get_num_threads() == 1
+        monkeypatch.setenv("DIGITREC_THREADS", "2")
+        assert use_inference_threads() == 2 and torch.get_num_threads() == 2
+        assert use_inference_threads(1) == 1 and torch.get_num_threads() == 1
+        for bad in ("two", "0"):
+            monkeypatch.setenv("DIGITREC_THREADS", bad)
+            with pytest.raises(ConfigError, match="DIGITREC_THREADS|at least 1"):
+                use_inference_threads()
+    finally:
+        torch.set_num_threads(before)

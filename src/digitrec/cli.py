@@ -284,9 +284,11 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
 
     Exit code 1 if any input could not be read; the others are still predicted.
     """
+    from .device import use_inference_threads
     from .files import expand_paths, save_preprocessed_image
     from .predict import load_model
 
+    use_inference_threads()
     rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
     failed = False
     saved: set[str] = set()
@@ -346,9 +348,11 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
 
     Exit code 1 if any input could not be read; the others are still read.
     """
+    from .device import use_inference_threads
     from .files import annotate as draw_boxes, expand_paths
     from .read import load_reader
 
+    use_inference_threads()
     reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
     failed = False
     taken: set[str] = set()
@@ -399,9 +403,11 @@ def evaluate_images(folder, model_path, backend, as_json, gallery):
       digitrec evaluate-images my-digits/
       digitrec evaluate-images ../shared/data/user-digits --gallery errors.png --json
     """
+    from .device import use_inference_threads
     from .evaluate_images import evaluate_images as run, format_report, save_error_gallery
     from .predict import load_model
 
+    use_inference_threads()
     report, preds, labels = run(load_model(model_path, backend=backend), folder)
     if gallery:
         report["gallery"] = str(save_error_gallery(folder, preds, labels, gallery))
@@ -432,9 +438,11 @@ def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
     """
     from tqdm.auto import tqdm
 
+    from .device import use_inference_threads
     from .evaluate_read import evaluate_folder, format_report, save_gallery
     from .read import load_reader
 
+    use_inference_threads()
     reader = load_reader(model_path, reader_path)
     bar = None if quiet or as_json else (lambda rows: tqdm(rows, unit="image", leave=False, file=sys.stderr))
     report, readings, labels = evaluate_folder(reader, folder, progress=bar)

@@ -1,0 +1,109 @@
+"""Where the time of `digitrec predict` and `digitrec read` goes, against the rate the same files decode at.
+
+    python benchmarks/image_path.py                     # 1,000 user-style JPEGs (made once, in a temp folder)
+    python benchmarks/image_path.py --n 300 --top 15
+
+Prints, in one run on the same files (`synth.save_user_style_set(..., seed=0, fmt='jpg')`, 40-600 px):
+  * decoding alone (PIL open + convert('L'), one process): the rate to measure against;
+  * `preprocess` alone, in this process, and a profile of it: milliseconds per image in each of
+    digitrec's functions and in the library calls that cost most;
+  * `digitrec predict DIR --json` and a cold one-image `digitrec predict` as whole processes
+    (start-up included), as a user runs them;
+  * `digitrec read` on the 300 bank-check amounts as a whole process, when ../shared is beside the clone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from PIL import Image
+
+from digitrec.data import load_mnist
+from digitrec.preprocess import NoDigitFound, preprocess
+from digitrec.synth import save_user_style_set
+
+CHECKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "number-strings" / "bank-checks"
+
+
+def rate(n: int, seconds: float) -> str:
+    return f"{n / seconds:8.1f} images/s  ({seconds:.2f} s for {n})"
+
+
+def whole_process(*args: str) -> float:
+    """Seconds a `digitrec` command takes, start-up included; its output is discarded."""
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "digitrec", *args], check=True, stdout=subprocess.DEVNULL)
+    return time.perf_counter() - t0
+
+
+def profile_preprocess(files: list[Path], top: int) -> float:
+    """Preprocess every file under cProfile; print the costliest functions; return the seconds taken without it."""
+    t0 = time.perf_counter()
+    for f in files:
+        try:
+            preprocess(f)
+        except NoDigitFound:
+            pass
+    plain = time.perf_counter() - t0
+    prof = cProfile.Profile()
+    prof.enable()
+    for f in files:
+        try:
+            preprocess(f)
+        except NoDigitFound:
+            pass
+    prof.disable()
+    stats = pstats.Stats(prof).stats  # {(file, line, name): (calls, prim, tottime, cumtime, callers)}
+    per = 1000 / len(files)
+    ours = sorted(((v[3], f"{Path(k[0]).stem}.{k[2]}") for k, v in stats.items() if "digitrec" in k[0]), reverse=True)
+    lib = sorted(((v[2], k[2] if k[0] == "~" else f"{Path(k[0]).stem}.{k[2]}") for k, v in stats.items()
+                  if "digitrec" not in k[0]), reverse=True)
+    print(f"\n  digitrec's functions, ms per image (cumulative, under the profiler):")
+    for t, name in ours[:top]:
+        print(f"    {t * per:7.3f}  {name}")
+    print(f"  library calls, ms per image (own time):")
+    for t, name in lib[:top]:
+        print(f"    {t * per:7.3f}  {name}")
+    return plain
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--n", type=int, default=1000, help="user-style JPEGs to make and read")
+    p.add_argument("--top", type=int, default=12, help="functions to list in each profile")
+    p.add_argument("--data-dir", default=None)
+    args = p.parse_args()
+
+    folder = Path(tempfile.mkdtemp(prefix="digitrec-image-path-"))
+    data = load_mnist(args.data_dir)
+    save_user_style_set(folder, data.test_images, data.test_labels, args.n, seed=0, fmt="jpg")
+    files = sorted(folder.glob("*.jpg"))
+    print(f"{len(files)} user-style JPEGs in {folder}; {os.cpu_count()} CPUs; torch threads as digitrec chooses them\n")
+
+    t0 = time.perf_counter()
+    for f in files:
+        Image.open(f).convert("L")
+    decode = time.perf_counter() - t0
+    print(f"decode only (PIL, one process)     {rate(len(files), decode)}")
+    plain = profile_preprocess(files, args.top)
+    print(f"\npreprocess only (this process)     {rate(len(files), plain)}")
+    predict = whole_process("predict", str(folder), "--json")
+    print(f"digitrec predict DIR --json         {rate(len(files), predict)}  = {decode / predict:.0%} of the decode rate")
+    cold = whole_process("predict", str(files[0]))
+    print(f"cold one-image digitrec predict     {cold:.2f} s")
+    if CHECKS.is_dir():
+        checks = sorted((CHECKS / "images").glob("*"))
+        read = whole_process("read", *map(str, checks), "--json")
+        print(f"digitrec read, {len(checks)} bank checks      {rate(len(checks), read)}")
+
+
+if __name__ == "__main__":
+    main()
