@@ -446,8 +446,14 @@ def preprocess(source) -> Preprocessed:
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
     img = load_image(source)  # decoded once, for both looks
-    found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count)
-    if _touches_edge(mask):
+    try:
+        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count)
+        tight = _touches_edge(mask)
+    except NoDigitFound:
+        # A digit that fills its picture (a thick marker's 1 cut from a form) can leave too little
+        # paper at the border to measure the paper by: the same second look.
+        tight = True
+    if tight:
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
         found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, margin=MARGIN)

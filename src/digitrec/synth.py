@@ -328,14 +328,16 @@ def save_user_style_set(out_dir: str | Path, images: torch.Tensor | np.ndarray, 
     return csv_path
 
 
-FRAMES = ("photo", "tight", "box", "comb")
+FRAMES = ("photo", "tight", "box", "comb", "marker", "upscaled")
 
 
 def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
     """A rendered digit as it reaches a user in other ways than a photo: "tight" (cropped to the
     digit, touching the image's edges, as cut from a postal-code field), "box" (inside a printed
     box, 1-3 px lines close to the digit or touching it, cut from the form with a little beyond),
-    "comb" (a form's comb field: a baseline and ticks either side, no top); "photo" as it is."""
+    "comb" (a form's comb field: a baseline and ticks either side, no top), "marker" (written with
+    a thick marker, strokes about a sixth to a quarter of the digit's height, cropped tight), "upscaled"
+    (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight); "photo" as it is."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     if frame == "photo":
@@ -343,6 +345,17 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     x0, y0, x1, y1 = box
     if frame == "tight":
         return img.crop(box)
+    if frame == "marker":  # the paper is light: a minimum filter spreads the dark ink
+        grow = int(rng.uniform(0.025, 0.07) * (y1 - y0))  # per side, on top of the pen's own width
+        wide = img.filter(ImageFilter.MinFilter(2 * grow + 1)) if grow else img
+        return wide.crop((max(0, x0 - grow), max(0, y0 - grow), min(img.width, x1 + grow), min(img.height, y1 + grow)))
+    if frame == "upscaled":
+        crop = img.crop(box)
+        f = rng.uniform(10, 18) / crop.height
+        small = crop.resize((max(2, round(crop.width * f)), max(2, round(crop.height * f))), Image.Resampling.BOX)
+        up = rng.uniform(4, 10)
+        how = Image.Resampling.NEAREST if rng.random() < 0.5 else Image.Resampling.BILINEAR
+        return small.resize((round(small.width * up), round(small.height * up)), how)
     img = img.copy()
     h = y1 - y0
     t = int(rng.integers(1, 4)) * max(1, round(h / 60))  # printed lines: thin, a little heavier on big scans
