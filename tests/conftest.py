@@ -85,6 +85,15 @@ def ballpoint_page(strokes, at=(1700, 2300), height=150, width=3, size=(3000, 40
     return Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
 
 
+def flip_bytes(path: Path, out: Path, n: int) -> Path:
+    """A copy of `path` with `n` bytes in its middle inverted, as a bad disk or download leaves it."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + n] = bytes(b ^ 0xFF for b in data[mid:mid + n])
+    out.write_bytes(bytes(data))
+    return out
+
+
 def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run `python -m digitrec ARGS` in a real subprocess, as a user would."""
     full_env = {**os.environ, "DIGITREC_DATA": str(MNIST_DIR), **(env or {})}
