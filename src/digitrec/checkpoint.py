@@ -248,10 +248,10 @@ def _normalization(norm: Any, path: Path) -> tuple[float, float]:
 
 @torch.no_grad()
 def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
-    """Run the model once on a blank and a random input; refuse it (one clear line) when its
-    outputs are not finite numbers: NaN or infinite weights would answer every image with NaN,
-    which is neither a digit nor valid JSON. `model` is a torch module or an ONNX session behind
-    the same call; a line reader gets a line (28 x 56)."""
+    """Run the model once on a blank and a random input; refuse it (one clear line) when a digit
+    model's output is not (N, 10), or any output is not a finite number: NaN or infinite weights
+    would answer every image with NaN, which is neither a digit nor valid JSON. `model` is a torch
+    module or an ONNX session behind the same call; a line reader gets a line (28 x 56)."""
     shape = (2, 1, 28, 56) if task == "line" else (2, 1, 28, 28)
     x = torch.stack([torch.zeros(shape[1:]), torch.rand(shape[1:], generator=torch.Generator().manual_seed(0))]) / std
     training = getattr(model, "training", False)
@@ -260,7 +260,11 @@ def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
     out = model(x)
     if hasattr(model, "train"):
         model.train(training)
-    if not bool(torch.isfinite(torch.as_tensor(out)).all()):
+    out = torch.as_tensor(out)
+    if task == "digit" and tuple(out.shape) != (len(x), len(CLASSES)):  # one score per digit, or argmax means nothing
+        raise CheckpointError(f"{path}: not a digit model (it gives {tuple(out.shape[1:])} values per image, not one "
+                              f"score for each of the {len(CLASSES)} digits)")
+    if not bool(torch.isfinite(out).all()):
         raise CheckpointError(f"{path}: damaged model file (its outputs are not finite numbers: NaN or infinite "
                               "weights); retrain it or restore a good copy")
 
