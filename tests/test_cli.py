@@ -179,6 +179,39 @@ def test_a_run_killed_while_saving_resumes_with_one_line_per_epoch_and_no_temp_f
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
 
 
+def _started(proc, ready, timeout=300):
+    """Wait until `ready()` or the process ends."""
+    deadline = time.time() + timeout
+    while not ready() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+
+
+def test_ctrl_c_during_start_up_is_exit_130_in_one_line(seed_model_path):
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "evaluate", "--model", str(seed_model_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DIGITREC_DATA": str(MNIST_DIR)})
+    maps = f"/proc/{proc.pid}/maps"  # torch's library mapped: the command is importing torch
+    _started(proc, lambda: "libtorch" in open(maps).read() if os.path.exists(maps) else time.sleep(1) is None)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stdout, stderr) == (130, "", "interrupted\n")  # it was 1 and "Aborted!"
+
+
+def test_ctrl_c_again_and_again_is_exit_130_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--arch", "mlp", "--epochs", "30", "--subset",
+                             "20000", "--out", str(out), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "DIGITREC_DATA": str(MNIST_DIR)})
+    _started(proc, (out / "metrics.jsonl").exists)
+    deadline = time.time() + 60
+    while proc.poll() is None and time.time() < deadline:  # a user pressing Ctrl-C until it stops
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and stdout == ""  # it was -2 (killed by SIGINT), with "Exception ignored in ..."
+    assert len(stderr.splitlines()) == 1 and "interrupted" in stderr, stderr
+
+
 def test_augment_preview_writes_a_grid(tmp_path):
     from PIL import Image
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from .recipes import ReaderConfig, TrainConfig, config_from_flags, recipe_help  
 
 class _Group(click.Group):
     """Report bad input (DigitrecError) and what the system refused (no permission, a full disk) as
-    click errors: one line, exit code 1, no traceback."""
+    click errors: one line, exit code 1, no traceback. Ctrl-C is one line and exit code 130, the
+    shell's convention, rather than click's "Aborted!" and 1."""
 
     def invoke(self, ctx):
         try:
@@ -30,6 +32,9 @@ class _Group(click.Group):
             if e.errno not in USER_ERRNOS:
                 raise  # anything else is a bug of ours: its traceback is what to report
             raise click.ClickException(os_error_message(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -684,4 +689,30 @@ def models_cmd():
 
 
 def main() -> None:
-    cli(prog_name="digitrec")
+    signal.signal(signal.SIGINT, _stop_once)
+    try:
+        try:
+            cli(prog_name="digitrec")
+        finally:
+            # On the way out, a Ctrl-C would land in the interpreter's shutdown (torch's atexit
+            # callbacks: "Exception ignored in ...") and turn exit code 130 into death by SIGINT.
+            _ignore_ctrl_c()
+    except KeyboardInterrupt:  # the one Ctrl-C, landed after click had finished
+        sys.exit(130)
+
+
+def _stop_once(signum, frame):
+    """Ctrl-C: stop now (a KeyboardInterrupt: one line and exit code 130, see _Group) and ignore
+    the ones that follow, so that the way out is not cut short. Training first asks to stop
+    between batches (loop.StopOnInterrupt), then hands a second Ctrl-C to this."""
+    _ignore_ctrl_c()
+    raise KeyboardInterrupt
+
+
+def _ignore_ctrl_c() -> None:
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:  # one that had just arrived: signal.signal runs pending handlers first
+            continue

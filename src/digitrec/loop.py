@@ -139,7 +139,9 @@ class StopOnInterrupt:
         signal.signal(signal.SIGINT, self._old)
 
     def __exit__(self, *exc):
-        if self._old is not None:
+        # Put the old handler back, unless a Ctrl-C already did and that handler has changed it
+        # since (the CLI's ignores every Ctrl-C after the one that stopped it).
+        if self._old is not None and signal.getsignal(signal.SIGINT) == self._handle:
             signal.signal(signal.SIGINT, self._old)
 
 
