@@ -65,7 +65,7 @@ def test_train_on_a_full_disk_is_one_line_and_the_epochs_saved_resume(tmp_path):
     proc = on_small_disk(disk, "2500k", f"{train}; rc=$?; cp -a {disk}/run {kept}; exit $rc")
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert proc.stderr.count("\n") == 1 and f"{disk}/run/" in proc.stderr and "the disk is full" in proc.stderr
-    assert f"saved up to epoch 1: free some space, then continue with `digitrec train --resume {disk}/run`" in proc.stderr
+    assert f"saved up to epoch 1: once it can be written, continue with `digitrec train --resume {disk}/run`" in proc.stderr
     assert sorted(os.listdir(kept)) == ["last.pt", "metrics.jsonl", "model.pt"]  # no temp files
     assert torch.load(kept / "last.pt", weights_only=True)["train_state"]["epoch"] == 1
     assert torch.load(kept / "model.pt", weights_only=True)["metrics"]["val"]["epoch"] == 1

@@ -170,9 +170,9 @@ def train_model(cfg: TrainConfig | None = None, *, data: MNIST | None = None, re
 def _saved_so_far(out: Path) -> str:
     """Where a run that could not write stands: resumable from its last.pt, or nothing saved."""
     if not (out / LAST).exists():
-        return "nothing of this run was saved: free some space or choose another --out"
+        return "nothing of this run was saved"
     epoch = read_checkpoint(out / LAST)["train_state"]["epoch"]
-    return f"the run is saved up to epoch {epoch}: free some space, then continue with `digitrec train --resume {out}`"
+    return f"the run is saved up to epoch {epoch}: once it can be written, continue with `digitrec train --resume {out}`"
 
 
 def _read_last(resume: Path) -> tuple[TrainConfig, dict]:
