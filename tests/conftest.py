@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -85,8 +87,44 @@ def ballpoint_page(strokes, at=(1700, 2300), height=150, width=3, size=(3000, 40
     return Image.fromarray(np.clip(np.asarray(img, np.float32) + noise, 0, 255).astype(np.uint8))
 
 
-def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
-    """Run `python -m digitrec ARGS` in a real subprocess, as a user would."""
+def flip_bytes(path: Path, out: Path, n: int) -> Path:
+    """A copy of `path` with `n` bytes in its middle inverted, as a bad disk or download leaves it."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid:mid + n] = bytes(b ^ 0xFF for b in data[mid:mid + n])
+    out.write_bytes(bytes(data))
+    return out
+
+
+def run_cli(*args: str, env: dict | None = None, cwd: Path | None = None, timeout: float = 900,
+            prefix: list[str] = ()) -> subprocess.CompletedProcess:
+    """Run `python -m digitrec ARGS` in a real subprocess, as a user would (`prefix`: a command it runs under)."""
     full_env = {**os.environ, "DIGITREC_DATA": str(MNIST_DIR), **(env or {})}
-    return subprocess.run([sys.executable, "-m", "digitrec", *args], capture_output=True, text=True,
+    return subprocess.run([*prefix, sys.executable, "-m", "digitrec", *args], capture_output=True, text=True,
                           env=full_env, cwd=cwd, timeout=timeout)
+
+
+def bound_by_permissions() -> list[str]:
+    """A command prefix under which file permissions apply. A user needs none; root, whom they do
+    not bind, runs under setpriv without the two capabilities that override them."""
+    if os.geteuid() != 0:
+        return []
+    prefix = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search", "--"]
+    if shutil.which("setpriv") is None or subprocess.run([*prefix, "true"]).returncode != 0:
+        pytest.skip("running as root, where permission bits do not apply, and setpriv cannot drop CAP_DAC_OVERRIDE")
+    return prefix
+
+
+def on_small_disk(mountpoint: Path, size: str, script: str) -> subprocess.CompletedProcess:
+    """Run shell `script` with a tmpfs of `size` (as `mount` takes it: 600k) mounted at `mountpoint`
+    for it alone (a private mount namespace; inside a user namespace when not root), so that
+    writes there fail as on a full disk, with ENOSPC. The mount goes with the script: copy out
+    what the test looks at. $PY in the script is this Python."""
+    ns = ["unshare", "--mount", "--propagation", "private"] if os.geteuid() == 0 else \
+        ["unshare", "--user", "--map-root-user", "--mount"]
+    mount = ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mountpoint)]
+    if shutil.which("unshare") is None or subprocess.run([*ns, *mount], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs in a private mount namespace here (unshare, mount)")
+    env = {**os.environ, "DIGITREC_DATA": str(MNIST_DIR), "PY": sys.executable}
+    return subprocess.run([*ns, "sh", "-c", f"{shlex.join(mount)} && {{ {script}; }}"], capture_output=True,
+                          text=True, env=env, timeout=900)

@@ -6,9 +6,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_cli
-from digitrec.checkpoint import FORMAT_VERSION, atomic_save, load_checkpoint, make_checkpoint, shipped_path
-from digitrec.errors import CheckpointError
+from conftest import REPO, flip_bytes, run_cli
+from digitrec.checkpoint import (FORMAT_VERSION, add_weights_hash, atomic_save, load_checkpoint, make_checkpoint,
+                                 shipped_path, weights_sha256)
+from digitrec.errors import CheckpointError, OutputError
 from digitrec.models import create_model
 from digitrec.tensors import MNIST_MEAN, MNIST_STD
 
@@ -132,7 +133,7 @@ def test_failed_save_leaves_the_old_file_and_no_temp(tmp_path):
 def test_unwritable_destination_is_a_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(CheckpointError, match="could not write"):
+    with pytest.raises(OutputError, match=f"{blocker}: exists and is not a folder"):
         atomic_save({"a": 1}, blocker / "model.pt")
 
 
@@ -148,8 +149,10 @@ def test_describe_says_what_a_checkpoint_is(seed_model_path):
 
 
 def _damaged(tmp_path, change) -> Path:
+    """The shipped model changed as if digitrec had saved it so (its weights' hash recorded again)."""
     obj = torch.load(shipped_path(), weights_only=True)
     change(obj)
+    obj["weights_sha256"] = weights_sha256(obj["state_dict"])
     path = tmp_path / "damaged.pt"
     torch.save(obj, path)
     return path
@@ -169,3 +172,36 @@ def test_a_model_that_cannot_give_probabilities_is_refused_at_load(tmp_path, cha
         proc = run_cli(*args)
         assert proc.returncode != 0 and says in proc.stderr and "Traceback" not in proc.stderr
         assert proc.stdout == ""  # no NaN answer, no invalid JSON
+
+
+def test_a_checkpoint_records_the_sha256_of_its_weights(tmp_path):
+    _, path = _saved(tmp_path)
+    raw = torch.load(path, weights_only=True)
+    assert raw["weights_sha256"] == weights_sha256(raw["state_dict"])
+    raw["state_dict"]["fc2.bias"][0] += 1e-3  # one weight changed by a little
+    assert weights_sha256(raw["state_dict"]) != raw["weights_sha256"]
+
+
+def test_corrupted_weights_are_refused_naming_the_file(tmp_path):
+    # torch's zip reader checks no CRC: these flipped bytes used to load, and read a 7 as a 0.
+    bad = flip_bytes(shipped_path(), tmp_path / "digits.pt", 2000)
+    with pytest.raises(CheckpointError, match="digits.pt: damaged model file .*SHA-256"):
+        load_checkpoint(bad)
+    for args in (["info", str(bad)], ["predict", "--model", str(bad), str(REPO / "samples" / "seven.jpg")]):
+        proc = run_cli(*args)
+        assert proc.returncode == 1 and proc.stdout == "", proc.stdout
+        assert proc.stderr.count("\n") == 1 and f"{bad}: damaged model file" in proc.stderr
+
+
+def test_files_saved_without_a_hash_still_load_and_can_be_given_one(tmp_path, seed_model_path):
+    assert load_checkpoint(seed_model_path).kind == "tutorial"  # a bare state dict has nowhere to keep one
+    _, path = _saved(tmp_path)
+    raw = torch.load(path, weights_only=True)
+    del raw["weights_sha256"]  # as digitrec saved checkpoints before it recorded one
+    torch.save(raw, path)
+    assert load_checkpoint(path).arch == "cnn"
+    digest = add_weights_hash(path)
+    again = torch.load(path, weights_only=True)
+    assert again["weights_sha256"] == digest == weights_sha256(raw["state_dict"])
+    assert {k: v for k, v in again.items() if k not in ("weights_sha256", "state_dict")} == \
+        {k: v for k, v in raw.items() if k != "state_dict"}

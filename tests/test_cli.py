@@ -1,4 +1,5 @@
 import json
+import os
 import re
 import signal
 import subprocess
@@ -132,8 +133,6 @@ def test_corrupt_data_file_one_line_error(tmp_path, seed_model_path):
 def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     out = tmp_path / "run"
     env = {"DIGITREC_DATA": str(MNIST_DIR), "PYTHONUNBUFFERED": "1"}
-    import os
-
     proc = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--recipe", "tutorial", "--epochs", "4",
                              "--subset", "20000", "--out", str(out), "--device", "cpu", "-q"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, **env})
@@ -151,6 +150,66 @@ def test_ctrl_c_saves_and_resume_finishes(tmp_path):
     assert done.returncode == 0, done.stderr
     assert torch.load(out / "last.pt", weights_only=True)["train_state"]["epoch"] == 4
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4
+
+
+def test_a_run_killed_while_saving_resumes_with_one_line_per_epoch_and_no_temp_files(tmp_path):
+    out = tmp_path / "run"
+    args = ["train", "--arch", "mlp", "--epochs", "3", "--subset", "3000", "--out", str(out), "--device", "cpu", "-q"]
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "DIGITREC_DATA": str(MNIST_DIR)})
+    deadline = time.time() + 300
+    while not (out / "metrics.jsonl").exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+    proc.kill()  # SIGKILL, the moment epoch 1's line is written
+    proc.communicate(timeout=60)
+    # What a kill in the middle of saving epoch 2 leaves besides: its metrics line, and a temp file.
+    first = (out / "metrics.jsonl").read_text().splitlines()[0]
+    with open(out / "metrics.jsonl", "a") as f:
+        f.write(json.dumps({**json.loads(first), "epoch": 2}) + "\n")
+    (out / ".last.pt.k2j4x9.tmp").write_bytes((out / "last.pt").read_bytes()[:5000])
+    done = run_cli("train", "--resume", str(out), "-q")
+    assert done.returncode == 0, done.stderr
+    assert [json.loads(ln)["epoch"] for ln in (out / "metrics.jsonl").read_text().splitlines()] == [1, 2, 3]
+    assert sorted(os.listdir(out)) == ["last.pt", "metrics.jsonl", "model.pt"]
+    # --force starts again from a clean folder, temp files included.
+    (out / ".model.pt.0a1b2c.tmp").write_bytes(b"")
+    again = run_cli(*args[:4], "1", *args[5:], "--force")
+    assert again.returncode == 0, again.stderr
+    assert sorted(os.listdir(out)) == ["last.pt", "metrics.jsonl", "model.pt"]
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def _started(proc, ready, timeout=300):
+    """Wait until `ready()` or the process ends."""
+    deadline = time.time() + timeout
+    while not ready() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.002)
+
+
+def test_ctrl_c_during_start_up_is_exit_130_in_one_line(seed_model_path):
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "evaluate", "--model", str(seed_model_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "DIGITREC_DATA": str(MNIST_DIR)})
+    maps = f"/proc/{proc.pid}/maps"  # torch's library mapped: the command is importing torch
+    _started(proc, lambda: "libtorch" in open(maps).read() if os.path.exists(maps) else time.sleep(1) is None)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert (proc.returncode, stdout, stderr) == (130, "", "interrupted\n")  # it was 1 and "Aborted!"
+
+
+def test_ctrl_c_again_and_again_is_exit_130_in_one_line(tmp_path):
+    out = tmp_path / "run"
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "train", "--arch", "mlp", "--epochs", "30", "--subset",
+                             "20000", "--out", str(out), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "DIGITREC_DATA": str(MNIST_DIR)})
+    _started(proc, (out / "metrics.jsonl").exists)
+    deadline = time.time() + 60
+    while proc.poll() is None and time.time() < deadline:  # a user pressing Ctrl-C until it stops
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.02)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and stdout == ""  # it was -2 (killed by SIGINT), with "Exception ignored in ..."
+    assert len(stderr.splitlines()) == 1 and "interrupted" in stderr, stderr
 
 
 def test_augment_preview_writes_a_grid(tmp_path):

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import SHARED, run_cli
+from conftest import REPO, SHARED, bound_by_permissions, run_cli
 from conftest import on_paper as paper_digit
 
 USER_DIGITS = SHARED / "data" / "user-digits"
@@ -272,3 +272,26 @@ def test_text_output_says_where_each_preprocessed_view_went(tmp_path, mnist):
     assert proc.returncode == 0, proc.stderr
     lines = _lines(proc.stdout)
     assert lines[0].endswith(f"(saved as {seen / 'x.png'})") and lines[1].endswith(f"(saved as {seen / 'x-2.png'})")
+
+
+def test_inputs_it_may_not_read_are_one_line_each_and_the_others_are_predicted(tmp_path):
+    seven = REPO / "samples" / "seven.jpg"
+    for rel in ("good.jpg", "locked/x.png", "unreadable.png", "locked-folder/y.png"):
+        (tmp_path / rel).parent.mkdir(exist_ok=True)
+        (tmp_path / rel).write_bytes(seven.read_bytes())
+    for rel, mode in (("unreadable.png", 0o000), ("locked", 0o000), ("locked-folder", 0o300)):
+        (tmp_path / rel).chmod(mode)  # a file, a folder that cannot be entered, one that cannot be listed
+    inputs = [str(tmp_path / rel) for rel in ("good.jpg", "locked/x.png", "unreadable.png", "locked-folder")]
+    proc = run_cli("predict", *inputs, prefix=bound_by_permissions())
+    assert proc.returncode == 1
+    assert proc.stdout == f"{inputs[0]}: 7  confidence 0.999\n"
+    assert sorted(_lines(proc.stderr)) == sorted(f"error: permission denied: {p}" for p in inputs[1:])
+
+
+def test_a_save_preprocessed_folder_it_cannot_write_prints_the_answers_then_one_line(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    images = [str(REPO / "samples" / name) for name in ("seven.jpg", "three-drawn.png")]
+    proc = run_cli("predict", *images, "--save-preprocessed", str(tmp_path / "ro"), prefix=bound_by_permissions())
+    assert proc.returncode == 1
+    assert _lines(proc.stdout) == [f"{images[0]}: 7  confidence 0.999", f"{images[1]}: 3  confidence 0.999"]
+    assert _lines(proc.stderr) == [f"Error: permission denied: {tmp_path / 'ro' / 'seven.png'}"]

@@ -1,12 +1,15 @@
+import io
 import json
 
 import numpy as np
 import pytest
+import torch
 
-from conftest import run_cli
+from conftest import REPO, flip_bytes, run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
 from digitrec.checkpoint import shipped_path
+from digitrec.export import HASH_KEY, META_KEY, initializers_sha256
 from digitrec.predict import load_model
 
 onnx = pytest.importorskip("onnx")
@@ -108,3 +111,44 @@ def test_export_does_not_overwrite_without_force(exported):
 
 def test_the_exported_model_keeps_its_calibration(exported):
     assert load_model(exported).checkpoint.temperature == load_checkpoint(shipped_path()).temperature != 1.0
+
+
+def test_an_export_records_the_sha256_of_its_weights_and_a_corrupted_one_is_refused(exported, tmp_path):
+    proto = onnx.load(str(exported))
+    assert {p.key: p.value for p in proto.metadata_props}[HASH_KEY] == initializers_sha256(proto)
+    # These flipped bytes used to load and answer: only the hash tells them from good weights.
+    bad = flip_bytes(exported, tmp_path / "flipped.onnx", 3000)
+    with pytest.raises(CheckpointError, match="flipped.onnx: damaged model file .*SHA-256"):
+        load_model(bad)
+    proc = run_cli("predict", "--model", str(bad), str(REPO / "samples" / "seven.jpg"))
+    assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1 and "damaged" in proc.stderr
+
+
+def test_an_export_without_a_hash_still_loads(exported, tmp_path):
+    proto = onnx.load(str(exported))
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != HASH_KEY]  # as exported before hashes
+    del proto.metadata_props[:]
+    for key, value in keep:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    older = tmp_path / "older.onnx"
+    onnx.save(proto, str(older))
+    assert load_model(older).checkpoint.backend == "onnx"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter announces its own end
+def test_an_onnx_model_that_does_not_give_ten_scores_is_refused(exported, tmp_path):
+    # Three outputs per image used to be read as "0 confidence 0.333".
+    buf = io.BytesIO()
+    torch.onnx.export(torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(784, 3)), (torch.zeros(1, 1, 28, 28),),
+                      buf, dynamo=False, input_names=["image"], output_names=["logits"],
+                      dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+    proto = onnx.load_from_string(buf.getvalue())
+    entry = proto.metadata_props.add()
+    entry.key, entry.value = META_KEY, {p.key: p.value for p in onnx.load(str(exported)).metadata_props}[META_KEY]
+    three = tmp_path / "three.onnx"
+    onnx.save(proto, str(three))
+    with pytest.raises(CheckpointError, match=r"three.onnx: not a digit model \(it gives \(3,\) values per image"):
+        load_model(three)
+    proc = run_cli("predict", "--model", str(three), str(REPO / "samples" / "seven.jpg"))
+    assert proc.returncode == 1 and proc.stdout == "" and "not a digit model" in proc.stderr

@@ -75,6 +75,17 @@ def test_expand_paths_removes_duplicates_keeping_the_first(tree):
     assert all(err is None for _, err in got)
 
 
+def test_each_real_file_once_through_symlink_loops(tree):
+    (tree / "self").symlink_to(".")
+    (tree / "sub" / "up").symlink_to("..")  # two loops: glob.glob went round them for ever
+    a = (str(tree / "a.png"), None)
+    assert expand_paths([str(tree / "**" / "a.png")]) == [a]  # it used to be read 42 times
+    via_link = [p for p, _ in expand_paths([str(tree / "self" / "a.png"), str(tree), f"{tree}/./a.png"])]
+    assert via_link == [str(tree / rel) for rel in ("self/a.png", "b.jpg", "sub/c.PNG", "sub/deeper/d.bmp")]
+    assert [p for p, _ in expand_paths([str(tree)])] == [str(tree / rel) for rel in ("a.png", "b.jpg", "sub/c.PNG",
+                                                                                     "sub/deeper/d.bmp")]
+
+
 def test_annotate_draws_each_digit_box_on_a_copy(tmp_path, one_of_each):
     src = tmp_path / "n.png"
     on_paper(one_of_each[4][0]).save(src)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import math
 import struct
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -119,3 +120,20 @@ def test_resize_averages_when_shrinking():
     a[:, :20] = 1.0
     small = resize(a, (4, 4))
     assert small.shape == (4, 4) and np.allclose(small[:, :2], 1) and np.allclose(small[:, 2:], 0)
+
+
+
+@pytest.mark.parametrize("start, says", [(b"\0", "not an image"), (b"png", "larger than any image")])
+def test_a_huge_file_is_refused_before_it_is_read(tmp_path, start, says):
+    # 300 MB named .png (sparse: no disk used), junk or a real PNG's start: it used to be read whole.
+    path = tmp_path / "huge.png"
+    with open(path, "wb") as f:
+        f.write(png_bytes(Image.new("L", (8, 8))) if start == b"png" else start)
+        f.truncate(300 * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ImageError, match=f"{path}: .*{says}"):
+            load_image(path)
+        assert tracemalloc.get_traced_memory()[1] < 20 * 2**20  # peak: the header, not the file
+    finally:
+        tracemalloc.stop()

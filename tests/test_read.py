@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import ballpoint_page, run_cli
+from conftest import REPO, ballpoint_page, bound_by_permissions, run_cli
 from digitrec.errors import CheckpointError
 from digitrec.predict import load_model
 from digitrec.read import NumberReader, load_reader, number_confidence
@@ -99,6 +99,15 @@ def test_cli_read_text_json_and_annotate(tmp_path, clear_numbers):
         assert Image.open(o["annotated"]).size == Image.open(p).size
     text = run_cli("read", str(paths[0]))
     assert text.returncode == 0 and text.stdout.startswith(f"{paths[0]}: ")
+
+
+def test_an_annotate_folder_it_cannot_write_prints_the_readings_then_one_line(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    number, ruled = str(REPO / "samples" / "number.jpg"), str(REPO / "samples" / "ruled.jpg")
+    proc = run_cli("read", number, ruled, "--annotate", str(tmp_path / "ro" / "seen"), prefix=bound_by_permissions())
+    assert proc.returncode == 1
+    assert [ln.split("  ")[0] for ln in proc.stdout.splitlines()] == [f"{number}: 2026", f"{ruled}: 4095"]
+    assert proc.stderr.splitlines() == [f"Error: permission denied: {tmp_path / 'ro' / 'seen'}"]
 
 
 def test_http_read(rec, clear_numbers):

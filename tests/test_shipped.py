@@ -3,13 +3,14 @@
 import json
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image, ImageDraw
 
 from conftest import run_cli
-from digitrec.checkpoint import load_checkpoint
+from digitrec.checkpoint import load_checkpoint, weights_sha256
 from digitrec.evaluate import evaluate_checkpoint
-from digitrec.checkpoint import shipped_path
+from digitrec.checkpoint import SHIPPED, shipped_path
 from digitrec.predict import load_model
 from digitrec.recipes import matching_recipe
 from digitrec.train import RECIPES
@@ -22,6 +23,14 @@ def test_shipped_model_is_in_the_package_and_loads_weights_only():
     assert raw["command"].startswith("digitrec train --recipe") and "train_state" not in raw  # how it was made
     # ... and `--recipe robust` (scripts/build-model) trains exactly that configuration again.
     assert matching_recipe(raw["config"]) == "robust"
+
+
+@pytest.mark.parametrize("task", sorted(SHIPPED))
+def test_shipped_files_record_the_sha256_of_their_weights_and_verify(task):
+    # Recorded by scripts/hash-weights (the files predate hashes); load_checkpoint compares it.
+    raw = torch.load(shipped_path(task), weights_only=True)
+    assert raw["weights_sha256"] == weights_sha256(raw["state_dict"])
+    assert load_checkpoint(shipped_path(task)).meta["weights_sha256"] == raw["weights_sha256"]
 
 
 def test_shipped_model_mnist_test_accuracy(mnist):

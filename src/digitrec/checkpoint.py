@@ -12,10 +12,10 @@ with the tutorial's normalisation.
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
+import io
 import math
-import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -29,6 +29,7 @@ import torch.nn as nn
 from . import __version__
 from .errors import CheckpointError, ConfigError
 from .models import count_parameters, create_model, model_task
+from .storage import atomic_write
 from .tensors import MNIST_MEAN, MNIST_STD
 
 FORMAT = "digitrec.checkpoint"
@@ -107,56 +108,73 @@ def clean_state_dict(state: dict) -> dict:
     return out
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _atomic_write(path: str | Path, write) -> None:
-    """Call `write(file)` on a temp file beside `path`, then rename, so a crash or full disk never
-    leaves a half-written file under the real name."""
-    path = Path(path)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as e:
-        raise CheckpointError(f"could not write {path}: {e.strerror or e}; choose another --out") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600 files; give the usual permissions
-        os.replace(tmp, path)
-    except OSError as e:
-        Path(tmp).unlink(missing_ok=True)
-        raise CheckpointError(f"could not write {path}: {e.strerror or e}; free some disk space or choose another --out") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def checkpoint_bytes(obj: Any) -> bytes:
+    """`torch.save(obj)` as bytes. Serialised in memory first, so that a write the disk refuses
+    fails as the OSError that says why (a full disk), not as torch's "unexpected pos" from inside
+    its zip writer."""
+    buf = io.BytesIO()
+    torch.save(obj, buf)
+    return buf.getvalue()
 
 
 def atomic_save(obj: Any, path: str | Path) -> None:
-    """`torch.save` to `path` atomically (temp file, then rename)."""
-    _atomic_write(path, lambda f: torch.save(obj, f))
+    """`torch.save` to `path` atomically (temp file, then rename); OutputError when it cannot be written."""
+    atomic_write(path, checkpoint_bytes(obj))
 
 
-def atomic_write_bytes(data: bytes, path: str | Path) -> None:
-    """Write `data` to `path` atomically (temp file, then rename)."""
-    _atomic_write(path, lambda f: f.write(data))
+def weights_sha256(state_dict: dict) -> str:
+    """SHA-256 of a state dict: each entry's name, dtype, shape and bytes, in name order. A
+    checkpoint records it when saved and `read_checkpoint` compares it, because torch's zip reader
+    does not check its CRCs: flipped bytes in a weight would otherwise load as a different model."""
+    h = hashlib.sha256()
+    for name in sorted(state_dict):
+        value = state_dict[name]
+        if isinstance(value, torch.Tensor):
+            h.update(f"{name}\0{value.dtype}\0{tuple(value.shape)}\0".encode())
+            h.update(value.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+        else:  # not a tensor (a module's extra state): its printed form
+            h.update(f"{name}\0{value!r}\0".encode())
+    return h.hexdigest()
+
+
+def _verify_weights(obj: Any, path: Path) -> None:
+    """Refuse a checkpoint whose weights are not the ones it recorded at save (files written before
+    digitrec recorded a hash, and the tutorial's bare state dict, have none to compare)."""
+    expected = obj.get("weights_sha256") if isinstance(obj, dict) else None
+    if expected is None or obj.get("format_version", 0) > FORMAT_VERSION:  # a newer format may hash differently
+        return
+    try:
+        ok = isinstance(obj.get("state_dict"), dict) and weights_sha256(obj["state_dict"]) == expected
+    except (RuntimeError, TypeError, ValueError):  # a tensor damaged beyond hashing
+        ok = False
+    if not ok:
+        raise CheckpointError(f"{path}: damaged model file (its weights do not match the SHA-256 recorded when it "
+                              "was saved: the file was changed or corrupted); restore a good copy or retrain it")
+
+
+def add_weights_hash(path: str | Path, out: str | Path | None = None) -> str:
+    """Record the SHA-256 of its weights in a digitrec checkpoint saved before digitrec recorded
+    one (every other entry is kept as it is), at `out` (default: in place, atomically); returns it."""
+    obj = read_checkpoint(path)
+    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+        raise CheckpointError(f"{path}: not a digitrec checkpoint; only those record a hash of their weights")
+    obj["weights_sha256"] = weights_sha256(obj["state_dict"])
+    atomic_save(obj, out or path)
+    return obj["weights_sha256"]
 
 
 def make_checkpoint(model: nn.Module, arch: str, arch_args: dict, *, mean: float = MNIST_MEAN,
                     std: float = MNIST_STD, config: dict | None = None, metrics: dict | None = None,
                     data_sha256: str | None = None, extra: dict | None = None) -> dict:
     """Build the checkpoint dict for `model` (use `atomic_save` to write it)."""
+    state_dict = clean_state_dict(model.state_dict())
     ckpt = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
         "arch": arch,
         "arch_args": dict(arch_args),
-        "state_dict": clean_state_dict(model.state_dict()),
+        "state_dict": state_dict,
+        "weights_sha256": weights_sha256(state_dict),
         "normalization": {"mean": float(mean), "std": float(std)},
         "input_size": [1, 28, 28],
         "classes": list(CLASSES),
@@ -178,7 +196,8 @@ def require_digit_model(ckpt: Checkpoint) -> Checkpoint:
 
 
 def read_checkpoint(path: str | Path) -> dict:
-    """Read a file with `weights_only=True`; anything that is not plain tensors and primitives is refused."""
+    """Read a file with `weights_only=True`; anything that is not plain tensors and primitives is
+    refused, and so are weights that do not match the SHA-256 the file recorded."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such checkpoint file; train one with `digitrec train --out DIR` and pass DIR/model.pt")
@@ -197,6 +216,7 @@ def read_checkpoint(path: str | Path) -> dict:
                                   f"({reason}); digitrec never executes code from a checkpoint") from None
         raise CheckpointError(f"{path}: not a readable PyTorch checkpoint ({reason or type(e).__name__}); "
                               "is the file complete, and is it a model saved by digitrec or torch.save?") from None
+    _verify_weights(obj, path)
     return obj
 
 
@@ -228,10 +248,10 @@ def _normalization(norm: Any, path: Path) -> tuple[float, float]:
 
 @torch.no_grad()
 def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
-    """Run the model once on a blank and a random input; refuse it (one clear line) when its
-    outputs are not finite numbers: NaN or infinite weights would answer every image with NaN,
-    which is neither a digit nor valid JSON. `model` is a torch module or an ONNX session behind
-    the same call; a line reader gets a line (28 x 56)."""
+    """Run the model once on a blank and a random input; refuse it (one clear line) when a digit
+    model's output is not (N, 10), or any output is not a finite number: NaN or infinite weights
+    would answer every image with NaN, which is neither a digit nor valid JSON. `model` is a torch
+    module or an ONNX session behind the same call; a line reader gets a line (28 x 56)."""
     shape = (2, 1, 28, 56) if task == "line" else (2, 1, 28, 28)
     x = torch.stack([torch.zeros(shape[1:]), torch.rand(shape[1:], generator=torch.Generator().manual_seed(0))]) / std
     training = getattr(model, "training", False)
@@ -240,7 +260,11 @@ def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
     out = model(x)
     if hasattr(model, "train"):
         model.train(training)
-    if not bool(torch.isfinite(torch.as_tensor(out)).all()):
+    out = torch.as_tensor(out)
+    if task == "digit" and tuple(out.shape) != (len(x), len(CLASSES)):  # one score per digit, or argmax means nothing
+        raise CheckpointError(f"{path}: not a digit model (it gives {tuple(out.shape[1:])} values per image, not one "
+                              f"score for each of the {len(CLASSES)} digits)")
+    if not bool(torch.isfinite(out).all()):
         raise CheckpointError(f"{path}: damaged model file (its outputs are not finite numbers: NaN or infinite "
                               "weights); retrain it or restore a good copy")
 

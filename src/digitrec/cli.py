@@ -7,25 +7,35 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 from pathlib import Path
 
 import click
 
 from . import __version__
-from .errors import DigitrecError
+from .errors import USER_ERRNOS, DigitrecError, OutputError, os_error_message
 # recipes imports no torch, so `digitrec --help` stays quick.
 from .recipes import ReaderConfig, TrainConfig, config_from_flags, matching_recipe, recipe_help
 
 
 class _Group(click.Group):
-    """Report bad input (DigitrecError) as click errors: one line, exit code 1, no traceback."""
+    """Report bad input (DigitrecError) and what the system refused (no permission, a full disk) as
+    click errors: one line, exit code 1, no traceback. Ctrl-C is one line and exit code 130, the
+    shell's convention, rather than click's "Aborted!" and 1."""
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
         except DigitrecError as e:
             raise click.ClickException(str(e)) from None
+        except OSError as e:
+            if e.errno not in USER_ERRNOS:
+                raise  # anything else is a bug of ours: its traceback is what to report
+            raise click.ClickException(os_error_message(e)) from None
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            raise click.exceptions.Exit(130) from None
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -290,7 +300,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
 
     use_inference_threads()
     rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
-    failed = False
+    failed, writes = False, _Writes()
     saved: set[str] = set()
     inputs = expand_paths(paths)
     for i in range(0, len(inputs), batch_size):
@@ -309,7 +319,9 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                 continue
             out = p.to_dict(top_k or 0)
             if save_preprocessed and p.preprocessed is not None:
-                out["preprocessed"] = str(save_preprocessed_image(p.preprocessed.image, path, save_preprocessed, saved))
+                where = writes(lambda: save_preprocessed_image(p.preprocessed.image, path, save_preprocessed, saved))
+                if where:
+                    out["preprocessed"] = where
             if as_json:
                 click.echo(json.dumps(out))
             elif p.digit is None:
@@ -325,8 +337,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                 if "preprocessed" in out:
                     line += f"  (saved as {out['preprocessed']})"  # same-named inputs get -2, -3: say which
                 click.echo(line)
-    if failed:
-        sys.exit(1)
+    writes.done(failed)
 
 
 @cli.command()
@@ -354,7 +365,7 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
 
     use_inference_threads()
     reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
-    failed = False
+    failed, writes = False, _Writes()
     taken: set[str] = set()
     for path, err in expand_paths(paths):
         r = reader.read(path, name=path) if err is None else None
@@ -363,14 +374,38 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
             _emit_error(path, err or r.error, as_json)
             continue
         out = r.to_dict()
-        if annotate:
-            out["annotated"] = str(draw_boxes(path, r, annotate, taken))
+        where = writes(lambda: draw_boxes(path, r, annotate, taken)) if annotate else None
+        if where:
+            out["annotated"] = where
         if as_json:
             click.echo(json.dumps(out))
         else:
             click.echo(_reading_line(path, r))
-    if failed:
-        sys.exit(1)
+    writes.done(failed)
+
+
+class _Writes:
+    """The files a command writes beside its answers (--save-preprocessed, --annotate): the first
+    that cannot be written stops the writing and is reported once, after every answer is printed."""
+
+    def __init__(self):
+        self.error: OutputError | None = None
+
+    def __call__(self, write) -> str | None:
+        """str(write()), or None once a write has failed."""
+        if self.error is None:
+            try:
+                return str(write())
+            except OutputError as e:
+                self.error = e
+        return None
+
+    def done(self, failed: bool) -> None:
+        """End the command: with the failed write's one line, else exit code 1 when an input failed."""
+        if self.error is not None:
+            raise self.error
+        if failed:
+            sys.exit(1)
 
 
 def _reading_line(path: str, r) -> str:
@@ -599,7 +634,7 @@ def _emit_error(path: str, message: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps({"path": path, "error": message}))
     else:
-        click.echo(f"error: {message if message.startswith(path) else f'{path}: {message}'}", err=True)
+        click.echo(f"error: {message if path in message else f'{path}: {message}'}", err=True)  # named once
 
 
 @cli.command("augment-preview")
@@ -690,4 +725,30 @@ def models_cmd():
 
 
 def main() -> None:
-    cli(prog_name="digitrec")
+    signal.signal(signal.SIGINT, _stop_once)
+    try:
+        try:
+            cli(prog_name="digitrec")
+        finally:
+            # On the way out, a Ctrl-C would land in the interpreter's shutdown (torch's atexit
+            # callbacks: "Exception ignored in ...") and turn exit code 130 into death by SIGINT.
+            _ignore_ctrl_c()
+    except KeyboardInterrupt:  # the one Ctrl-C, landed after click had finished
+        sys.exit(130)
+
+
+def _stop_once(signum, frame):
+    """Ctrl-C: stop now (a KeyboardInterrupt: one line and exit code 130, see _Group) and ignore
+    the ones that follow, so that the way out is not cut short. Training first asks to stop
+    between batches (loop.StopOnInterrupt), then hands a second Ctrl-C to this."""
+    _ignore_ctrl_c()
+    raise KeyboardInterrupt
+
+
+def _ignore_ctrl_c() -> None:
+    while True:
+        try:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            return
+        except KeyboardInterrupt:  # one that had just arrived: signal.signal runs pending handlers first
+            continue

@@ -20,6 +20,7 @@ from .evaluate import accuracy_and_loss
 from .loop import BEST, LAST, TrainResult, train_model
 from .models import count_parameters, create_model, model_tasks
 from .recipes import TrainConfig
+from .storage import writable_folder
 from .tensors import VAL_SIZE, split_train_val
 
 ENSEMBLE_CONFIG = "ensemble.json"  # in an ensemble run's folder: its config, so that --resume finds it
@@ -41,7 +42,7 @@ def train_ensemble(cfg: TrainConfig | None = None, *, data: MNIST | None = None,
     out = Path(cfg.out)
     main = distributed_env()[0] == 0
     if main:
-        out.mkdir(parents=True, exist_ok=True)
+        writable_folder(out)
         (out / ENSEMBLE_CONFIG).write_text(json.dumps(dataclasses.asdict(cfg), indent=1))
     data = data or load_mnist(cfg.data_dir)
     results, elapsed = [], 0.0

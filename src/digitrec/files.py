@@ -7,11 +7,13 @@
 from __future__ import annotations
 
 import glob
+import os
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .errors import OutputError, os_error_message
 from .images import load_image
 from .read import Reading
 
@@ -19,33 +21,72 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".we
 
 
 def expand_paths(paths) -> list[tuple[str, str | None]]:
-    """Files as given, folders walked recursively for images, globs expanded (sorted, deduplicated).
-    Returns (path, error) pairs: error is set for a path that matches nothing."""
+    """Files as given, folders walked recursively for images, globs expanded (sorted); each real
+    file once, however it is reached (through symlinks, as `a.png` and `./a.png`). Returns (path,
+    error) pairs: error is set for a path that matches nothing or a folder that cannot be read."""
     out: list[tuple[str, str | None]] = []
     seen: set[str] = set()
-
-    def add(p: str, err: str | None = None):
-        if err is not None or p not in seen:
-            seen.add(p)
-            out.append((p, err))
-
     for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.rglob("*") if f.is_file() and f.suffix.lower() in IMAGE_SUFFIXES)
-            if not found:
-                add(str(raw), f"{raw}: folder has no image files")
-            for f in found:
-                add(f)
-        elif p.exists() or not any(c in str(raw) for c in "*?["):
-            add(str(raw))  # a missing plain path is reported when it is read
-        else:
-            matches = sorted(m for m in glob.glob(str(raw), recursive=True) if Path(m).is_file())
-            if not matches:
-                add(str(raw), f"{raw}: no files match")
-            for m in matches:
-                add(m)
+        for path, err in _expand(str(raw)):
+            real = os.path.realpath(path)
+            if err is not None or real not in seen:
+                seen.add(real)
+                out.append((path, err))
     return out
+
+
+def _expand(raw: str) -> list[tuple[str, str | None]]:
+    """What one argument names, as (path, error) pairs."""
+    if os.path.isdir(raw):
+        unreadable: list[str] = []
+        found = sorted(os.path.join(d, e.name) for d, entries in _real_folders(raw, unreadable, hidden=True)
+                       for e in entries if e.suffix.lower() in IMAGE_SUFFIXES and os.path.isfile(e))
+        errors = [(d, f"permission denied: {d}") for d in unreadable]
+        return [(f, None) for f in found] + errors or [(raw, f"{raw}: folder has no image files")]
+    if os.path.lexists(raw) or not _has_magic(raw):
+        return [(raw, None)]  # a missing or unreadable plain path is reported when it is read
+    matches = sorted(m for m in _glob(raw) if os.path.isfile(m))
+    return [(m, None) for m in matches] or [(raw, f"{raw}: no files match")]
+
+
+def _glob(pattern: str) -> list[str]:
+    """glob.glob(pattern, recursive=True), except that "**" enters each real folder once: through a
+    symlink loop glob.glob goes round until the path is too long, and with two links, for ever."""
+    parts = pattern.split(os.sep)
+    if "**" not in parts:
+        return glob.glob(pattern)
+    i = parts.index("**")
+    head = os.sep.join(parts[:i]) if parts[:i] != [""] else os.sep  # "/**/x": from the root
+    tail = os.sep.join(parts[i + 1:]) or "*"
+    bases = glob.glob(head) if _has_magic(head) else [head]
+    return [m for base in bases for d, _ in _real_folders(base, [], hidden=False)
+            for m in _glob(os.path.join(glob.escape(d), tail))]
+
+
+def _real_folders(top: str, unreadable: list[str], *, hidden: bool):
+    """(folder, its entries as Paths) for `top` and every folder below it, symlinks followed but
+    each real folder once; folders that cannot be listed are added to `unreadable`. Folders whose
+    names start with a dot are skipped unless `hidden`, as glob's "**" skips them."""
+    seen: set[tuple[int, int]] = set()
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            st = os.stat(folder or ".")
+            if (st.st_dev, st.st_ino) in seen:
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = sorted(Path(folder or ".", name) for name in os.listdir(folder or "."))
+        except OSError:
+            unreadable.append(folder)
+            continue
+        yield folder, entries
+        stack += [os.path.join(folder, e.name) for e in reversed(entries)
+                  if (hidden or not e.name.startswith(".")) and os.path.isdir(e)]
+
+
+def _has_magic(text: str) -> bool:
+    return any(c in text for c in "*?[")
 
 
 def unique_png_path(source: str, out_dir: str | Path, taken: set[str]) -> Path:
@@ -61,11 +102,21 @@ def unique_png_path(source: str, out_dir: str | Path, taken: set[str]) -> Path:
     return out_dir / name
 
 
+def save_png(img: Image.Image, source: str, out_dir: str | Path, taken: set[str]) -> Path:
+    """Write `img` as OUT_DIR/<source's stem>.png (see unique_png_path); OutputError, one line, when
+    it cannot be written (a read-only folder, a full disk)."""
+    try:
+        path = unique_png_path(source, out_dir, taken)
+        img.save(path)
+    except OSError as e:
+        raise OutputError(os_error_message(e, e.filename or out_dir)) from None
+    return path
+
+
 def save_preprocessed_image(image: np.ndarray, source: str, out_dir: str | Path, taken: set[str]) -> Path:
     """Write the 28x28 view as a PNG named after its source; a name already taken gets a suffix."""
-    path = unique_png_path(source, out_dir, taken)
-    Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8), mode="L").save(path)
-    return path
+    return save_png(Image.fromarray((np.clip(image, 0, 1) * 255).round().astype(np.uint8), mode="L"), source, out_dir,
+                    taken)
 
 
 def annotate(path: str, reading: Reading, out_dir, taken: set[str]):
@@ -82,6 +133,4 @@ def annotate(path: str, reading: Reading, out_dir, taken: set[str]):
     for box, what, confidence, colour in [(d.box, d.digit, d.confidence, (220, 30, 30)) for d in reading.digits] + marks:
         draw.rectangle(box, outline=colour, width=lw)
         draw.text((box[0] + lw, max(0, box[1] - size - lw)), f"{what} {confidence:.2f}", fill=colour, font=font)
-    out = unique_png_path(path, out_dir, taken)
-    img.save(out)
-    return out
+    return save_png(img, path, out_dir, taken)

@@ -9,15 +9,19 @@ works on (H, W, 3) float32 RGB in [0, 1].
 from __future__ import annotations
 
 import io
+import os
 import warnings
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from .errors import DigitrecError
+from .errors import DigitrecError, os_error_message
 
 MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb, not a photo of a digit
+# Larger files are refused before they are read: MAX_PIXELS of 8-bit RGBA, uncompressed, is 200 MB.
+MAX_FILE_BYTES = 256 * 2**20
+_NOT_AN_IMAGE = "not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
 
 
 class ImageError(DigitrecError):
@@ -57,15 +61,7 @@ def _reason(e: BaseException) -> str:
 
 def _open_file(source) -> Image.Image:
     name = str(source) if isinstance(source, (str, Path)) else "image bytes"
-    if isinstance(source, (str, Path)):
-        path = Path(source)
-        if not path.exists():
-            raise ImageError(f"{path}: no such file")
-        if not path.is_file():
-            raise ImageError(f"{path}: not a file")
-        data = path.read_bytes()
-    else:
-        data = bytes(source)
+    data = _read_image_file(Path(source)) if isinstance(source, (str, Path)) else bytes(source)
     if not data:
         raise ImageError(f"{name}: empty file")
     try:
@@ -73,12 +69,41 @@ def _open_file(source) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)") from None
+        raise ImageError(f"{name}: {_NOT_AN_IMAGE}") from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise ImageError(f"{name}: refused, {_reason(e)}") from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(f"{name}: cannot read the image ({_reason(e)})") from None
     return img
+
+
+def _read_image_file(path: Path) -> bytes:
+    """The bytes of the file at `path`, once its header says it is an image and its size is one an
+    image can have: a 1.5 GB file named .png is refused after a few bytes, not after reading it all."""
+    try:
+        if not path.exists():
+            raise ImageError(f"{path}: no such file")
+        if not path.is_file():
+            raise ImageError(f"{path}: not a file")
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if not size:
+                raise ImageError(f"{path}: empty file")
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                    Image.open(f)  # reads the header alone
+            except UnidentifiedImageError:
+                raise ImageError(f"{path}: {_NOT_AN_IMAGE}") from None
+            except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+                pass  # an image, but a damaged or huge one: decoding says which, in its own words
+            if size > MAX_FILE_BYTES:
+                raise ImageError(f"{path}: {size / 2**20:,.0f} MB, larger than any image digitrec reads "
+                                 f"({MAX_FILE_BYTES >> 20} MB)")
+            f.seek(0)
+            return f.read()
+    except OSError as e:  # no permission, say
+        raise ImageError(os_error_message(e, path)) from None
 
 
 def _from_array(a: np.ndarray) -> Image.Image:

@@ -1,9 +1,9 @@
 """One model's training loop over in-memory tensors, with exact resume.
 
 The whole dataset lives on the training device as one tensor; a batch is a slice of a seeded
-permutation, so there is no DataLoader and no per-sample Python. Every epoch appends a line to
-`OUT/metrics.jsonl` and rewrites `OUT/last.pt` (the model and its `TrainState`); `OUT/model.pt`
-holds the weights that scored best on the validation split. Ctrl-C stops at the next batch
+permutation, so there is no DataLoader and no per-sample Python. Every epoch rewrites `OUT/last.pt`
+(the model and its `TrainState`) and `OUT/model.pt` (the weights that scored best on the validation
+split) together, then appends a line to `OUT/metrics.jsonl`. Ctrl-C stops at the next batch
 boundary, saves `last.pt`, and `train_model(resume=OUT)` continues to exactly the numbers an
 uninterrupted run gets. Under torchrun, every rank trains and only rank 0 writes.
 """
@@ -27,14 +27,15 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch
-from .checkpoint import atomic_save, make_checkpoint, read_checkpoint
+from .checkpoint import atomic_save, checkpoint_bytes, make_checkpoint, read_checkpoint
 from .data import MNIST, load_mnist
 from .device import resolve_device
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, OutputError
 from .evaluate import accuracy_and_loss, predict_logits
 from .models import count_parameters, create_model, model_tasks
 from .optim import make_optimizer, make_schedule, steps_per_batch
 from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig
+from .storage import append_line, atomic_write, atomic_write_all, remove_stale_temps, writable_folder
 from .tensors import MNIST_MEAN, MNIST_STD, normalise, split_train_val, to_float_images
 
 LAST, BEST, METRICS = "last.pt", "model.pt", "metrics.jsonl"  # the files of a run folder
@@ -138,7 +139,9 @@ class StopOnInterrupt:
         signal.signal(signal.SIGINT, self._old)
 
     def __exit__(self, *exc):
-        if self._old is not None:
+        # Put the old handler back, unless a Ctrl-C already did and that handler has changed it
+        # since (the CLI's ignores every Ctrl-C after the one that stopped it).
+        if self._old is not None and signal.getsignal(signal.SIGINT) == self._handle:
             signal.signal(signal.SIGINT, self._old)
 
 
@@ -153,12 +156,23 @@ def train_model(cfg: TrainConfig | None = None, *, data: MNIST | None = None, re
     if resume is not None:
         cfg, saved = _read_last(Path(resume))
     run, st = _setup(cfg or RECIPES[DEFAULT_RECIPE], data, saved, command)
-    with StopOnInterrupt() as stop:
-        while st.epoch < run.cfg.epochs and not st.interrupted:
-            _train_epoch(run, st, stop, progress)
-        if st.interrupted:
-            _save_last(run, st)
-    return _finish(run, st)
+    try:
+        with StopOnInterrupt() as stop:
+            while st.epoch < run.cfg.epochs and not st.interrupted:
+                _train_epoch(run, st, stop, progress)
+            if st.interrupted:
+                _save(run, st)
+        return _finish(run, st)
+    except OutputError as e:  # a full disk, say: what was saved before it is whole, and says so
+        raise OutputError(f"{e}; {_saved_so_far(run.out)}") from None
+
+
+def _saved_so_far(out: Path) -> str:
+    """Where a run that could not write stands: resumable from its last.pt, or nothing saved."""
+    if not (out / LAST).exists():
+        return "nothing of this run was saved"
+    epoch = read_checkpoint(out / LAST)["train_state"]["epoch"]
+    return f"the run is saved up to epoch {epoch}: once it can be written, continue with `digitrec train --resume {out}`"
 
 
 def _read_last(resume: Path) -> tuple[TrainConfig, dict]:
@@ -178,6 +192,8 @@ def _setup(cfg: TrainConfig, data: MNIST | None, saved: dict | None, command: st
     cfg.validate(model_tasks())
     device = resolve_device(cfg.device)
     rank, world, _ = distributed.distributed_env()
+    if rank == 0:  # before the data loads: a folder that cannot be written is one line now, not after an epoch
+        writable_folder(cfg.out)
     if world > 1:  # launched by torchrun: data-parallel over `world` processes
         device = distributed.init_distributed(device)
         if cfg.batch_size % world:
@@ -206,8 +222,19 @@ def _setup(cfg: TrainConfig, data: MNIST | None, saved: dict | None, command: st
                data.train_labels[train_idx].to(device), data.train_images[val_idx], data.train_labels[val_idx],
                steps_per_epoch, local_batch, net, use_amp, meta, data)
     if run.main:
-        run.out.mkdir(parents=True, exist_ok=True)
+        _tidy_run_folder(run.out, st.history)
     return run, st
+
+
+def _tidy_run_folder(out: Path, history: list[dict]) -> None:
+    """Remove the temp files of a process killed while saving, and make metrics.jsonl say what
+    last.pt says: a line per epoch it holds (one killed after its metrics line but before its
+    last.pt repeats that epoch: the line must not be there twice); none for a fresh run."""
+    remove_stale_temps(out, (LAST, BEST, METRICS))
+    if history:
+        atomic_write(out / METRICS, "".join(json.dumps(rec) + "\n" for rec in history).encode())
+    else:
+        (out / METRICS).unlink(missing_ok=True)
 
 
 def _build(cfg: TrainConfig, device: torch.device, world: int, steps_per_epoch: int) -> tuple[TrainState, nn.Module]:
@@ -283,7 +310,7 @@ def _train_epoch(run: _Run, st: TrainState, stop: StopOnInterrupt, progress: boo
 
 
 def _end_epoch(run: _Run, st: TrainState, t0: float, progress: bool) -> None:
-    """Validate, record the epoch (metrics.jsonl, progress line), keep the best model, save last.pt."""
+    """Validate, keep the best model and save last.pt, then record the epoch (metrics.jsonl, progress line)."""
     if st.schedule is not None and run.cfg.schedule == "step":
         st.schedule.step()
     val_acc, val_loss = _validate(run, st.model)
@@ -294,24 +321,22 @@ def _end_epoch(run: _Run, st: TrainState, t0: float, progress: bool) -> None:
            "lr": st.optimizer.param_groups[0]["lr"], "epoch_time_s": round(took, 3), "elapsed_s": round(st.elapsed, 3),
            "images_per_s": round(len(run.Y) // run.world * run.world / max(time.perf_counter() - t0, 1e-9))}
     st.history.append(rec)
-    if run.main:
-        with open(run.out / METRICS, "a") as f:
-            f.write(json.dumps(rec) + "\n")
+    st.step, st.loss_sum, st.seen = 0, 0.0, 0
+    st.epoch_gen_state = st.gen.get_state()
+    best = None
+    if val_acc > st.best_val or not len(run.Yv):  # without a validation split, the last epoch is "best"
+        st.best_val = val_acc
+        best = make_checkpoint(st.model, run.cfg.arch, run.cfg.arch_args, config=run.meta["config"],
+                               data_sha256=run.meta["data_sha256"],
+                               metrics={"val": {"accuracy": val_acc, "loss": val_loss, "epoch": st.epoch}},
+                               extra={**run.meta["extra"], "train_time_s": st.elapsed,
+                                      "parameters": count_parameters(st.model)})
+    _save(run, st, best)
+    if run.main:  # after last.pt: a line in metrics.jsonl is an epoch a resumed run will not repeat
+        append_line(run.out / METRICS, json.dumps(rec))
         if progress:
             tqdm.write(f"epoch {st.epoch}/{run.cfg.epochs}  loss {rec['train_loss']:.4f}  val acc {val_acc:.4f}  "
                        f"{rec['epoch_time_s']:.1f}s  {rec['images_per_s']:,} img/s", file=sys.stderr)
-    st.step, st.loss_sum, st.seen = 0, 0.0, 0
-    st.epoch_gen_state = st.gen.get_state()
-    if val_acc > st.best_val or not len(run.Yv):  # without a validation split, the last epoch is "best"
-        st.best_val = val_acc
-        if run.main:
-            atomic_save(make_checkpoint(st.model, run.cfg.arch, run.cfg.arch_args, config=run.meta["config"],
-                                        data_sha256=run.meta["data_sha256"],
-                                        metrics={"val": {"accuracy": val_acc, "loss": val_loss, "epoch": st.epoch}},
-                                        extra={**run.meta["extra"], "train_time_s": st.elapsed,
-                                               "parameters": count_parameters(st.model)}),
-                        run.out / BEST)
-    _save_last(run, st)
 
 
 def _validate(run: _Run, model: nn.Module) -> tuple[float, float]:
@@ -328,12 +353,17 @@ def _validate(run: _Run, model: nn.Module) -> tuple[float, float]:
     return right / count, loss / count
 
 
-def _save_last(run: _Run, st: TrainState) -> None:
-    if run.main:
-        atomic_save(make_checkpoint(st.model, run.cfg.arch, run.cfg.arch_args, config=run.meta["config"],
-                                    data_sha256=run.meta["data_sha256"], metrics={"val": {"accuracy": st.best_val}},
-                                    extra={**run.meta["extra"], "train_state": st.state_dict()}),
-                    run.out / LAST)
+def _save(run: _Run, st: TrainState, best: dict | None = None) -> None:
+    """Save last.pt, and model.pt when `best` is given, as one step: both are written in full before
+    either is renamed, model.pt first. A full disk leaves the previous pair, which resumes; a kill
+    between the renames leaves model.pt an epoch ahead, which the resumed run writes again alike."""
+    if not run.main:
+        return
+    last = make_checkpoint(st.model, run.cfg.arch, run.cfg.arch_args, config=run.meta["config"],
+                           data_sha256=run.meta["data_sha256"], metrics={"val": {"accuracy": st.best_val}},
+                           extra={**run.meta["extra"], "train_state": st.state_dict()})
+    files = [(run.out / BEST, checkpoint_bytes(best))] if best is not None else []
+    atomic_write_all(files + [(run.out / LAST, checkpoint_bytes(last))])
 
 
 def _finish(run: _Run, st: TrainState) -> TrainResult:

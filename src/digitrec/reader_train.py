@@ -29,6 +29,7 @@ from .loop import StopOnInterrupt
 from .models import create_model
 from .optim import make_optimizer, make_schedule
 from .recipes import ReaderConfig
+from .storage import append_line, remove_stale_temps, writable_folder
 from .tensors import MNIST_MEAN, MNIST_STD, normalise, split_train_val
 
 __all__ = ["ReaderConfig", "line_accuracy", "prepare_reader_dir", "train_reader", "READER"]
@@ -66,7 +67,8 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     At every validation OUT/last.pt keeps the whole state (weights, optimizer, schedule, RNG, the
     best so far), and Ctrl-C saves it too; `resume=True` continues the run in OUT with its own
     settings (`cfg` is then ignored) to the numbers an uninterrupted run gets."""
-    out = Path(out)
+    out = writable_folder(out)  # before the data loads: a folder that cannot be written is one line at once
+    remove_stale_temps(out, (READER, LAST))  # left by a process killed while saving
     saved = _load_state(out) if resume else None
     cfg = ReaderConfig(**{**saved["config"], "channels": tuple(saved["config"]["channels"])}) if saved else cfg
     if cfg.threads:
@@ -79,7 +81,6 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     run = _Run(cfg, {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1})
     if saved:
         run.load(saved)
-    out.mkdir(parents=True, exist_ok=True)
     _trim_metrics(out, run.step)
     every = max(1, cfg.steps // 10)
     t0 = time.perf_counter() - run.elapsed
@@ -200,8 +201,7 @@ def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torc
 
 def _record(out: Path, rec: dict, cfg: ReaderConfig, progress: bool) -> None:
     """One validation: a line of OUT/metrics.jsonl and, with progress, one on stderr."""
-    with open(out / METRICS, "a") as f:
-        f.write(json.dumps(rec) + "\n")
+    append_line(out / METRICS, json.dumps(rec))
     if progress:
         tqdm.write(f"step {rec['step']}/{cfg.steps}  loss {rec['loss']:.4f}  val lines {rec['val_line_accuracy']:.4f}  "
                    f"{rec['lines_per_s']:.0f} lines/s", file=sys.stderr)

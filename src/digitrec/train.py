@@ -16,6 +16,7 @@ from .ensemble import ENSEMBLE_CONFIG, assemble_ensemble, holds_ensemble, train_
 from .errors import ConfigError
 from .loop import BEST, LAST, METRICS, TrainResult, TrainState, train_model
 from .recipes import DEFAULT_RECIPE, OPTIMIZERS, RECIPES, SCHEDULES, TrainConfig, config_from_flags, recipe
+from .storage import remove_stale_temps, writable_folder
 
 __all__ = ["train", "prepare_run_dir", "TrainResult", "TrainState", "TrainConfig", "RECIPES", "DEFAULT_RECIPE",
            "OPTIMIZERS", "SCHEDULES", "recipe", "config_from_flags", "distributed_env", "assemble_ensemble"]
@@ -37,14 +38,16 @@ def train(cfg: TrainConfig | None = None, *, data: MNIST | None = None, resume: 
 
 
 def prepare_run_dir(out: str | Path, force: bool = False) -> None:
-    """Make folder `out` ready for a fresh run: refuse one that already holds a run unless `force`,
-    which deletes that run's files (under torchrun, rank 0 alone deletes)."""
-    out = Path(out)
+    """Make folder `out` ready for a fresh run: create it, or say in one line why it cannot be
+    written; refuse one that already holds a run unless `force`, which deletes that run's files,
+    temp files included (under torchrun, rank 0 alone deletes)."""
+    out = writable_folder(out)  # before any data loads: a folder that cannot be written is one line at once
     if ((out / LAST).exists() or (out / ENSEMBLE_CONFIG).exists()) and not force:
         raise ConfigError(f"{out} already holds a training run; continue it with --resume {out}, "
                           "overwrite it with --force, or choose another --out")
     if force and distributed_env()[0] == 0:
         for name in (LAST, BEST, METRICS, ENSEMBLE_CONFIG):
             (out / name).unlink(missing_ok=True)
+        remove_stale_temps(out, (LAST, BEST, METRICS))  # left by a process killed while saving
         for member in out.glob("member[0-9]*"):
             shutil.rmtree(member)
