@@ -4,6 +4,7 @@ for signals; clients are raw sockets and urllib, as the clients that misbehave a
 
 import io
 import json
+import logging
 import signal
 import socket
 import subprocess
@@ -135,6 +136,27 @@ def test_work_stops_when_the_client_leaves(live):
         assert time.time() < deadline, "the work was not stopped"
         time.sleep(0.05)
     assert workers.images_done - before < 16  # the rest were never decoded
+
+
+def test_a_client_that_leaves_mid_body_is_not_an_error(live):
+    app, port = live
+    errors = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = errors.append
+    logging.getLogger("uvicorn.error").addHandler(handler)
+    try:
+        with socket.create_connection(("127.0.0.1", port)) as s:
+            s.sendall(_request(port, b"\0" * 500_000)[:250_000])  # half the body, then gone
+            deadline = time.time() + DEADLINE_S
+            while app.state.bodies.in_use == 0:
+                assert time.time() < deadline, "the request never started"
+                time.sleep(0.01)
+        while app.state.bodies.in_use:  # the body's bytes are held until the request is over
+            assert time.time() < deadline, "the request never ended"
+            time.sleep(0.01)
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(handler)
+    assert not errors, [e.getMessage() for e in errors]
 
 
 def test_sigterm_under_load_answers_every_request_sent_then_exits_0():

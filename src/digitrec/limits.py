@@ -16,10 +16,11 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the serve extra's; Limits itself needs nothing beyond the standard library
-    from starlette.requests import Request
+from .errors import require
+
+require("fastapi", "serve")
+from starlette.requests import ClientDisconnect, Request  # noqa: E402
 
 DISCARD_S = 5.0  # the longest a refused body is read for before the connection is closed anyway
 
@@ -128,12 +129,15 @@ def body_claim(request: Request, limits: Limits) -> int:
 async def read_body(request: Request, limits: Limits) -> bytes:
     """The whole body, refused (413) as soon as it runs over the limit."""
     chunks, size = [], 0
-    async for chunk in request.stream():
-        request.state.body_started = True
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise Refused(413, f"request body is more than the {limits.max_body_bytes:,} bytes allowed")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            request.state.body_started = True
+            size += len(chunk)
+            if size > limits.max_body_bytes:
+                raise Refused(413, f"request body is more than the {limits.max_body_bytes:,} bytes allowed")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refused(499, "the client closed the connection before sending the whole body") from None
     request.state.body_read = True
     return b"".join(chunks)
 
