@@ -8,8 +8,9 @@ on a 400x300 page), bad bodies (garbage, JSON, a truncated PNG, nothing), huge i
 photo, three in one request, a decompression bomb, a 20 MB body sent without waiting), slow
 clients (headers a byte at a time; a body a byte at a time) and clients that leave mid-request
 (after the whole body, or half of it). Prints the requests answered by status, the 5xx other than
-503 (must be 0), fully-sent requests that got no answer (must be 0), the server's peak and final
-RSS, and p50/p99 of the good requests. Server and clients share this machine's cores.
+503 (must be 0), fully-sent requests that got no answer (must be 0), tracebacks in the server's log
+(must be 0), the server's RSS (start, peak, final, and the peak in each tenth of the run), and
+p50/p99 of the good requests. Server and clients share this machine's cores.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import socket
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import urllib.request
@@ -115,8 +117,8 @@ def _leave(port: int, body: bytes, ctype: str, fraction: float) -> None:
 
 def _kinds(port: int, b: dict[str, bytes]) -> dict:
     """Each kind of request: a function that makes it and returns the status (None: it left, on purpose)."""
-    three_big, ctype = _multipart([b["big"]] * 3)
-    four_big, _ = _multipart([b["big"]] * 4)
+    three_big, ctype = _multipart([b["big"]] * 3)  # over the pixel budget: 413
+    two_big, _ = _multipart([b["big"]] * 2)  # within it: work the server starts, then cancels
     return {
         "good": lambda: _post(port, b["good"]),
         "garbage": lambda: _post(port, bytes(range(256)) * 64),
@@ -129,8 +131,8 @@ def _kinds(port: int, b: dict[str, bytes]) -> dict:
         "20 MB body": lambda: _post(port, b"\0" * (20 * 2**20)),
         "slow headers": lambda: _trickle(port, b"POST /v1/predict HTTP/1.1\r\nHost: 127.0.0.1\r\n", b"X"),
         "slow body": lambda: _trickle(port, _head(port, 10**6), b"\0"),
-        "leave after body": lambda: _leave(port, four_big, ctype, 1.0),
-        "leave mid-body": lambda: _leave(port, four_big, ctype, 0.5),
+        "leave after body": lambda: _leave(port, two_big, ctype, 1.0),
+        "leave mid-body": lambda: _leave(port, two_big, ctype, 0.5),
     }
 
 
@@ -170,8 +172,7 @@ def soak(port: int, pid: int, kinds: dict, clients: int, seconds: float) -> dict
         rss.append(_rss_mb(pid))
         time.sleep(0.5)
     time.sleep(2)  # let the work of the clients that left finish
-    return {"statuses": statuses, "good_ms": np.array(good_ms), "rss_start": rss[0], "rss_peak": max(rss),
-            "rss_final": _rss_mb(pid)}
+    return {"statuses": statuses, "good_ms": np.array(good_ms), "rss": rss, "rss_final": _rss_mb(pid)}
 
 
 def main() -> None:
@@ -184,7 +185,8 @@ def main() -> None:
 
     port = _free_port()
     cmd = [sys.executable, "-m", "digitrec", "serve", "--port", str(port)] + (["--model", args.model] if args.model else [])
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tempfile.TemporaryFile("w+")  # the server's log: every traceback in it is a bug
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
         for _ in range(300):
             try:
@@ -198,10 +200,11 @@ def main() -> None:
     finally:
         proc.terminate()
         code = proc.wait(60)
-    _report(r, code)
+    log.seek(0)
+    _report(r, code, log.read().count("Traceback"))
 
 
-def _report(r: dict, exit_code: int) -> None:
+def _report(r: dict, exit_code: int, tracebacks: int) -> None:
     every = sum(r["statuses"].values(), Counter())
     answered = sum(n for s, n in every.items() if isinstance(s, int) and s > 0)
     print("\n| request | answers by status |\n|---|---|")
@@ -213,11 +216,14 @@ def _report(r: dict, exit_code: int) -> None:
           f"clients that left on purpose: {every.get(None, 0)})")
     print(f"5xx other than 503: {server_errors} (must be 0); connection broken while sending: {every.get(-1, 0)}, "
           f"fully sent but no answer: {every.get(0, 0)} (both must be 0)")
-    print(f"server RSS: start {r['rss_start']:.0f} MB, peak {r['rss_peak']:.0f} MB, final {r['rss_final']:.0f} MB")
+    rss = r["rss"]
+    tenths = [max(rss[i * len(rss) // 10:(i + 1) * len(rss) // 10] or rss[-1:]) for i in range(10)]
+    print(f"server RSS: start {rss[0]:.0f} MB, peak {max(rss):.0f} MB, final {r['rss_final']:.0f} MB; "
+          f"peak in each tenth of the run: {' '.join(f'{m:.0f}' for m in tenths)}")
     if len(lat):
         print(f"good requests: {len(lat):,} answered 200, p50 {np.percentile(lat, 50):.0f} ms, "
               f"p99 {np.percentile(lat, 99):.0f} ms")
-    print(f"server exit code after SIGTERM: {exit_code}")
+    print(f"server exit code after SIGTERM: {exit_code}; tracebacks in its log: {tracebacks} (must be 0)")
 
 
 if __name__ == "__main__":
