@@ -110,10 +110,14 @@ class Workers:
             finally:
                 self.pixels.give(pixels)
 
+        # Shielded: cancelling the wrapper would cancel a job still queued, and then nothing would
+        # give its pixels back. Told to stop instead, it runs, stops at once and gives them back.
+        job = asyncio.wrap_future(self.pool.submit(work))
         try:
-            return await asyncio.wrap_future(self.pool.submit(work))
+            return await asyncio.shield(job)
         except asyncio.CancelledError:
             stop.set()
+            job.add_done_callback(lambda done: done.exception())  # nobody awaits it now
             raise
 
 
