@@ -5,8 +5,11 @@ from __future__ import annotations
 import os
 import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -128,3 +131,32 @@ def on_small_disk(mountpoint: Path, size: str, script: str) -> subprocess.Comple
     env = {**os.environ, "DIGITREC_DATA": str(MNIST_DIR), "PY": sys.executable}
     return subprocess.run([*ns, "sh", "-c", f"{shlex.join(mount)} && {{ {script}; }}"], capture_output=True,
                           text=True, env=env, timeout=900)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def serve_process(*args: str) -> tuple[subprocess.Popen, str]:
+    """`python -m digitrec serve ARGS` started on a free port, its output piped: the process and its URL."""
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port), *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def wait_until_up(proc: subprocess.Popen, url: str, timeout: float = 60) -> None:
+    """Until the server at `url` answers /healthz; the test fails with its output if it exits first."""
+    deadline = time.time() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url + "/healthz", timeout=1)
+            return
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"digitrec serve did not start: {proc.stdout.read()[-2000:]}")
+            time.sleep(0.1)

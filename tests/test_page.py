@@ -3,16 +3,12 @@
 
 import math
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 
-from conftest import on_paper
+from conftest import on_paper, serve_process, wait_until_up
 
 CHROMIUM = os.environ.get("DIGITREC_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("DIGITREC_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
@@ -26,28 +22,10 @@ except ImportError:  # the dev extra; the browser fixture then fails saying so, 
     sync_api = None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "digitrec", "serve", "--port", str(port)],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1)
-            break
-        except OSError:
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"digitrec serve did not start: {proc.stdout.read()[-2000:]}")
-            time.sleep(0.2)
+    proc, url = serve_process()
+    wait_until_up(proc, url)
     yield url
     proc.terminate()
     proc.wait(10)
@@ -180,4 +158,30 @@ def test_number_mode_reads_a_written_number(server, browser):
     _draw(page, strokes)
     _answer_becomes(page, "170")
     page.screenshot(path=str(ARTIFACTS / "page-number.png"), full_page=True)
+    page.close()
+
+
+def test_api_docs_render_without_the_internet(server, browser):
+    # Every request that leaves this machine is blocked, as on an air-gapped machine: Swagger UI and
+    # ReDoc must come from the server itself.
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    outside = []
+
+    def local_only(route):
+        host = urlparse(route.request.url).hostname
+        if host in ("127.0.0.1", "localhost") or route.request.url.startswith("data:"):
+            return route.continue_()
+        outside.append(route.request.url)
+        return route.abort()
+
+    page.route("**/*", local_only)
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock", timeout=15000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert {"/v1/predict", "/v1/read", "/v1/model", "/healthz"} <= {p.strip() for p in paths}, paths
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "docs.png"), full_page=True)
+    assert outside == [], outside
+    page.goto(server + "/redoc")  # ReDoc too (its footer's "by Redocly" logo is the one thing it asks outside for)
+    page.get_by_text("Read the digit in one or more images").first.wait_for(timeout=15000)
     page.close()

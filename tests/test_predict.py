@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import json
 import subprocess
@@ -129,6 +130,21 @@ def test_blank_and_unreadable_inputs_do_not_stop_the_others(rec, one_of_each, tm
                                       ["dict"])):
         assert p.digit is None and not p.no_digit and p.probabilities == []
         assert p.error and all(w in p.error for w in words), p.error
+
+
+def test_an_image_without_a_digit_leaves_no_reference_cycle(rec):
+    # "No digit" must not keep its exception's traceback: its frames hold the decoded image and close
+    # a cycle, so a big photo's memory waited for the garbage collector (the server grew by GBs).
+    blank = png_bytes(Image.new("L", (400, 300), 255))
+    gc.collect()
+    gc.disable()
+    try:
+        preds = rec.prepare([blank, blank])
+        assert all(p.no_digit for p in preds)
+        del preds
+        assert gc.collect() == 0  # everything was freed as soon as it was dropped
+    finally:
+        gc.enable()
 
 
 def test_an_image_that_crashes_preprocessing_does_not_stop_the_others(rec, one_of_each):

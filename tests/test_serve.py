@@ -2,7 +2,9 @@ import asyncio
 import base64
 import io
 import struct
+import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -11,8 +13,11 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import on_paper
+from digitrec.batching import Batcher
+from digitrec.connections import default_allowed_hosts
+from digitrec.limits import Limits
 from digitrec.predict import load_model
-from digitrec.serve import Batcher, Limits, create_app
+from digitrec.serve import create_app
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")
 
@@ -159,3 +164,61 @@ def test_page_and_its_assets_are_served_locally(client):
     for asset in ("/static/app.js", "/static/style.css"):
         r = client.get(asset)
         assert r.status_code == 200 and "https://" not in r.text
+
+
+def test_an_unreadable_upload_is_named_by_the_file_name_sent(client):
+    r = client.post("/v1/predict", files=[("file", ("scan-0042.png", b"not a picture" * 10, "image/png"))])
+    assert r.status_code == 422
+    assert r.json()["error"].startswith("scan-0042.png: not an image") and "image bytes" not in r.text
+    assert r.json()["results"][0]["filename"] == "scan-0042.png"
+
+
+def test_model_metadata_holds_no_local_path(client, rec):
+    info = client.get("/v1/model")
+    assert '"/' not in info.text and rec.checkpoint.path.parent.name not in info.text  # no absolute path, no run folder
+    assert info.json()["file"] == rec.checkpoint.path.name
+
+
+def test_a_host_name_not_allowed_is_refused(rec):
+    app = create_app(rec, allowed_hosts=default_allowed_hosts("127.0.0.1"))
+    with fastapi_testclient.TestClient(app, base_url="http://127.0.0.1:8000") as c:
+        for host in ("127.0.0.1:8000", "localhost", "[::1]:8000"):
+            assert c.get("/healthz", headers={"Host": host}).status_code == 200, host
+        for host in ("evil.example", "localhost.evil.example:8000", ""):
+            r = c.get("/v1/model", headers={"Host": host})
+            assert r.status_code == 400 and "host" in r.json()["error"], host
+    assert default_allowed_hosts("0.0.0.0") == ("*",)
+
+
+def blank_page(width=4000, height=3000) -> bytes:
+    """A white page of width x height pixels: 18 KB as a PNG, about a second to preprocess."""
+    return png(Image.new("L", (width, height), 255))
+
+
+def test_pixels_in_flight_are_bounded_413_over_the_budget_503_when_full(rec):
+    limits = Limits(max_pixels=12_000_000, pixels_in_flight=30_000_000, timeout_s=120)
+    page = blank_page()  # 12,000,000 pixels
+    with fastapi_testclient.TestClient(create_app(rec, limits=limits)) as c:
+        over = c.post("/v1/predict", files=[("f", (f"{i}.png", page, "image/png")) for i in range(3)])
+        assert over.status_code == 413 and "30,000,000" in over.json()["error"]
+        with ThreadPoolExecutor(1) as pool:
+            first = pool.submit(c.post, "/v1/predict", files=[("f", (f"{i}.png", page, "image/png")) for i in range(2)])
+            pixels = c.app.state.workers.pixels
+            while pixels.in_use == 0 and not first.done():
+                time.sleep(0.01)
+            full = c.post("/v1/predict", content=page, headers={"Content-Type": "image/png"})
+            assert first.result().status_code == 200
+        assert full.status_code == 503 and full.headers["Retry-After"] == "1" and "busy" in full.json()["error"]
+        assert pixels.in_use == 0 and c.post("/v1/predict", content=page, headers={"Content-Type": "image/png"}).status_code == 200
+
+
+def test_a_timed_out_request_stops_preprocessing_its_images(rec):
+    limits = Limits(max_pixels=12_000_000, max_images=16, pixels_in_flight=16 * 12_000_000, timeout_s=0.2)
+    page = blank_page()
+    with fastapi_testclient.TestClient(create_app(rec, limits=limits)) as c:
+        r = c.post("/v1/predict", files=[("f", (f"{i}.png", page, "image/png")) for i in range(16)])
+        assert r.status_code == 408 and "error" in r.json()
+        workers = c.app.state.workers
+        while workers.pixels.in_use:  # held until the thread has finished the images in hand
+            time.sleep(0.05)
+        assert workers.images_done <= rec.workers < 16  # at most the chunk in hand: the rest were never decoded

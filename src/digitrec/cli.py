@@ -508,23 +508,43 @@ def _echo_report(report: dict, format_report, as_json: bool) -> None:
               help="Largest image accepted, in pixels.")
 @click.option("--timeout", "timeout_s", type=click.FloatRange(min=0, min_open=True), default=15.0, show_default=True,
               help="Seconds a request may take.")
-def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s):
-    """Serve the HTTP API and the draw-a-digit page.
+@click.option("--max-pixels-in-flight", type=click.IntRange(min=1), default=50_000_000, show_default=True,
+              help="Pixels decoded at once by all requests together (up to 30 bytes of memory each); a request "
+                   "over it gets 413, one that finds the server full 503.")
+@click.option("--allowed-hosts", default=None,
+              help="Host names the server answers, comma-separated ('*' any, '*.example.com' its subdomains) "
+                   "[default: localhost, 127.0.0.1 and ::1 when bound to loopback, else any].")
+def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s, max_pixels_in_flight, allowed_hosts):
+    """Serve the HTTP API and the draw-a-digit page. SIGTERM or Ctrl-C stops it after answering
+    the requests in flight (exit code 0, or 130 for Ctrl-C).
 
     \b
     Examples:
       digitrec serve                           # http://127.0.0.1:8000/ (API docs at /docs)
       digitrec serve --backend onnx --port 9000
+      digitrec serve --host 0.0.0.0 --allowed-hosts digits.example.com
       curl -F file=@photo.jpg http://127.0.0.1:8000/v1/predict
     """
-    from .predict import load_model
-    from .serve import Limits, serve as run_server
+    if max_pixels_in_flight < max_pixels:
+        raise click.BadParameter(f"must be at least --max-pixels ({max_pixels:,}), or an image within it could "
+                                 "never be read", param_hint="--max-pixels-in-flight")
+    try:
+        from .device import use_inference_threads
+        from .limits import Limits
+        from .predict import load_model
+        from .serve import serve as run_server
 
-    rec = load_model(model_path, backend=backend)
-    limits = Limits(max_body_bytes=int(max_body_mb * 2**20), max_pixels=max_pixels, timeout_s=timeout_s)
-    ck = rec.checkpoint
-    click.echo(f"serving {ck.path} ({ck.arch}, {ck.backend}) on http://{host}:{port}/", err=True)
-    run_server(rec, host=host, port=port, limits=limits)
+        use_inference_threads()  # the model's batches on one thread; preprocessing threads use the other cores
+        rec = load_model(model_path, backend=backend)
+        body = int(max_body_mb * 2**20)
+        limits = Limits(max_body_bytes=body, max_pixels=max_pixels, timeout_s=timeout_s,
+                        pixels_in_flight=max_pixels_in_flight, bytes_in_flight=8 * body)
+        hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()] if allowed_hosts else None
+        ck = rec.checkpoint
+        click.echo(f"serving {ck.path} ({ck.arch}, {ck.backend}) on http://{host}:{port}/", err=True)
+        run_server(rec, host=host, port=port, limits=limits, allowed_hosts=hosts)
+    except KeyboardInterrupt:  # Ctrl-C, while loading or once the server has answered what it had
+        sys.exit(130)
 
 
 @cli.command()

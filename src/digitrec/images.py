@@ -60,21 +60,26 @@ def _reason(e: BaseException) -> str:
 
 
 def _open_file(source) -> Image.Image:
-    name = str(source) if isinstance(source, (str, Path)) else "image bytes"
+    # A path names itself in the message; bytes have no name here, so the caller gives theirs.
+    name = str(source) if isinstance(source, (str, Path)) else None
     data = _read_image_file(Path(source)) if isinstance(source, (str, Path)) else bytes(source)
     if not data:
-        raise ImageError(f"{name}: empty file")
+        raise ImageError(_named(name, "empty file"))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError:
-        raise ImageError(f"{name}: {_NOT_AN_IMAGE}") from None
+        raise ImageError(_named(name, _NOT_AN_IMAGE)) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
-        raise ImageError(f"{name}: refused, {_reason(e)}") from None
+        raise ImageError(_named(name, f"refused, {_reason(e)}")) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(f"{name}: cannot read the image ({_reason(e)})") from None
+        raise ImageError(_named(name, f"cannot read the image ({_reason(e)})")) from None
     return img
+
+
+def _named(name: str | None, message: str) -> str:
+    return f"{name}: {message}" if name else message
 
 
 def _read_image_file(path: Path) -> bytes:
@@ -173,10 +178,7 @@ def header_pixels(data: bytes, max_pixels: int) -> str | None:
     """Why an encoded image is refused by its header's size alone, before anything is decoded (a
     decompression bomb is a few KB on the wire and gigabytes in memory), or None."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we judge the size ourselves
-            with Image.open(io.BytesIO(data)) as img:
-                w, h = img.size
+        w, h = _header_size(data)
     except Image.DecompressionBombError as e:
         return f"refused, a decompression bomb ({' '.join(str(e).split())[:100]})"
     except Exception:
@@ -184,3 +186,20 @@ def header_pixels(data: bytes, max_pixels: int) -> str | None:
     if w * h > max_pixels:
         return f"image is {w}x{h} pixels, more than the {max_pixels:,} this server accepts; scale it down"
     return None
+
+
+def header_size(data: bytes) -> int:
+    """The pixels an encoded image's header declares (width x height), without decoding it; 0 when
+    the header cannot be read (decoding then fails too, and says why)."""
+    try:
+        w, h = _header_size(data)
+    except Exception:
+        return 0
+    return w * h
+
+
+def _header_size(data: bytes) -> tuple[int, int]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # we judge the size ourselves
+        with Image.open(io.BytesIO(data)) as img:
+            return img.size

@@ -154,7 +154,9 @@ def _preprocess_safely(source) -> Preprocessed | NoDigitFound | str:
     try:
         return preprocess(source)
     except NoDigitFound as e:
-        return e
+        # Without its traceback: the traceback's frames hold the decoded image, and the frame that
+        # returns `e` closes a reference cycle, so a photo's worth of memory would wait for the GC.
+        return e.with_traceback(None)
     except DigitrecError as e:
         return str(e)
     except Exception as e:  # a bug of ours must not cost the user the other images' answers

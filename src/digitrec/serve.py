@@ -6,12 +6,14 @@
     GET  /v1/model     the model's metadata
     GET  /healthz      liveness
     GET  /             the page: draw a digit, or drop a photo
-    GET  /docs         OpenAPI documentation
+    GET  /docs         OpenAPI documentation (Swagger UI, and ReDoc at /redoc, served locally)
 
 The model loads once. Requests are decoded and preprocessed on worker threads, then their 28x28
 images join a queue that one task drains into a single forward pass (concurrent requests share
-it). Every refusal is a 4xx with a JSON body {"error": ...}: too large a body (413), too many
-pixels (413), no image or an unreadable one (400/422), wrong content type (415), too slow (408).
+it). Work for a request that timed out or whose client left stops. Every refusal is a 4xx or 503
+with a JSON body {"error": ...}: too large a body (413), too many pixels (413), no image or an
+unreadable one (400/422), wrong content type (415), too slow (408), a Host not served (400), the
+server full (503); see `limits`. The server's own file paths appear in no response.
 """
 
 from __future__ import annotations
@@ -19,16 +21,18 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import os
 from importlib import resources
 
 import numpy as np
 from PIL import Image
 
 from . import __version__
+from .batching import Batcher
+from .connections import HostCheck, default_allowed_hosts, run, server
 from .errors import require
-from .images import header_pixels
+from .images import header_pixels, header_size
+from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
 from .loading import load
 from .models import count_parameters
 from .predict import Prediction, Recogniser
@@ -38,67 +42,11 @@ from .read import NumberReader
 # module says in one line which extra installs them.
 require("fastapi", "serve")
 require("python_multipart", "serve")
+require("fastapi_offline", "serve")  # Swagger UI and ReDoc's files, so /docs works without the internet
 from fastapi import FastAPI, Request  # noqa: E402
 from fastapi.responses import HTMLResponse, JSONResponse  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
-from starlette.concurrency import run_in_threadpool  # noqa: E402
-
-
-@dataclass(frozen=True)
-class Limits:
-    """What one request may ask of the server."""
-
-    max_body_bytes: int = 10 * 2**20  # the whole request body
-    max_pixels: int = 25_000_000  # per image, checked from the header before decoding
-    max_images: int = 32  # per request
-    timeout_s: float = 15.0  # per request, queueing included
-
-
-class Refused(Exception):
-    def __init__(self, status: int, message: str, results: list | None = None):
-        super().__init__(message)
-        self.status, self.message, self.results = status, message, results
-
-
-class Batcher:
-    """Classify the preprocessed images of concurrent requests together.
-
-    Each request puts its (k, 28, 28) images on a queue; one task takes whatever has queued up
-    (up to `max_batch` images) and runs one forward pass on a single worker thread, so the model
-    is never called from two threads at once and a burst of requests costs few passes."""
-
-    def __init__(self, rec: Recogniser, max_batch: int = 256):
-        self.rec, self.max_batch = rec, max_batch
-        self.queue: asyncio.Queue | None = None
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="digitrec-model")
-        self.passes = 0  # forward passes run, for tests and the load benchmark
-
-    async def run(self) -> None:
-        self.queue = asyncio.Queue()
-        loop = asyncio.get_running_loop()
-        while True:
-            items = [await self.queue.get()]
-            n = len(items[0][0])
-            while not self.queue.empty() and n < self.max_batch:
-                items.append(self.queue.get_nowait())
-                n += len(items[-1][0])
-            try:
-                probs = await loop.run_in_executor(self.pool, self.rec.probabilities, np.concatenate([x for x, _ in items]))
-                self.passes += 1
-                start = 0
-                for x, fut in items:
-                    if not fut.done():
-                        fut.set_result(probs[start:start + len(x)])
-                    start += len(x)
-            except Exception as e:  # never let one bad pass kill the loop that serves everyone
-                for _, fut in items:
-                    if not fut.done():
-                        fut.set_exception(e)
-
-    async def classify(self, images: np.ndarray):
-        fut = asyncio.get_running_loop().create_future()
-        await self.queue.put((images, fut))
-        return await fut
+from fastapi_offline import FastAPIOffline  # noqa: E402
 
 
 def _png_data_url(image: np.ndarray) -> str:
@@ -119,29 +67,18 @@ def _result(p: Prediction, name: str, with_view: bool) -> dict:
 
 
 def model_info(rec: Recogniser) -> dict:
-    """What GET /v1/model says: the checkpoint's own account of itself, and what runs it."""
+    """What GET /v1/model says: the checkpoint's own account of itself, and what runs it. No local
+    paths: the model's file by name only, and not the folders or command it was trained with."""
     ck = rec.checkpoint
     meta = ck.meta
+    config = {k: v for k, v in meta.get("config", {}).items() if k not in ("data_dir", "out")}
     info = {"arch": ck.arch, "arch_args": ck.arch_args, "backend": ck.backend,
             "normalization": {"mean": ck.mean, "std": ck.std}, "classes": ck.classes, "input_size": ck.input_size,
-            "metrics": meta.get("metrics", {}), "config": meta.get("config", {}), "command": meta.get("command"),
-            "path": str(ck.path) if ck.path else None, "digitrec_version": __version__}
+            "metrics": meta.get("metrics", {}), "config": config,
+            "file": ck.path.name if ck.path else None, "digitrec_version": __version__}
     if ck.backend == "torch":
         info["parameters"] = count_parameters(ck.model)
     return info
-
-
-async def _read_body(request: Request, limits: Limits) -> bytes:
-    declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > limits.max_body_bytes:
-        raise Refused(413, f"request body is {int(declared):,} bytes, more than the {limits.max_body_bytes:,} allowed")
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limits.max_body_bytes:
-            raise Refused(413, f"request body is more than the {limits.max_body_bytes:,} bytes allowed")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 async def _images_of(request: Request, body: bytes, limits: Limits) -> list[tuple[str, bytes]]:
@@ -169,30 +106,56 @@ async def _images_of(request: Request, body: bytes, limits: Limits) -> list[tupl
                        "or multipart/form-data with image files")
 
 
-async def _answer(request: Request, limits: Limits, work) -> dict:
-    """The refusals both endpoints share, around `work(files, too_big) -> results`: body size,
-    content type, image count, pixel counts (checked once per image), every image failing, time."""
+async def _answer(request: Request, limits: Limits, bodies: Budget, work) -> dict:
+    """The refusals both endpoints share, around `work(files, too_big, pixels) -> results`: body
+    size and the bodies in flight, content type, image count, pixel counts (checked once per image),
+    every image failing, time. The work is cancelled when the client leaves or time runs out."""
     async def handle():
-        files = await _images_of(request, await _read_body(request, limits), limits)
+        files = await _images_of(request, await read_body(request, limits), limits)
         if len(files) > limits.max_images:
             raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
         too_big = [header_pixels(data, limits.max_pixels) for _, data in files]
-        results = await work(files, too_big)
+        pixels = sum(header_size(data) for (_, data), big in zip(files, too_big) if big is None)
+        results = await _unless_client_leaves(request, work(files, too_big, pixels))
         if all("error" in r for r in results):
-            message = results[0]["error"] if len(results) == 1 else "no image in the request could be read"
+            one = len(results) == 1
+            message = f"{results[0]['filename']}: {results[0]['error']}" if one else "no image in the request could be read"
             raise Refused(413 if any(too_big) else 422, message, results)
         return results
 
+    with bodies.hold(body_claim(request, limits)):
+        try:
+            return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
+        except asyncio.TimeoutError:
+            raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
+
+
+async def _unless_client_leaves(request: Request, work):
+    """Await `work`, cancelled if the client disconnects first: nobody is left to answer."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
     try:
-        return {"results": await asyncio.wait_for(handle(), limits.timeout_s)}
-    except asyncio.TimeoutError:
-        raise Refused(408, f"request took longer than {limits.timeout_s:g} s; send smaller images") from None
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (task, gone):
+            t.cancel()  # a no-op for the one that finished; both when this request was cancelled
+    if not task.done() or task.cancelled():
+        raise Refused(499, "the client closed the connection before the answer")
+    return task.result()
 
 
-async def _predict(rec: Recogniser, batcher: Batcher, files, too_big, with_view: bool) -> list[dict]:
+async def _disconnected(request: Request) -> None:
+    """Return when the client has gone. Called once the body is read, so every message left to
+    receive is the disconnect (or the end of the exchange after the response)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _predict(rec: Recogniser, batcher: Batcher, workers: Workers, files, too_big, pixels: int,
+                   with_view: bool) -> list[dict]:
     """Preprocess on worker threads; classify together with whatever other requests queued up."""
     todo = [data for (_, data), big in zip(files, too_big) if big is None]
-    prepared = iter(await run_in_threadpool(rec.prepare, todo) if todo else [])
+    prepared = iter(await workers.map(rec.prepare, todo, pixels, chunk=rec.workers) if todo else [])
     preds = [Prediction(source=name, error=big) if big else next(prepared) for (name, _), big in zip(files, too_big)]
     ready = [p for p in preds if p.preprocessed is not None]
     if ready:
@@ -200,20 +163,29 @@ async def _predict(rec: Recogniser, batcher: Batcher, files, too_big, with_view:
     return [_result(p, name, with_view) for p, (name, _) in zip(preds, files)]
 
 
-async def _read(reader: NumberReader, files, too_big) -> list[dict]:
+async def _read(reader: NumberReader, workers: Workers, files, too_big, pixels: int) -> list[dict]:
+    """Read each image's number on a worker thread, one image at a time."""
+    def read_each(named: list[tuple[str, bytes]]) -> list:
+        return [reader.read(data, name=name) for name, data in named]
+
+    todo = [(name, data) for (name, data), big in zip(files, too_big) if big is None]
+    read = iter(await workers.map(read_each, todo, pixels, chunk=1) if todo else [])
     results = []
-    for (name, data), big in zip(files, too_big):
-        r = {"error": big} if big else (await run_in_threadpool(reader.read, data, name=name)).to_dict()
+    for (name, _), big in zip(files, too_big):
+        r = {"error": big} if big else next(read).to_dict()
         r.pop("path", None)
         results.append({"filename": name, **r})
     return results
 
 
-def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits()) -> FastAPI:
+def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits(),
+               allowed_hosts=("*",)) -> FastAPI:
     """The FastAPI application serving `rec` (digits) and `reader` (numbers; default: the shipped
-    line reader with `rec`)."""
+    line reader with `rec`), answering requests whose Host is one of `allowed_hosts`."""
     batcher = Batcher(rec)
     reader = reader or NumberReader(rec, load(task="line"))
+    bodies = Budget(limits.bytes_in_flight, "bytes of request bodies")
+    workers = Workers(max(4, os.cpu_count() or 1), Budget(limits.pixels_in_flight, "decoded pixels"))
 
     async def lifespan(app):
         task = asyncio.create_task(batcher.run())
@@ -222,19 +194,22 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
         yield
         task.cancel()
         batcher.pool.shutdown(wait=False)
+        workers.pool.shutdown(wait=False, cancel_futures=True)
 
-    app = FastAPI(title="digitrec", version=__version__, lifespan=lifespan,
-                  description="Read handwritten digits: POST images to /v1/predict.")
-    app.state.batcher, app.state.limits = batcher, limits
+    app = FastAPIOffline(title="digitrec", version=__version__, lifespan=lifespan,
+                         description="Read handwritten digits: POST images to /v1/predict.")
+    app.state.batcher, app.state.limits, app.state.workers, app.state.bodies = batcher, limits, workers, bodies
+    app.add_middleware(HostCheck, allowed=allowed_hosts)
     web = resources.files("digitrec") / "web"
     app.mount("/static", StaticFiles(directory=str(web)), name="static")
 
     @app.exception_handler(Refused)
     async def refused(request: Request, exc: Refused):
+        await discard_body(request, limits)
         body = {"error": exc.message}
         if exc.results is not None:
             body["results"] = exc.results
-        return JSONResponse(body, status_code=exc.status)
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     @app.post("/v1/predict", summary="Read the digit in one or more images")
     async def predict(request: Request, preprocessed: bool = False):
@@ -242,13 +217,15 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
         has `digit` (null when no digit was found), `confidence`, `probabilities` (ten, for 0-9),
         `uncertain`, `no_digit`, and with `?preprocessed=true` the 28x28 view the model got, as a PNG
         data URL. An image that cannot be read gets an `error` instead."""
-        return await _answer(request, limits, lambda files, too_big: _predict(rec, batcher, files, too_big, preprocessed))
+        return await _answer(request, limits, bodies, lambda files, too_big, pixels: _predict(
+            rec, batcher, workers, files, too_big, pixels, preprocessed))
 
     @app.post("/v1/read", summary="Read the handwritten number in one or more images")
     async def read_number(request: Request):
         """Images as for /v1/predict. Each result has `text` (the digits read, left to right) and
         `digits`, a list of {digit, confidence, box: [x0, y0, x1, y1]} in the image's pixels."""
-        return await _answer(request, limits, lambda files, too_big: _read(reader, files, too_big))
+        return await _answer(request, limits, bodies, lambda files, too_big, pixels: _read(
+            reader, workers, files, too_big, pixels))
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model():
@@ -266,7 +243,8 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
 
 
 def serve(rec: Recogniser, *, reader: NumberReader | None = None, host: str = "127.0.0.1", port: int = 8000,
-          limits: Limits = Limits(), log_level: str = "info") -> None:
-    """Run the server until interrupted."""
-    uvicorn = require("uvicorn", "serve")  # a server to run the app: not needed to build or test it
-    uvicorn.run(create_app(rec, reader=reader, limits=limits), host=host, port=port, log_level=log_level)
+          limits: Limits = Limits(), allowed_hosts=None, log_level: str = "info") -> None:
+    """Run the server until SIGTERM or Ctrl-C (see `connections`), answering the Host names in
+    `allowed_hosts` (default: loopback names when bound to loopback, else any)."""
+    app = create_app(rec, reader=reader, limits=limits, allowed_hosts=allowed_hosts or default_allowed_hosts(host))
+    run(server(app, host=host, port=port, limits=limits, log_level=log_level))
