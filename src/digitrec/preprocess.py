@@ -260,6 +260,12 @@ def drop_box_sides(ink: np.ndarray) -> np.ndarray:
     return out
 
 
+def drop_box_edges(ink: np.ndarray) -> np.ndarray:
+    """`drop_box_sides` across and down: a digit's cell cut from a form keeps all four sides of its
+    box (on generated boxed digits, from validation digits: 0.950 -> 0.963 read)."""
+    return drop_box_sides(drop_box_sides(ink).T).T
+
+
 def clean_document(ink: np.ndarray) -> np.ndarray:
     """A document's ink without what was printed on it: fine patterns, a box's sides (for `find_ink`'s `clean`)."""
     return drop_box_sides(drop_fine_texture(ink))
@@ -447,7 +453,7 @@ def preprocess(source) -> Preprocessed:
     """
     img = load_image(source)  # decoded once, for both looks
     try:
-        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count)
+        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges)
         tight = _touches_edge(mask)
     except NoDigitFound:
         # A digit that fills its picture (a thick marker's 1 cut from a form) can leave too little
@@ -456,7 +462,8 @@ def preprocess(source) -> Preprocessed:
     if tight:
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
-        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, margin=MARGIN)
+        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges,
+                                         margin=MARGIN)
     image, box = frame_like_mnist(found.ink, mask)
     return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size,
                         digits_found=digits)
