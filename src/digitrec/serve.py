@@ -13,7 +13,8 @@ images join a queue that one task drains into a single forward pass (concurrent 
 it). Work for a request that timed out or whose client left stops. Every refusal is a 4xx or 503
 with a JSON body {"error": ...}: too large a body (413), too many pixels (413), no image or an
 unreadable one (400/422), wrong content type (415), too slow (408), a Host not served (400), the
-server full (503); see `limits`. The server's own file paths appear in no response.
+server full (503), no such path (404) or method (405), a bad query parameter (422); see `limits`
+and `forms`. The server's own file paths appear in no response.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from . import __version__
 from .batching import Batcher
 from .connections import HostCheck, default_allowed_hosts, run, server
 from .errors import require
+from .forms import form_files
 from .images import header_pixels, header_size
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
 from .loading import load
@@ -44,9 +46,11 @@ require("fastapi", "serve")
 require("python_multipart", "serve")
 require("fastapi_offline", "serve")  # Swagger UI and ReDoc's files, so /docs works without the internet
 from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import HTMLResponse, JSONResponse  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
 
 
 def _png_data_url(image: np.ndarray) -> str:
@@ -85,16 +89,7 @@ async def _images_of(request: Request, body: bytes, limits: Limits) -> list[tupl
     """(name, bytes) of each image in a multipart form (any field names) or the raw body."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        async def replay():  # the body is already read (with its size limit); parse it from memory
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            form = await Request(request.scope, replay).form(max_files=limits.max_images, max_fields=limits.max_images)
-        except Exception as e:
-            if "too many files" in str(e).lower():
-                raise Refused(413, f"more than the {limits.max_images} images allowed in one request") from None
-            raise Refused(400, f"malformed multipart body ({' '.join(str(e).split())[:120] or type(e).__name__})") from None
-        files = [(v.filename or k, await v.read()) for k, v in form.multi_items() if hasattr(v, "read")]
+        files = await form_files(request.headers, body, limits.max_images)
         if not files:
             raise Refused(400, "no image in the request: send files in a multipart form (any field name)")
         return files
@@ -178,6 +173,31 @@ async def _read(reader: NumberReader, workers: Workers, files, too_big, pixels: 
     return results
 
 
+def _answer_errors_as_json(app: FastAPI, limits: Limits) -> None:
+    """Every refusal as {"error": ...}: ours (`Refused`), and FastAPI's own, which would otherwise
+    answer {"detail": ...}: no such path (404), wrong method (405), a bad query parameter (422)."""
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused):
+        await discard_body(request, limits)
+        body = {"error": exc.message}
+        if exc.results is not None:
+            body["results"] = exc.results
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        path = request.url.path[:200]
+        message = {404: f"nothing at {path}: see /docs for the API",
+                   405: f"{request.method} is not allowed on {path}; use {(exc.headers or {}).get('Allow', '')}"}
+        return await refused(request, Refused(exc.status_code, message.get(exc.status_code, str(exc.detail)),
+                                              headers=exc.headers))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = [f"{' '.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return await refused(request, Refused(422, "; ".join(problems)))
+
+
 def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits(),
                allowed_hosts=("*",)) -> FastAPI:
     """The FastAPI application serving `rec` (digits) and `reader` (numbers; default: the shipped
@@ -203,14 +223,7 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
     web = resources.files("digitrec") / "web"
     app.mount("/static", StaticFiles(directory=str(web)), name="static")
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused):
-        await discard_body(request, limits)
-        body = {"error": exc.message}
-        if exc.results is not None:
-            body["results"] = exc.results
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
-
+    _answer_errors_as_json(app, limits)
     @app.post("/v1/predict", summary="Read the digit in one or more images")
     async def predict(request: Request, preprocessed: bool = False):
         """Send images as multipart files (any field names) or one image as the raw body. Each result
