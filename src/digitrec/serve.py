@@ -8,7 +8,8 @@
     GET  /             the page: draw a digit, or drop a photo
     GET  /docs         OpenAPI documentation (Swagger UI, and ReDoc at /redoc, served locally)
 
-The model loads once. Requests are decoded and preprocessed on worker threads, then their 28x28
+The model loads once per worker process (`serve(..., workers=N)`: each builds its own app with
+`app_from_environment`). Requests are decoded and preprocessed on worker threads, then their 28x28
 images join a queue that one task drains into a single forward pass (concurrent requests share
 it). Work for a request that timed out or whose client left stops. Every refusal is a 4xx or 503
 with a JSON body {"error": ...}: too large a body (413), too many pixels (413), no image or an
@@ -22,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -30,14 +33,15 @@ from PIL import Image
 
 from . import __version__
 from .batching import Batcher
-from .connections import HostCheck, default_allowed_hosts, run, server
+from .connections import HostCheck, WorkerHeader, default_allowed_hosts, run, run_workers, server
+from .device import use_inference_threads
 from .errors import require
 from .forms import form_files
 from .images import header_pixels, header_size
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
 from .loading import load
 from .models import count_parameters
-from .predict import Prediction, Recogniser
+from .predict import Prediction, Recogniser, load_model
 from .read import NumberReader
 
 # The serve extra: FastAPI and python-multipart (its form parser). Without them, importing this
@@ -220,6 +224,7 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
                          description="Read handwritten digits: POST images to /v1/predict.")
     app.state.batcher, app.state.limits, app.state.workers, app.state.bodies = batcher, limits, workers, bodies
     app.add_middleware(HostCheck, allowed=allowed_hosts)
+    app.add_middleware(WorkerHeader)
     web = resources.files("digitrec") / "web"
     app.mount("/static", StaticFiles(directory=str(web)), name="static")
 
@@ -255,9 +260,48 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
     return app
 
 
-def serve(rec: Recogniser, *, reader: NumberReader | None = None, host: str = "127.0.0.1", port: int = 8000,
-          limits: Limits = Limits(), allowed_hosts=None, log_level: str = "info") -> None:
-    """Run the server until SIGTERM or Ctrl-C (see `connections`), answering the Host names in
-    `allowed_hosts` (default: loopback names when bound to loopback, else any)."""
-    app = create_app(rec, reader=reader, limits=limits, allowed_hosts=allowed_hosts or default_allowed_hosts(host))
-    run(server(app, host=host, port=port, limits=limits, log_level=log_level))
+SETTINGS_ENV = "DIGITREC_SERVE_SETTINGS"  # how the worker processes get their settings (JSON)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a server's app is built from: the model, what runs it, the limits, the Host names
+    answered. A worker process builds its own app from them (`app_from_environment`)."""
+
+    model: str | None = None  # a checkpoint or .onnx; None: the shipped model
+    backend: str = "torch"
+    limits: Limits = field(default_factory=Limits)
+    allowed_hosts: tuple[str, ...] = ("*",)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSettings:
+        d = json.loads(text)
+        return cls(d["model"], d["backend"], Limits(**d["limits"]), tuple(d["allowed_hosts"]))
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory of each worker process (uvicorn's `digitrec.serve:app_from_environment`):
+    its own model, batcher and threads, from the `ServeSettings` that `serve` left in the
+    environment, which the worker processes inherit."""
+    settings = ServeSettings.from_json(os.environ[SETTINGS_ENV])
+    use_inference_threads()  # the model's batches on one thread; preprocessing threads use the other cores
+    rec = load_model(settings.model, backend=settings.backend)
+    return create_app(rec, limits=settings.limits, allowed_hosts=settings.allowed_hosts)
+
+
+def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          rec: Recogniser | None = None, log_level: str = "info") -> None:
+    """Run the server until SIGTERM or Ctrl-C (see `connections`). One worker serves from this
+    process (with `rec` when given, already loaded); several are processes of their own behind
+    the one port, each loading the model and answering as one server does."""
+    if workers == 1:
+        app = create_app(rec or load_model(settings.model, backend=settings.backend), limits=settings.limits,
+                         allowed_hosts=settings.allowed_hosts)
+        run(server(app, host=host, port=port, limits=settings.limits, log_level=log_level))
+        return
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    run_workers(f"{__name__}:{app_from_environment.__name__}", workers, host=host, port=port,
+                limits=settings.limits, log_level=log_level)
