@@ -163,6 +163,10 @@ def test_a_client_that_leaves_mid_body_is_not_an_error(live):
 def test_sigterm_under_load_answers_every_request_sent_then_exits_0(workers):
     proc, url = serve_process("--timeout", "120", "--workers", workers)
     wait_until_up(proc, url)
+    deadline, answering = time.time() + DEADLINE_S, set()
+    while len(answering) < int(workers) and time.time() < deadline:  # the load is on every worker, all started
+        with urllib.request.urlopen(url + "/healthz", timeout=DEADLINE_S) as r:
+            answering.add(r.headers["X-Digitrec-Worker"])
     port = int(url.rsplit(":", 1)[1])
     request = _request(port, _png(2000, 1500))  # a third of a second each to preprocess
     sent, answers = [], []
