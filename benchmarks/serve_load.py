@@ -1,24 +1,32 @@
-"""Load on `digitrec serve`: concurrent clients on 127.0.0.1 for a fixed time, for each backend.
+"""Load on `digitrec serve`: concurrent clients on 127.0.0.1 for a fixed time, for each backend,
+number of worker processes (`--workers`) and number of clients.
 
-    python benchmarks/serve_load.py                     # 8 clients, 20 s per backend
-    python benchmarks/serve_load.py --clients 16 --seconds 30 --backends onnx
+    python benchmarks/serve_load.py                     # torch and onnx, 1 and 2 workers, 8/32/128 clients, 20 s each
+    python benchmarks/serve_load.py --backends torch --clients 32 --workers 2 --seconds 30
 
-Each client posts one user-style photo (an MNIST test digit as dark ink on a 400x300 page, PNG)
-as the raw body, waits for the answer, and posts again. Prints requests per second and p50/p99
-latency per backend, then the model's own inference throughput on each backend (batch 1 and
-1,024, no HTTP, no preprocessing). Server and clients share this machine's cores.
+The clients send realistic photos: 400x300 JPEGs of MNIST test digits written on paper, rendered
+by `synth` (ink colour and fading, uneven light, paper texture, noise, blur, specks and ruled
+lines), one per request as the raw body, each client going round the set. Each waits for its
+answer and posts again. Prints requests per second, p50/p99 latency, the errors (any answer but
+200, or none), the digits read right, and how the requests spread over the workers; then the
+model's own inference throughput on each backend (batch 1 and 1,024, no HTTP, no preprocessing).
+Server and clients share this machine's cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import io
+import json
+import os
 import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.error
 import urllib.request
+from collections import Counter
 
 import numpy as np
 
@@ -29,70 +37,80 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _photo(data_dir: str | None) -> bytes:
-    from PIL import Image, ImageOps
-
+def _photos(data_dir: str | None, n: int = 64) -> list[tuple[bytes, int]]:
+    """(JPEG bytes, label) of `n` 400x300 photos of test digits on paper, rendered by `synth`."""
     from digitrec.data import load_mnist
+    from digitrec.synth import StyleConfig, ink_on_paper, place_digit
 
-    digit = load_mnist(data_dir).test_images[0].numpy()  # a 7
-    big = ImageOps.invert(Image.fromarray(digit).resize((168, 168), Image.Resampling.BICUBIC))
-    page = Image.new("L", (400, 300), 255)
-    page.paste(big, (110, 60))
-    buf = io.BytesIO()
-    page.save(buf, "PNG")
-    return buf.getvalue()
+    mnist = load_mnist(data_dir)
+    rng, style = np.random.default_rng(0), StyleConfig(p_jpeg=0.0)  # JPEG once, below, at a phone's quality
+    out = []
+    for i in range(n):
+        mask, _ = place_digit(mnist.test_images[i].numpy(), (300, 400), rng, style)
+        buf = io.BytesIO()
+        ink_on_paper(mask, rng, style).convert("RGB").save(buf, "JPEG", quality=85)
+        out.append((buf.getvalue(), int(mnist.test_labels[i])))
+    return out
 
 
-def _start(backend: str, model: str | None) -> tuple[subprocess.Popen, str]:
+def _start(backend: str, model: str | None, workers: int) -> tuple[subprocess.Popen, str]:
     port = _free_port()
-    cmd = [sys.executable, "-m", "digitrec", "serve", "--port", str(port), "--backend", backend]
+    cmd = [sys.executable, "-m", "digitrec", "serve", "--port", str(port), "--backend", backend, "--workers", str(workers)]
     if model:
         cmd += ["--model", model]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
+    for _ in range(600):
         try:
             urllib.request.urlopen(url + "/healthz", timeout=1)
             return proc, url
         except OSError:
             time.sleep(0.2)
     proc.kill()
-    raise SystemExit(f"server for {backend} did not start")
+    raise SystemExit(f"server for {backend} with {workers} workers did not start")
 
 
-def load(url: str, body: bytes, clients: int, seconds: float) -> dict:
+def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float) -> dict:
     latencies: list[float] = []
-    errors = [0]
+    errors: Counter = Counter()
+    right, workers = [0], Counter()
     lock = threading.Lock()
     stop_at = time.perf_counter() + seconds
 
-    def client():
+    def client(c: int):
+        i = c
         while time.perf_counter() < stop_at:
-            req = urllib.request.Request(url + "/v1/predict", data=body, headers={"Content-Type": "image/png"})
+            body, label = photos[i % len(photos)]
+            i += clients
+            req = urllib.request.Request(url + "/v1/predict", data=body, headers={"Content-Type": "image/jpeg"})
             t0 = time.perf_counter()
             try:
                 with urllib.request.urlopen(req, timeout=60) as r:
-                    r.read()
-                    ok = r.status == 200
-            except OSError:
-                ok = False
+                    digit, status, worker = json.loads(r.read())["results"][0]["digit"], r.status, r.headers["X-Digitrec-Worker"]
+            except urllib.error.HTTPError as e:
+                status = e.code
+            except OSError as e:
+                status = type(e).__name__
             dt = time.perf_counter() - t0
             with lock:
-                if ok:
+                if status == 200:
                     latencies.append(dt)
+                    right[0] += digit == label
+                    workers[worker] += 1
                 else:
-                    errors[0] += 1
+                    errors[status] += 1
 
     t0 = time.perf_counter()
-    threads = [threading.Thread(target=client) for _ in range(clients)]
+    threads = [threading.Thread(target=client, args=(c,)) for c in range(clients)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    lat = np.array(latencies) * 1000
-    return {"requests": len(lat), "errors": errors[0], "rps": len(lat) / wall,
-            "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99))}
+    lat = np.array(latencies or [float("nan")]) * 1000
+    return {"requests": len(latencies), "errors": sum(errors.values()), "error_kinds": dict(errors),
+            "rps": len(latencies) / wall, "p50_ms": float(np.percentile(lat, 50)), "p99_ms": float(np.percentile(lat, 99)),
+            "right": right[0] / max(1, len(latencies)), "spread": sorted(workers.values(), reverse=True)}
 
 
 def inference(backend: str, model: str | None) -> dict:
@@ -107,35 +125,40 @@ def inference(backend: str, model: str | None) -> dict:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--backends", nargs="+", default=["torch", "onnx"], choices=["torch", "onnx"])
-    p.add_argument("--clients", type=int, default=8)
-    p.add_argument("--seconds", type=float, default=20.0)
+    p.add_argument("--workers", nargs="+", type=int, default=[1, 2], help="worker processes of the server")
+    p.add_argument("--clients", nargs="+", type=int, default=[8, 32, 128])
+    p.add_argument("--seconds", type=float, default=20.0, help="per run (after 2 s of warm-up)")
     p.add_argument("--model", default=None, help="checkpoint or .onnx [default: the shipped model]")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
 
-    body = _photo(args.data_dir)
-    print(f"{args.clients} clients, {args.seconds:g} s per backend, {len(body):,}-byte PNG (400x300 page)", flush=True)
+    photos = _photos(args.data_dir)
+    size = sum(len(b) for b, _ in photos) // len(photos)
+    print(f"{len(photos)} photos (400x300 JPEG, {size:,} bytes on average), {args.seconds:g} s per run, "
+          f"{os.cpu_count()} CPU cores", flush=True)
     rows = []
     for backend in args.backends:
-        proc, url = _start(backend, args.model)
-        try:
-            load(url, body, args.clients, 2.0)  # warm up
-            r = load(url, body, args.clients, args.seconds)
-        finally:
-            proc.terminate()
-            proc.wait(10)
-        r.update({f"infer_{k}": v for k, v in inference(backend, args.model).items()})
-        rows.append((backend, r))
-        print(f"{backend}: {r}", flush=True)
+        for workers in args.workers:
+            proc, url = _start(backend, args.model, workers)
+            try:
+                for clients in args.clients:
+                    load(url, photos, clients, 2.0)  # warm up
+                    r = load(url, photos, clients, args.seconds)
+                    rows.append((backend, workers, clients, r))
+                    print(f"{backend} workers={workers} clients={clients}: {r}", flush=True)
+            finally:
+                proc.terminate()
+                proc.wait(60)
 
-    print("\n| backend | requests | errors | req/s | p50 (ms) | p99 (ms) | model img/s (b=1) | model img/s (b=1024) |")
-    print("|---|---|---|---|---|---|---|---|")
-    for backend, r in rows:
-        print(f"| {backend} | {r['requests']:,} | {r['errors']} | {r['rps']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
-              f"{r['infer_b1']:,.0f} | {r['infer_b1024']:,.0f} |")
-    if len(rows) == 2:
-        print(f"\nONNX / PyTorch model throughput: batch 1 x{rows[1][1]['infer_b1'] / rows[0][1]['infer_b1']:.2f}, "
-              f"batch 1024 x{rows[1][1]['infer_b1024'] / rows[0][1]['infer_b1024']:.2f}")
+    print("\n| backend | workers | clients | requests | errors | req/s | p50 (ms) | p99 (ms) | read right | per worker |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for backend, workers, clients, r in rows:
+        print(f"| {backend} | {workers} | {clients} | {r['requests']:,} | {r['errors']} | {r['rps']:.1f} | "
+              f"{r['p50_ms']:.0f} | {r['p99_ms']:.0f} | {r['right']:.3f} | {'/'.join(map(str, r['spread']))} |")
+    print("\n| backend | model img/s (b=1) | model img/s (b=1024) |\n|---|---|---|")
+    for backend in args.backends:
+        rate = inference(backend, args.model)
+        print(f"| {backend} | {rate['b1']:,.0f} | {rate['b1024']:,.0f} |")
 
 
 if __name__ == "__main__":

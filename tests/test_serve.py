@@ -3,6 +3,7 @@ import base64
 import io
 import struct
 import time
+import urllib.parse
 import zlib
 from concurrent.futures import ThreadPoolExecutor
 
@@ -222,3 +223,37 @@ def test_a_timed_out_request_stops_preprocessing_its_images(rec):
         while workers.pixels.in_use:  # held until the thread has finished the images in hand
             time.sleep(0.05)
         assert workers.images_done <= rec.workers < 16  # at most the chunk in hand: the rest were never decoded
+
+
+@pytest.mark.parametrize("method, path, status, says", [
+    ("GET", "/no/such/page", 404, "nothing at /no/such/page"),
+    ("GET", "/v1/predict", 405, "use POST"),
+    ("POST", "/v1/predict?preprocessed=maybe", 422, "query preprocessed"),
+])
+def test_fastapis_own_refusals_are_json_errors_too(client, digits, method, path, status, says):
+    r = client.request(method, path, content=digits[1] if method == "POST" else None, headers={"Content-Type": "image/png"})
+    assert r.status_code == status and set(r.json()) == {"error"}, r.text
+    assert says in r.json()["error"]
+
+
+def test_too_many_form_fields_is_a_413_that_says_which_limit(client, digits):
+    fields = {f"note{i}": "x" for i in range(40)}
+    r = client.post("/v1/predict", data=fields, files=[("file", ("7.png", digits[7], "image/png"))])
+    assert r.status_code == 413 and "8 form fields" in r.json()["error"], r.text
+
+
+def _named_by_rfc_5987(name: str, data: bytes) -> tuple[bytes, str]:
+    """A multipart body of one file whose name is given only as filename*=UTF-8''..., percent-encoded."""
+    disposition = f"form-data; name=\"file\"; filename*=UTF-8''{urllib.parse.quote(name)}"
+    body = f"--b0\r\nContent-Disposition: {disposition}\r\nContent-Type: image/png\r\n\r\n".encode() + data
+    return body + b"\r\n--b0--\r\n", "multipart/form-data; boundary=b0"
+
+
+def test_an_upload_named_by_rfc_5987_filename_star_is_read_and_named(client, digits):
+    body, ctype = _named_by_rfc_5987("été №4.png", digits[4])
+    r = client.post("/v1/predict", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 200, r.text
+    assert r.json()["results"][0]["filename"] == "été №4.png" and r.json()["results"][0]["digit"] == 4
+    body, ctype = _named_by_rfc_5987("reçu.png", b"not a picture" * 10)
+    r = client.post("/v1/read", content=body, headers={"Content-Type": ctype})
+    assert r.status_code == 422 and r.json()["error"].startswith("reçu.png: "), r.text

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from conftest import free_port, serve_process, wait_until_up
+from conftest import free_port, on_paper, serve_process, wait_until_up
 from digitrec.connections import default_allowed_hosts, server
 from digitrec.limits import Limits
 from digitrec.predict import load_model
@@ -159,9 +159,14 @@ def test_a_client_that_leaves_mid_body_is_not_an_error(live):
     assert not errors, [e.getMessage() for e in errors]
 
 
-def test_sigterm_under_load_answers_every_request_sent_then_exits_0():
-    proc, url = serve_process("--timeout", "120")
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_sigterm_under_load_answers_every_request_sent_then_exits_0(workers):
+    proc, url = serve_process("--timeout", "120", "--workers", workers)
     wait_until_up(proc, url)
+    deadline, answering = time.time() + DEADLINE_S, set()
+    while len(answering) < int(workers) and time.time() < deadline:  # the load is on every worker, all started
+        with urllib.request.urlopen(url + "/healthz", timeout=DEADLINE_S) as r:
+            answering.add(r.headers["X-Digitrec-Worker"])
     port = int(url.rsplit(":", 1)[1])
     request = _request(port, _png(2000, 1500))  # a third of a second each to preprocess
     sent, answers = [], []
@@ -186,6 +191,30 @@ def test_sigterm_under_load_answers_every_request_sent_then_exits_0():
     assert proc.returncode == 0 and "Traceback" not in out, out[-2000:]
 
 
+def _parent_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def test_two_workers_each_with_the_model_answer_behind_one_port(one_of_each):
+    seven = io.BytesIO()
+    on_paper(one_of_each[7][0]).save(seven, "PNG")
+    proc, url = serve_process("--workers", "2")
+    try:
+        wait_until_up(proc, url)
+        read, deadline = {}, time.time() + DEADLINE_S
+        while len(read) < 2 and time.time() < deadline:  # the kernel hands each connection to either worker
+            req = urllib.request.Request(url + "/v1/predict", data=seven.getvalue(), headers={"Content-Type": "image/png"})
+            with urllib.request.urlopen(req, timeout=DEADLINE_S) as r:
+                read[int(r.headers["X-Digitrec-Worker"])] = json.loads(r.read())["results"][0]["digit"]
+        assert len(read) == 2, f"only worker {list(read)} answered"
+        assert all(_parent_of(pid) == proc.pid for pid in read)  # worker processes of this one server
+        assert list(read.values()) == [7, 7]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out = proc.communicate(timeout=DEADLINE_S)[0]
+    assert proc.returncode == 0 and "Traceback" not in out, out[-2000:]
+
+
 def _wait_until_loading(proc: subprocess.Popen) -> None:
     """Until the command is loading torch (the serve command imports it, the CLI does not)."""
     deadline = time.time() + DEADLINE_S
@@ -194,9 +223,9 @@ def _wait_until_loading(proc: subprocess.Popen) -> None:
         time.sleep(0.01)
 
 
-@pytest.mark.parametrize("when", ["loading", "serving"])
-def test_ctrl_c_exits_130_without_aborted(when):
-    proc, url = serve_process()
+@pytest.mark.parametrize("when, workers", [("loading", "1"), ("serving", "1"), ("serving", "2")])
+def test_ctrl_c_exits_130_without_aborted(when, workers):
+    proc, url = serve_process("--workers", workers)
     if when == "serving":
         wait_until_up(proc, url)
     else:

@@ -514,7 +514,10 @@ def _echo_report(report: dict, format_report, as_json: bool) -> None:
 @click.option("--allowed-hosts", default=None,
               help="Host names the server answers, comma-separated ('*' any, '*.example.com' its subdomains) "
                    "[default: localhost, 127.0.0.1 and ::1 when bound to loopback, else any].")
-def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s, max_pixels_in_flight, allowed_hosts):
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Processes serving behind the one port, each with its own copy of the model.")
+def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s, max_pixels_in_flight, allowed_hosts,
+          workers):
     """Serve the HTTP API and the draw-a-digit page. SIGTERM or Ctrl-C stops it after answering
     the requests in flight (exit code 0, or 130 for Ctrl-C).
 
@@ -523,26 +526,31 @@ def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s, m
       digitrec serve                           # http://127.0.0.1:8000/ (API docs at /docs)
       digitrec serve --backend onnx --port 9000
       digitrec serve --host 0.0.0.0 --allowed-hosts digits.example.com
+      digitrec serve --workers 2               # two processes, each with the model
       curl -F file=@photo.jpg http://127.0.0.1:8000/v1/predict
     """
     if max_pixels_in_flight < max_pixels:
         raise click.BadParameter(f"must be at least --max-pixels ({max_pixels:,}), or an image within it could "
                                  "never be read", param_hint="--max-pixels-in-flight")
     try:
+        from .connections import default_allowed_hosts
         from .device import use_inference_threads
         from .limits import Limits
         from .predict import load_model
+        from .serve import ServeSettings
         from .serve import serve as run_server
 
         use_inference_threads()  # the model's batches on one thread; preprocessing threads use the other cores
-        rec = load_model(model_path, backend=backend)
+        rec = load_model(model_path, backend=backend)  # also with --workers: a bad model is one line, before they start
         body = int(max_body_mb * 2**20)
         limits = Limits(max_body_bytes=body, max_pixels=max_pixels, timeout_s=timeout_s,
                         pixels_in_flight=max_pixels_in_flight, bytes_in_flight=8 * body)
         hosts = [h.strip() for h in allowed_hosts.split(",") if h.strip()] if allowed_hosts else None
+        settings = ServeSettings(model_path, backend, limits, tuple(hosts or default_allowed_hosts(host)))
         ck = rec.checkpoint
-        click.echo(f"serving {ck.path} ({ck.arch}, {ck.backend}) on http://{host}:{port}/", err=True)
-        run_server(rec, host=host, port=port, limits=limits, allowed_hosts=hosts)
+        click.echo(f"serving {ck.path} ({ck.arch}, {ck.backend}) on http://{host}:{port}/"
+                   + (f" with {workers} worker processes" if workers > 1 else ""), err=True)
+        run_server(settings, host=host, port=port, workers=workers, rec=rec)
     except KeyboardInterrupt:  # Ctrl-C, while loading or once the server has answered what it had
         sys.exit(130)
 

@@ -5,6 +5,7 @@ uvicorn closes a connection that idles after a response, but not one that opened
 or that trickles its headers a byte at a time (slowloris): `Connection` gives each request's
 headers a deadline. On SIGTERM (or Ctrl-C) the server stops accepting, answers the requests in
 flight (each bounded by the request timeout), then exits; SIGTERM so handled is a clean exit (0).
+With several worker processes (`run_workers`), uvicorn's supervisor passes the signal on to each.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import signal
 from functools import partial
 from http import HTTPStatus
@@ -25,6 +27,7 @@ require("httptools", "serve")  # uvicorn[standard]'s HTTP parser, which `Connect
 from starlette.responses import JSONResponse  # noqa: E402
 from uvicorn import Config, Server  # noqa: E402
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol  # noqa: E402
+from uvicorn.supervisors.multiprocess import Multiprocess, Process  # noqa: E402
 
 LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
 SHUTDOWN_GRACE_S = 1.0  # at shutdown, how long an idle connection may still start a request already on its way
@@ -58,6 +61,22 @@ class HostCheck:
                                                  "start it with --allowed-hosts to add the name"}, 400)
                 return await refusal(scope, receive, send)
         await self.app(scope, receive, send)
+
+
+class WorkerHeader:
+    """ASGI middleware: name the process that answered in an `X-Digitrec-Worker` header (its pid),
+    so that a client, a test or a load benchmark can see the requests spread over the workers."""
+
+    def __init__(self, app):
+        self.app, self.header = app, (b"x-digitrec-worker", str(os.getpid()).encode())
+
+    async def __call__(self, scope, receive, send):
+        async def send_named(message):
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", []), self.header]}
+            await send(message)
+
+        await self.app(scope, receive, send_named if scope["type"] == "http" else send)
 
 
 class Connection(HttpToolsProtocol):
@@ -165,13 +184,56 @@ class GracefulServer(Server):
         await super().shutdown(sockets)
 
 
+def _config(app, *, host: str, port: int, limits: Limits, log_level: str, **more) -> Config:
+    """uvicorn's settings with `Connection`'s deadlines. In-flight requests get their timeout and a
+    little more to finish at shutdown."""
+    return Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
+                  http=partial(Connection, header_timeout_s=limits.header_timeout_s),
+                  timeout_graceful_shutdown=math.ceil(limits.timeout_s) + 5, **more)
+
+
 def server(app, *, host: str, port: int, limits: Limits, log_level: str = "info") -> Server:
-    """A uvicorn server for `app` with `Connection`'s deadlines. In-flight requests get their
-    timeout and a little more to finish at shutdown."""
-    config = Config(app, host=host, port=port, log_level=log_level, timeout_keep_alive=5,
-                    http=partial(Connection, header_timeout_s=limits.header_timeout_s),
-                    timeout_graceful_shutdown=math.ceil(limits.timeout_s) + 5)
-    return GracefulServer(config)
+    """A uvicorn server for `app`, in this process, with `Connection`'s deadlines."""
+    return GracefulServer(_config(app, host=host, port=port, limits=limits, log_level=log_level))
+
+
+class _WorkerProcess(Process):
+    """uvicorn's worker process, serving with `GracefulServer` rather than uvicorn's own."""
+
+    @property
+    def server(self) -> Server:
+        if self._server is None:
+            self._server = GracefulServer(config=self.config)
+        return self._server
+
+
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor of worker processes that share one listening socket (the kernel hands
+    each connection to one of them). On SIGTERM or Ctrl-C it sends each worker SIGTERM, which it
+    answers as one server does, and waits for them all. A worker that uvicorn restarts after a
+    crash runs uvicorn's own server: it lacks only the accept grace at shutdown."""
+
+    interrupted = False  # stopped by Ctrl-C (SIGINT), which ends in KeyboardInterrupt as in one process
+
+    def init_processes(self) -> None:
+        for _ in range(self.processes_num):
+            process = _WorkerProcess(self.config, self.sockets)
+            process.start()
+            self.processes.append(process)
+
+    def handle_int(self) -> None:
+        self.interrupted = True
+        super().handle_int()
+
+
+def run_workers(factory: str, workers: int, *, host: str, port: int, limits: Limits, log_level: str = "info") -> None:
+    """Serve from `workers` processes, each building its own app by calling `factory` (an import
+    string, "module:function"), until SIGTERM (a clean return) or Ctrl-C (KeyboardInterrupt)."""
+    config = _config(factory, host=host, port=port, limits=limits, log_level=log_level, factory=True, workers=workers)
+    supervisor = Supervisor(config, sockets=[config.bind_socket()])
+    supervisor.run()
+    if supervisor.interrupted:
+        raise KeyboardInterrupt
 
 
 def run(srv: Server) -> None:

@@ -8,12 +8,14 @@
     GET  /             the page: draw a digit, or drop a photo
     GET  /docs         OpenAPI documentation (Swagger UI, and ReDoc at /redoc, served locally)
 
-The model loads once. Requests are decoded and preprocessed on worker threads, then their 28x28
+The model loads once per worker process (`serve(..., workers=N)`: each builds its own app with
+`app_from_environment`). Requests are decoded and preprocessed on worker threads, then their 28x28
 images join a queue that one task drains into a single forward pass (concurrent requests share
 it). Work for a request that timed out or whose client left stops. Every refusal is a 4xx or 503
 with a JSON body {"error": ...}: too large a body (413), too many pixels (413), no image or an
 unreadable one (400/422), wrong content type (415), too slow (408), a Host not served (400), the
-server full (503); see `limits`. The server's own file paths appear in no response.
+server full (503), no such path (404) or method (405), a bad query parameter (422); see `limits`
+and `forms`. The server's own file paths appear in no response.
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import os
+from dataclasses import asdict, dataclass, field
 from importlib import resources
 
 import numpy as np
@@ -29,13 +33,15 @@ from PIL import Image
 
 from . import __version__
 from .batching import Batcher
-from .connections import HostCheck, default_allowed_hosts, run, server
+from .connections import HostCheck, WorkerHeader, default_allowed_hosts, run, run_workers, server
+from .device import use_inference_threads
 from .errors import require
+from .forms import form_files
 from .images import header_pixels, header_size
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
 from .loading import load
 from .models import count_parameters
-from .predict import Prediction, Recogniser
+from .predict import Prediction, Recogniser, load_model
 from .read import NumberReader
 
 # The serve extra: FastAPI and python-multipart (its form parser). Without them, importing this
@@ -44,9 +50,11 @@ require("fastapi", "serve")
 require("python_multipart", "serve")
 require("fastapi_offline", "serve")  # Swagger UI and ReDoc's files, so /docs works without the internet
 from fastapi import FastAPI, Request  # noqa: E402
+from fastapi.exceptions import RequestValidationError  # noqa: E402
 from fastapi.responses import HTMLResponse, JSONResponse  # noqa: E402
 from fastapi.staticfiles import StaticFiles  # noqa: E402
 from fastapi_offline import FastAPIOffline  # noqa: E402
+from starlette.exceptions import HTTPException  # noqa: E402
 
 
 def _png_data_url(image: np.ndarray) -> str:
@@ -85,16 +93,7 @@ async def _images_of(request: Request, body: bytes, limits: Limits) -> list[tupl
     """(name, bytes) of each image in a multipart form (any field names) or the raw body."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if ctype == "multipart/form-data":
-        async def replay():  # the body is already read (with its size limit); parse it from memory
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        try:
-            form = await Request(request.scope, replay).form(max_files=limits.max_images, max_fields=limits.max_images)
-        except Exception as e:
-            if "too many files" in str(e).lower():
-                raise Refused(413, f"more than the {limits.max_images} images allowed in one request") from None
-            raise Refused(400, f"malformed multipart body ({' '.join(str(e).split())[:120] or type(e).__name__})") from None
-        files = [(v.filename or k, await v.read()) for k, v in form.multi_items() if hasattr(v, "read")]
+        files = await form_files(request.headers, body, limits.max_images)
         if not files:
             raise Refused(400, "no image in the request: send files in a multipart form (any field name)")
         return files
@@ -178,6 +177,31 @@ async def _read(reader: NumberReader, workers: Workers, files, too_big, pixels: 
     return results
 
 
+def _answer_errors_as_json(app: FastAPI, limits: Limits) -> None:
+    """Every refusal as {"error": ...}: ours (`Refused`), and FastAPI's own, which would otherwise
+    answer {"detail": ...}: no such path (404), wrong method (405), a bad query parameter (422)."""
+    @app.exception_handler(Refused)
+    async def refused(request: Request, exc: Refused):
+        await discard_body(request, limits)
+        body = {"error": exc.message}
+        if exc.results is not None:
+            body["results"] = exc.results
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException):
+        path = request.url.path[:200]
+        message = {404: f"nothing at {path}: see /docs for the API",
+                   405: f"{request.method} is not allowed on {path}; use {(exc.headers or {}).get('Allow', '')}"}
+        return await refused(request, Refused(exc.status_code, message.get(exc.status_code, str(exc.detail)),
+                                              headers=exc.headers))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError):
+        problems = [f"{' '.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return await refused(request, Refused(422, "; ".join(problems)))
+
+
 def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits(),
                allowed_hosts=("*",)) -> FastAPI:
     """The FastAPI application serving `rec` (digits) and `reader` (numbers; default: the shipped
@@ -200,17 +224,11 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
                          description="Read handwritten digits: POST images to /v1/predict.")
     app.state.batcher, app.state.limits, app.state.workers, app.state.bodies = batcher, limits, workers, bodies
     app.add_middleware(HostCheck, allowed=allowed_hosts)
+    app.add_middleware(WorkerHeader)
     web = resources.files("digitrec") / "web"
     app.mount("/static", StaticFiles(directory=str(web)), name="static")
 
-    @app.exception_handler(Refused)
-    async def refused(request: Request, exc: Refused):
-        await discard_body(request, limits)
-        body = {"error": exc.message}
-        if exc.results is not None:
-            body["results"] = exc.results
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
-
+    _answer_errors_as_json(app, limits)
     @app.post("/v1/predict", summary="Read the digit in one or more images")
     async def predict(request: Request, preprocessed: bool = False):
         """Send images as multipart files (any field names) or one image as the raw body. Each result
@@ -242,9 +260,48 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
     return app
 
 
-def serve(rec: Recogniser, *, reader: NumberReader | None = None, host: str = "127.0.0.1", port: int = 8000,
-          limits: Limits = Limits(), allowed_hosts=None, log_level: str = "info") -> None:
-    """Run the server until SIGTERM or Ctrl-C (see `connections`), answering the Host names in
-    `allowed_hosts` (default: loopback names when bound to loopback, else any)."""
-    app = create_app(rec, reader=reader, limits=limits, allowed_hosts=allowed_hosts or default_allowed_hosts(host))
-    run(server(app, host=host, port=port, limits=limits, log_level=log_level))
+SETTINGS_ENV = "DIGITREC_SERVE_SETTINGS"  # how the worker processes get their settings (JSON)
+
+
+@dataclass(frozen=True)
+class ServeSettings:
+    """What a server's app is built from: the model, what runs it, the limits, the Host names
+    answered. A worker process builds its own app from them (`app_from_environment`)."""
+
+    model: str | None = None  # a checkpoint or .onnx; None: the shipped model
+    backend: str = "torch"
+    limits: Limits = field(default_factory=Limits)
+    allowed_hosts: tuple[str, ...] = ("*",)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> ServeSettings:
+        d = json.loads(text)
+        return cls(d["model"], d["backend"], Limits(**d["limits"]), tuple(d["allowed_hosts"]))
+
+
+def app_from_environment() -> FastAPI:
+    """The app factory of each worker process (uvicorn's `digitrec.serve:app_from_environment`):
+    its own model, batcher and threads, from the `ServeSettings` that `serve` left in the
+    environment, which the worker processes inherit."""
+    settings = ServeSettings.from_json(os.environ[SETTINGS_ENV])
+    use_inference_threads()  # the model's batches on one thread; preprocessing threads use the other cores
+    rec = load_model(settings.model, backend=settings.backend)
+    return create_app(rec, limits=settings.limits, allowed_hosts=settings.allowed_hosts)
+
+
+def serve(settings: ServeSettings, *, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
+          rec: Recogniser | None = None, log_level: str = "info") -> None:
+    """Run the server until SIGTERM or Ctrl-C (see `connections`). One worker serves from this
+    process (with `rec` when given, already loaded); several are processes of their own behind
+    the one port, each loading the model and answering as one server does."""
+    if workers == 1:
+        app = create_app(rec or load_model(settings.model, backend=settings.backend), limits=settings.limits,
+                         allowed_hosts=settings.allowed_hosts)
+        run(server(app, host=host, port=port, limits=settings.limits, log_level=log_level))
+        return
+    os.environ[SETTINGS_ENV] = settings.to_json()
+    run_workers(f"{__name__}:{app_from_environment.__name__}", workers, host=host, port=port,
+                limits=settings.limits, log_level=log_level)
