@@ -55,5 +55,5 @@ def require(module: str, extra: str):
     try:
         return importlib.import_module(module)
     except ImportError:
-        raise DigitrecError(f"this needs {module.split('.')[0]}, which is not installed: "
-                            f"pip install 'digitrec[{extra}]'") from None
+        raise DigitrecError(f"this needs {module.split('.')[0]}, which is not installed: pip install -e '.[{extra}]' "
+                            f"in a clone of digitrec (pip install 'digitrec[{extra}]' for an installed package)") from None
