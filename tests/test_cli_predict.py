@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
+import os
+import pty
 import re
+import struct
+import subprocess
+import sys
+import termios
 from pathlib import Path
 
 import numpy as np
@@ -295,3 +302,36 @@ def test_a_save_preprocessed_folder_it_cannot_write_prints_the_answers_then_one_
     assert proc.returncode == 1
     assert _lines(proc.stdout) == [f"{images[0]}: 7  confidence 0.999", f"{images[1]}: 3  confidence 0.999"]
     assert _lines(proc.stderr) == [f"Error: permission denied: {tmp_path / 'ro' / 'seven.png'}"]
+
+
+def _stderr_on_a_terminal(*args: str) -> tuple[str, str]:
+    """Run `digitrec ARGS` with stderr on a pseudo-terminal (80 columns) and stdout into a pipe:
+    (stdout, what the terminal showed)."""
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    env = {**os.environ, "PYTHONPATH": str(REPO / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "digitrec", *args], stdout=subprocess.PIPE, stderr=slave, env=env)
+    os.close(slave)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the terminal closed: the process has ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    out = proc.stdout.read().decode()
+    proc.wait(timeout=120)
+    os.close(master)
+    return out, shown.decode(errors="replace")
+
+
+@pytest.mark.parametrize("command", ["predict", "read"])
+def test_a_big_folder_into_a_pipe_shows_progress_on_the_terminal_unless_quiet(command, tmp_path, one_of_each):
+    for i, (img, _) in enumerate(one_of_each):
+        Image.fromarray(255 - img).resize((112, 112)).save(tmp_path / f"{i}.png")
+    out, shown = _stderr_on_a_terminal(command, str(tmp_path), "--json")
+    assert len(out.splitlines()) == 10 and "/10" in shown and "image/s" in shown  # a count of 10, and a rate
+    out, shown = _stderr_on_a_terminal(command, str(tmp_path), "--json", "-q")
+    assert len(out.splitlines()) == 10 and "/10" not in shown and "image/s" not in shown

@@ -283,7 +283,9 @@ def info(model_path, as_json):
 @backend_option
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Images decoded, preprocessed and classified together; answers are printed per batch.")
-def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size):
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
+def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size, quiet):
     """Read the handwritten digit in each image: files, folders (recursively) and globs.
 
     \b
@@ -303,41 +305,45 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
     failed, writes = False, _Writes()
     saved: set[str] = set()
     inputs = expand_paths(paths)
-    for i in range(0, len(inputs), batch_size):
-        chunk = inputs[i:i + batch_size]
-        files = [p for p, err in chunk if err is None]
-        preds = iter(rec.predict(files, keep_preprocessed=bool(save_preprocessed)))
-        for path, err in chunk:
-            if err is not None:
-                failed = True
-                _emit_error(path, err, as_json)
-                continue
-            p = next(preds)
-            if p.error:
-                failed = True
-                _emit_error(path, p.error, as_json)
-                continue
-            out = p.to_dict(top_k or 0)
-            if save_preprocessed and p.preprocessed is not None:
-                where = writes(lambda: save_preprocessed_image(p.preprocessed.image, path, save_preprocessed, saved))
-                if where:
-                    out["preprocessed"] = where
-            if as_json:
-                click.echo(json.dumps(out))
-            elif p.digit is None:
-                click.echo(f"{path}: no digit found")
-            else:
-                mark = "?" if p.uncertain else ""
-                extra = " (uncertain)" if p.uncertain else ""
-                line = f"{path}: {p.digit}{mark}  confidence {p.confidence:.3f}{extra}"
-                if top_k:
-                    line += "  top: " + ", ".join(f"{d} {q:.3f}" for d, q in p.top(top_k))
-                if p.digits_found > 1:
-                    line += f"  ({p.digits_found} digits found: a number is read by `digitrec read {path}`)"
-                if "preprocessed" in out:
-                    line += f"  (saved as {out['preprocessed']})"  # same-named inputs get -2, -3: say which
-                click.echo(line)
+    # Answers on a terminal are their own progress; into a file or a pipe, a bar on stderr shows it.
+    with _progress(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:
+        for i in range(0, len(inputs), batch_size):
+            chunk = inputs[i:i + batch_size]
+            files = [p for p, err in chunk if err is None]
+            preds = iter(rec.predict(files, keep_preprocessed=bool(save_preprocessed)))
+            for path, err in chunk:
+                if err is not None:
+                    failed = True
+                    _emit_error(path, err, as_json)
+                    continue
+                p = next(preds)
+                if p.error:
+                    failed = True
+                    _emit_error(path, p.error, as_json)
+                    continue
+                out = p.to_dict(top_k or 0)
+                if save_preprocessed and p.preprocessed is not None:
+                    where = writes(lambda: save_preprocessed_image(p.preprocessed.image, path, save_preprocessed, saved))
+                    if where:
+                        out["preprocessed"] = where
+                click.echo(json.dumps(out) if as_json else _prediction_line(path, p, top_k, out.get("preprocessed")))
+            bar.update(len(chunk))
     writes.done(failed)
+
+
+def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> str:
+    """`path: 7  confidence 0.999`, with what else there is to say about the answer."""
+    if p.digit is None:
+        return f"{path}: no digit found"
+    mark, extra = ("?", " (uncertain)") if p.uncertain else ("", "")
+    line = f"{path}: {p.digit}{mark}  confidence {p.confidence:.3f}{extra}"
+    if top_k:
+        line += "  top: " + ", ".join(f"{d} {q:.3f}" for d, q in p.top(top_k))
+    if p.digits_found > 1:
+        line += f"  ({p.digits_found} digits found: a number is read by `digitrec read {path}`)"
+    if saved_as:
+        line += f"  (saved as {saved_as})"  # same-named inputs get -2, -3: say which
+    return line
 
 
 @cli.command()
@@ -349,7 +355,9 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
 @click.option("--reader", "reader_path", type=click.Path(dir_okay=False), default=None,
               help="Line reader checkpoint from `digitrec train-reader` [default: the one shipped with digitrec].")
 @backend_option
-def read(paths, model_path, as_json, annotate, reader_path, backend):
+@click.option("-q", "--quiet", is_flag=True,
+              help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
+def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
     """Read the handwritten number (the digits along a line) in each image.
 
     \b
@@ -367,20 +375,20 @@ def read(paths, model_path, as_json, annotate, reader_path, backend):
     reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
     failed, writes = False, _Writes()
     taken: set[str] = set()
-    for path, err in expand_paths(paths):
-        r = reader.read(path, name=path) if err is None else None
-        if r is None or r.error:
-            failed = True
-            _emit_error(path, err or r.error, as_json)
-            continue
-        out = r.to_dict()
-        where = writes(lambda: draw_boxes(path, r, annotate, taken)) if annotate else None
-        if where:
-            out["annotated"] = where
-        if as_json:
-            click.echo(json.dumps(out))
-        else:
-            click.echo(_reading_line(path, r))
+    inputs = expand_paths(paths)
+    with _progress(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:  # as predict's
+        for path, err in inputs:
+            r = reader.read(path, name=path) if err is None else None
+            bar.update(1)
+            if r is None or r.error:
+                failed = True
+                _emit_error(path, err or r.error, as_json)
+                continue
+            out = r.to_dict()
+            where = writes(lambda: draw_boxes(path, r, annotate, taken)) if annotate else None
+            if where:
+                out["annotated"] = where
+            click.echo(json.dumps(out) if as_json else _reading_line(path, r))
     writes.done(failed)
 
 
