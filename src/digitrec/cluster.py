@@ -42,8 +42,10 @@ def predict_cluster(inputs, out: str | Path, *, fmt: str = "jsonl", task: str = 
     from ray.data import ActorPoolStrategy, read_binary_files
 
     # Reading bytes waits on the disk, not a CPU: asking for one would leave the read nothing to
-    # run on once the actors hold every CPU (on a 2-CPU machine with 2 actors, a deadlock).
-    ds = read_binary_files(files, include_paths=True, num_cpus=0,
+    # run on once the actors hold every CPU (on a 2-CPU machine with 2 actors, a deadlock). Asking
+    # for none, it needs a cap: uncapped, Ray started a Python process per read task (32 for 3,000
+    # files), which cost a 2-core machine 50 s; one reader per actor keeps them fed.
+    ds = read_binary_files(files, include_paths=True, num_cpus=0, concurrency=workers,
                            file_extensions=None if _all_local(files) else _extensions())
     # The actors may start in another folder or on another machine: give them absolute paths.
     model, reader = (os.path.abspath(p) if p and os.path.isfile(p) else p for p in (model, reader))
