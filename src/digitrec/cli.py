@@ -61,6 +61,17 @@ def backend_option(f):
                         help="Run the model with PyTorch or with onnxruntime.")(f)
 
 
+def reader_option(f):
+    return click.option("--reader", "reader_path", type=click.Path(dir_okay=False), default=None,
+                        help="Line reader checkpoint from `digitrec train-reader` [default: the one shipped "
+                             "with digitrec].")(f)
+
+
+def min_confidence_option(f):
+    return click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                        help="Mark answers below this confidence as uncertain.")(f)
+
+
 def device_option(f):
     return click.option("--device", default="auto", show_default=True,
                         help="auto, cpu, cuda, cuda:N or mps.")(f)
@@ -275,8 +286,7 @@ def info(model_path, as_json):
 @model_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
 @click.option("--top-k", type=click.IntRange(1, 10), default=None, help="Also show the K most probable digits.")
-@click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
-              help="Mark answers below this confidence as uncertain.")
+@min_confidence_option
 @click.option("--save-preprocessed", type=click.Path(file_okay=False), default=None,
               help="Write the 28x28 view the model got for each image into this folder.")
 @device_option
@@ -352,8 +362,7 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="Write each image with the digits' boxes and readings drawn on it into this folder.")
-@click.option("--reader", "reader_path", type=click.Path(dir_okay=False), default=None,
-              help="Line reader checkpoint from `digitrec train-reader` [default: the one shipped with digitrec].")
+@reader_option
 @backend_option
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
@@ -390,6 +399,51 @@ def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
                 out["annotated"] = where
             click.echo(json.dumps(out) if as_json else _reading_line(path, r))
     writes.done(failed)
+
+
+@cli.command("predict-cluster")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", required=True, help="Folder (or URI, as s3://bucket/results) for the result files.")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
+              help="JSON lines or Parquet; one row per image, several files as Ray writes them.")
+@click.option("--numbers", is_flag=True, help="Read whole numbers, as `digitrec read` does, instead of one digit.")
+@model_option
+@reader_option
+@backend_option
+@min_confidence_option
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Ray actors, one CPU and one loaded model each.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True,
+              help="Images per batch handed to an actor.")
+@click.option("--address", default=None,
+              help="Ray cluster to run on: auto, or ray://HOST:10001 [default: start a local Ray on 127.0.0.1].")
+@click.option("--force", is_flag=True, help="Replace what --out already holds.")
+def predict_cluster(paths, out, fmt, numbers, model_path, reader_path, backend, min_confidence, workers, batch_size,
+                    address, force):
+    """Read the digit (or --numbers) in many images on a Ray cluster with Ray Data, and write the
+    results as JSON lines or Parquet. Needs `pip install 'digitrec[ray]'`.
+
+    PATHS are files, folders and globs as for `predict` (on a cluster, on storage every node sees),
+    or URIs Ray reads (s3://, gs://). Each row holds the image's path and what `predict --json`
+    (or `read --json`) gives for it; an image that cannot be read has `error` set.
+
+    \b
+    Examples:
+      digitrec predict-cluster scans/ --out results/
+      digitrec predict-cluster s3://forms/scans/ --out s3://forms/results/ --format parquet --address auto --workers 64
+
+    Exit code 1 if any path named no file; the others are still read.
+    """
+    from .cluster import predict_cluster as run
+
+    result = run(paths, out, fmt=fmt, task="number" if numbers else "digit", model=model_path, reader=reader_path,
+                 backend=backend, min_confidence=min_confidence, workers=workers, batch_size=batch_size,
+                 address=address, force=force)
+    for path, why in result["missing"]:
+        _emit_error(path, why, False)
+    click.echo(f"{result['images']} images read into {result['out']} ({fmt})")
+    if result["missing"]:
+        sys.exit(1)
 
 
 class _Writes:
@@ -460,8 +514,7 @@ def evaluate_images(folder, model_path, backend, as_json, gallery):
 @cli.command("evaluate-read")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @model_option
-@click.option("--reader", "reader_path", type=click.Path(dir_okay=False), default=None,
-              help="Line reader checkpoint from `digitrec train-reader` [default: the one shipped with digitrec].")
+@reader_option
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, every image's reading included.")
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of the wrong readings (most confident first), with their boxes.")
