@@ -48,4 +48,8 @@ def distance_inside(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance (H, W) float32 from each pixel of `mask` to the nearest pixel outside it,
     the image's own edge counting as outside (ndimage.distance_transform_edt of the padded mask)."""
     padded = np.pad(mask.astype(np.uint8), 1)
-    return cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
+    # OpenCV's exact transform differs in the last bits from call to call (its vectorised paths
+    # depend on the buffers' alignment), which flipped ties between stroke ridges and so a few
+    # digits' framing. A squared distance to a pixel centre is a whole number: snap to it.
+    return np.sqrt(np.rint(dist * dist)).astype(np.float32)
