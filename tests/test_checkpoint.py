@@ -205,3 +205,16 @@ def test_files_saved_without_a_hash_still_load_and_can_be_given_one(tmp_path, se
     assert again["weights_sha256"] == digest == weights_sha256(raw["state_dict"])
     assert {k: v for k, v in again.items() if k not in ("weights_sha256", "state_dict")} == \
         {k: v for k, v in raw.items() if k != "state_dict"}
+
+
+def test_a_declared_architecture_that_does_not_fit_its_tensors_is_refused_before_it_is_built(tmp_path):
+    ck = make_checkpoint(create_model("mlp", hidden=16), "mlp", {"hidden": 16})
+    ck["arch_args"] = {"hidden": 600_000}  # a 1 KB file claiming a 470M-parameter model
+    path = tmp_path / "crafted.pt"
+    torch.save(ck, path)
+    with pytest.raises(CheckpointError) as e:
+        load_checkpoint(path)
+    msg = str(e.value)
+    assert str(path) in msg and "fc1.weight" in msg and "(16, 784)" in msg and "(600000, 784)" in msg
+    r = run_cli("info", str(path))
+    assert r.returncode == 1 and "fc1.weight" in r.stderr and "Traceback" not in r.stderr

@@ -442,6 +442,36 @@ def test_unreachable_and_stalled_mirrors_fail_fast(tmp_path, good_mirror):
     assert dead in message and "refused" in message.lower()
 
 
+def test_a_mirror_that_trickles_is_left_for_the_next_at_once(tmp_path, good_mirror):
+    # A byte every 0.2 s never trips a read timeout; the minimum rate does, after its grace.
+    calls, stop = [], threading.Event()
+
+    class Trickle(QuietHandler):
+        def do_GET(self):
+            calls.append(self.path)
+            self.send_response(200)
+            self.send_header("Content-Length", "1000000")
+            self.end_headers()
+            while not stop.is_set():
+                try:
+                    self.wfile.write(b"\x1f")
+                    self.wfile.flush()
+                except OSError:
+                    return
+                time.sleep(0.2)
+
+    pace = dict(retries=3, backoff=0.001, timeout=2.0, progress=False, min_rate=1000, grace=0.5)
+    with serving(Trickle) as trickle:
+        start = time.monotonic()
+        message = error_of(download_mnist, tmp_path / "a", names=["test_labels"], mirrors=[trickle], **pace)
+        assert "too slow" in message and "bytes/s" in message and len(calls) == 1  # not retried
+        download_mnist(tmp_path / "b", names=["test_labels"], mirrors=[trickle, good_mirror], **pace)
+        elapsed = time.monotonic() - start
+        stop.set()
+    assert elapsed < 10 and leftovers(tmp_path / "b") == ["t10k-labels-idx1-ubyte.gz"]
+    assert leftovers(tmp_path / "a") == []
+
+
 @pytest.mark.skipif(signal.getsignal(signal.SIGINT) is not signal.default_int_handler,
                     reason="needs Python's default Ctrl-C handler")
 def test_ctrl_c_mid_download_leaves_nothing(tmp_path):

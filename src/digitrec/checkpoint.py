@@ -269,6 +269,19 @@ def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
                               "weights); retrain it or restore a good copy")
 
 
+def _check_shapes(arch: str, arch_args: dict, state: dict, path: Path) -> None:
+    """Refuse a checkpoint whose declared architecture does not fit its stored tensors before
+    building it: the model is first built on the meta device, which allocates nothing, so a 1 KB
+    file declaring a 600,000-unit layer is refused at once rather than after 2 GB and 19 s."""
+    with torch.device("meta"):
+        skeleton = create_model(arch, **arch_args)
+    for name, want in skeleton.state_dict().items():
+        got = state.get(name)
+        if isinstance(got, torch.Tensor) and tuple(got.shape) != tuple(want.shape):
+            raise CheckpointError(f"{path}: damaged digitrec checkpoint ({name} is stored as {tuple(got.shape)}, "
+                                  f"but the declared {arch} {arch_args} needs {tuple(want.shape)})")
+
+
 def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Checkpoint:
     """Load a digitrec checkpoint or the tutorial's bare state dict; the model is in eval mode."""
     path = Path(path)
@@ -279,8 +292,10 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
                                   f"understands ({FORMAT_VERSION}); upgrade digitrec")
         try:
             arch, arch_args = obj["arch"], dict(obj["arch_args"])
+            state = clean_state_dict(obj["state_dict"])
+            _check_shapes(arch, arch_args, state, path)
             model = create_model(arch, **arch_args)
-            model.load_state_dict(clean_state_dict(obj["state_dict"]))
+            model.load_state_dict(state)
             norm = obj["normalization"]
         except (KeyError, TypeError, RuntimeError, ConfigError) as e:
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__

@@ -220,6 +220,14 @@ class _WrongContent(Exception):
     """The mirror answered, but not with the right file; asking it again will not help."""
 
 
+class _TooSlow(ConnectionError):
+    """The mirror sends, but too slowly to finish (or not at all): asking it again will not help."""
+
+
+MIN_RATE = 20_000  # bytes/s a mirror must keep up after GRACE_S; MNIST's largest file is 9.9 MB
+GRACE_S = 10.0
+
+
 def _mirror_list(mirrors) -> list[str]:
     if mirrors is None:
         mirrors = os.environ.get("DIGITREC_MNIST_MIRRORS", "").strip() or MIRRORS
@@ -251,20 +259,20 @@ def _progress_bar(enabled: bool, total: int | None, desc: str):
                 disable=not enabled)
 
 
-def _fetch(url: str, dest: Path, name: str, size: int, sha: str, timeout: float, progress: bool) -> None:
+def _fetch(url: str, dest: Path, name: str, size: int, sha: str, timeout: float, progress: bool,
+           pace: tuple[float, float] = (MIN_RATE, GRACE_S)) -> None:
     part = tempfile.NamedTemporaryFile(dir=dest, delete=False, prefix=".", suffix=".part")
     try:
         with part:
             request = urllib.request.Request(url, headers={"User-Agent": "digitrec"})
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                length = response.headers.get("Content-Length", "")
-                total = int(length) if length.isdigit() else None
-                received = 0
-                with _progress_bar(progress, total, f"{name}.gz") as bar:
-                    while chunk := response.read(1 << 20):
-                        part.write(chunk)
-                        received += len(chunk)
-                        bar.update(len(chunk))
+            try:
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    length = response.headers.get("Content-Length", "")
+                    total = int(length) if length.isdigit() else None
+                    with _progress_bar(progress, total, f"{name}.gz") as bar:
+                        received = _receive(response, part, bar, pace)
+            except TimeoutError as e:  # silent for `timeout` seconds: a dead mirror, try the next
+                raise _TooSlow(f"no data for {timeout:g} s") from e
         # urllib returns a short body silently when the connection drops, so compare lengths.
         if total is not None and received != total:
             raise ConnectionError(f"connection closed after {received} of {total} bytes")
@@ -285,10 +293,29 @@ def _fetch(url: str, dest: Path, name: str, size: int, sha: str, timeout: float,
             os.unlink(part.name)
 
 
-def download_mnist(dest: str | Path, *, names=None, mirrors=None, retries: int = 3, timeout: float = 30.0,
-                   progress: bool = True, backoff: float = 0.5) -> None:
+def _receive(response, part, bar, pace: tuple[float, float]) -> int:
+    """Copy the body into `part` as it arrives; _TooSlow once, after the grace period, it arrives
+    slower than the minimum rate (a mirror trickling a byte every few seconds never times out)."""
+    min_rate, grace = pace
+    received, t0 = 0, time.monotonic()
+    while chunk := response.read1(1 << 16):  # read1: returns what one read gave, so the pace is seen
+        part.write(chunk)
+        received += len(chunk)
+        bar.update(len(chunk))
+        elapsed = time.monotonic() - t0
+        if elapsed > grace and received < min_rate * elapsed:
+            raise _TooSlow(f"too slow: {received / elapsed:,.0f} bytes/s after {elapsed:.0f} s "
+                           f"(at least {min_rate:,.0f} needed)")
+    return received
+
+
+def download_mnist(dest: str | Path, *, names=None, mirrors=None, retries: int = 3, timeout: float = 15.0,
+                   progress: bool = True, backoff: float = 0.5, min_rate: float = MIN_RATE,
+                   grace: float = GRACE_S) -> None:
     """Download the MNIST files missing from ``dest`` (all four, or the FILES keys / file names in
     ``names``), trying each mirror in turn with ``retries`` attempts and exponential backoff.
+    A mirror silent for ``timeout`` seconds, or slower than ``min_rate`` bytes/s after ``grace``
+    seconds, is left for the next one at once.
 
     A file only appears under its final name once its SHA-256 has been verified. Mirrors default
     to ``$DIGITREC_MNIST_MIRRORS`` (comma-separated base URLs) if set, else MIRRORS.
@@ -308,11 +335,11 @@ def download_mnist(dest: str | Path, *, names=None, mirrors=None, retries: int =
     found, _ = _locate(dest)
     for key in keys:
         if key not in found:
-            _download_one(dest, *FILES[key], urls, max(1, retries), timeout, progress, backoff)
+            _download_one(dest, *FILES[key], urls, max(1, retries), timeout, progress, backoff, (min_rate, grace))
 
 
 def _download_one(dest: Path, name: str, size: int, sha: str, urls: list[str], retries: int,
-                  timeout: float, progress: bool, backoff: float) -> None:
+                  timeout: float, progress: bool, backoff: float, pace: tuple[float, float]) -> None:
     failures = []
     for base in urls:
         url = base.rstrip("/") + f"/{name}.gz"
@@ -320,9 +347,9 @@ def _download_one(dest: Path, name: str, size: int, sha: str, urls: list[str], r
             if attempt:
                 time.sleep(backoff * 2 ** (attempt - 1))
             try:
-                _fetch(url, dest, name, size, sha, timeout, progress)
+                _fetch(url, dest, name, size, sha, timeout, progress, pace)
                 return
-            except (_WrongContent, ValueError) as e:  # bad bytes or a malformed URL: next mirror
+            except (_WrongContent, _TooSlow, ValueError) as e:  # bad bytes, a dead pace, a malformed URL: next mirror
                 reason = _reason(e)
                 break
             except (OSError, http.client.HTTPException) as e:  # timeouts, resets, refusals: may pass
