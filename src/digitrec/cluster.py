@@ -15,7 +15,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .device import use_inference_threads
 from .errors import ConfigError, DigitrecError, OutputError, require
+from .files import IMAGE_SUFFIXES, expand_paths
+from .predict import load_model
+from .read import load_reader
 
 FORMATS = ("jsonl", "parquet")
 TASKS = ("digit", "number")
@@ -95,18 +99,12 @@ class Predictor:
 
     def __init__(self, task: str = "digit", model: str | None = None, reader: str | None = None,
                  backend: str = "torch", min_confidence: float = 0.0):
-        from .device import use_inference_threads
-
         use_inference_threads(1)
         self.task = task
         self.schema = _schemas()[task == "number"]
         if task == "number":
-            from .read import load_reader
-
             self.reader = load_reader(model, reader, backend=backend)
         else:
-            from .predict import load_model
-
             self.rec = load_model(model, backend=backend, min_confidence=min_confidence)
             self.rec.workers = 1
 
@@ -154,8 +152,6 @@ def _schemas():
 def _list_inputs(inputs) -> tuple[list[str], list[tuple[str, str]]]:
     """Absolute paths of the local images `inputs` name (as `digitrec predict` finds them) plus URIs
     as given; and (input, why) for the inputs that name nothing."""
-    from .files import expand_paths
-
     files, missing = [], []
     for raw in [str(i) for i in inputs]:
         if "://" in raw:  # s3://, gs://, ...: Ray lists them, and filters by IMAGE_SUFFIXES
@@ -176,8 +172,6 @@ def _all_local(files: list[str]) -> bool:
 
 
 def _extensions() -> list[str]:
-    from .files import IMAGE_SUFFIXES
-
     return sorted(s.lstrip(".") for s in IMAGE_SUFFIXES)
 
 
