@@ -206,3 +206,18 @@ def test_extremes_each_does_what_it_says(mnist):
     base = augment_batch(x, 1.0, g())
     assert torch.equal(base, augment_batch(x, 1.0, g(), extremes=0.0))
     assert not torch.equal(base, augment_batch(x, 1.0, g(), extremes=2.0))
+
+
+def test_styled_digits_redraw_only_twos_and_fours(mnist):
+    from digitrec.augment import styled_digits
+
+    x = _digits(mnist, 300)
+    labels = mnist.train_labels[:300]
+    y = styled_digits(x, labels, p=1.0, gen=torch.Generator().manual_seed(2))
+    styled = (labels == 2) | (labels == 4)
+    assert torch.equal(y[~styled], x[~styled])
+    assert all(not torch.equal(a, b) for a, b in zip(y[styled], x[styled]))
+    assert torch.equal(styled_digits(x, labels, p=0.0), x)
+    some = styled_digits(x, labels, p=0.5, gen=torch.Generator().manual_seed(2))
+    changed = (some != x).flatten(1).any(1)
+    assert 0.3 < float(changed[styled].float().mean()) < 0.7 and not changed[~styled].any()

@@ -95,3 +95,42 @@ def test_linecnn_reads_any_width_one_frame_per_two_columns():
         assert out.shape == (2, width // STRIDE, 11)
         assert torch.allclose(out.exp().sum(-1), torch.ones(2, width // STRIDE), atol=1e-5)
     assert create_model("linecnn", classes=BLANK + 1)(torch.zeros(1, 1, STRIP_HEIGHT, 40)).shape == (1, 20, BLANK + 1)
+
+
+def test_stretch_widens_and_narrows_digits_and_off_draws_as_before(mnist):
+    imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
+
+    def widths(**kw):
+        x, _, _ = compose_lines(imgs, labels, 200, min_digits=1, max_digits=1, augment=0.0, noise=0.0,
+                                gen=torch.Generator().manual_seed(7), **kw)
+        cols = (x[:, 0] > 0.3).any(1)  # (n, W)
+        return cols.float().sum(1), x
+
+    plain, a = widths()
+    _, b = widths(stretch=1.0)
+    wide, _ = widths(stretch=1.6)
+    assert torch.equal(a, b)
+    assert wide.std() > 1.2 * plain.std()  # the same digits, more varied widths
+
+
+def test_joins_add_rising_strokes_between_close_digits_and_nothing_else(mnist):
+    imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
+
+    def lines(joins):
+        return compose_lines(imgs, labels, 60, min_digits=4, max_digits=4, noise=0.0, joins=joins,
+                             gen=torch.Generator().manual_seed(3))
+
+    (plain, t0, _), (joined, t1, _) = lines(0.0), lines(1.0)
+    assert torch.equal(t0, t1)
+    added = (joined - plain).clamp(min=0)[:, 0]  # (n, 28, W)
+    assert (joined >= plain - 1e-6).all()
+    changed = added.flatten(1).amax(1) > 0.5
+    assert 0.3 < float(changed.float().mean()) <= 1.0  # most lines have a close pair; some have none
+    # The stroke rises to the right: its ink's rows fall as its columns grow.
+    ys, xs = torch.meshgrid(torch.arange(28.0), torch.arange(added.shape[-1] * 1.0), indexing="ij")
+    slopes = []
+    for a in added[changed]:
+        w = (a > 0.5).float()
+        cx, cy = (w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()
+        slopes.append(float(((xs - cx) * (ys - cy) * w).sum() / ((xs - cx) ** 2 * w).sum()))
+    assert np.median(slopes) < 0

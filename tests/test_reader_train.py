@@ -124,3 +124,18 @@ def test_ctrl_c_then_resume_gives_the_uninterrupted_reader(tmp_path, mnist_dir):
     assert all(torch.equal(a["state_dict"][k], b["state_dict"][k]) for k in a["state_dict"])
     steps = [json.loads(x)["step"] for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == sorted(set(steps)) and steps[-1] == 40  # no validation recorded twice
+
+
+def test_init_starts_from_another_readers_weights_and_refuses_a_digit_model(tiny_reader, tmp_path, mnist,
+                                                                              small_model_path):
+    cfg = dict(steps=1, batch_size=8, val_lines=6, max_digits=2, lr=1e-12)
+    train_reader(ReaderConfig(**cfg, init=str(tiny_reader[0])), tmp_path / "warm", data=mnist, progress=False)
+    train_reader(ReaderConfig(**cfg), tmp_path / "cold", data=mnist, progress=False)
+    saved = torch.load(tiny_reader[0], weights_only=True)["state_dict"]
+    start = {k: v for k, v in saved.items() if "running" not in k and "batches" not in k}  # a step moves BN's stats
+    warm, cold = (torch.load(tmp_path / n / "reader.pt", weights_only=True) for n in ("warm", "cold"))
+    assert all(torch.allclose(warm["state_dict"][k].float(), start[k].float(), atol=1e-6) for k in start)
+    assert not all(torch.allclose(cold["state_dict"][k].float(), start[k].float(), atol=1e-6) for k in start)
+    assert warm["config"]["init"] == str(tiny_reader[0])
+    with pytest.raises(CheckpointError, match="not linecnn"):
+        train_reader(ReaderConfig(**cfg, init=str(small_model_path)), tmp_path / "bad", data=mnist, progress=False)

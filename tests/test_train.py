@@ -124,6 +124,15 @@ def test_train_state_round_trips_through_last_pt(tmp_path, mnist):
     assert again["scheduler"] == saved["scheduler"]
 
 
+def test_init_starts_from_a_checkpoint_of_the_same_architecture(tmp_path, mnist):
+    first = train(_quick(tmp_path, "first"), data=mnist, progress=False)
+    again = train(_quick(tmp_path, "again", init=str(tmp_path / "first" / "model.pt"), lr=1e-9), data=mnist,
+                  progress=False)
+    assert again.best_val_accuracy == pytest.approx(first.best_val_accuracy, abs=0.002)  # it kept what it had learned
+    with pytest.raises(CheckpointError, match="not cnn"):
+        train(_quick(tmp_path, "bad", arch="cnn", init=str(tmp_path / "first" / "model.pt")), data=mnist, progress=False)
+
+
 def test_prepare_run_dir_refuses_a_run_unless_forced(tmp_path, mnist):
     out = tmp_path / "run"
     prepare_run_dir(out)  # an empty or missing folder is fine

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
+from .glyphs import STYLES, draw_styled
 from .tensors import band_mask, blobs, segment, to_float_images, uniform
 
 
@@ -128,6 +129,21 @@ def cross_sevens(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
     xc = (row * cols).sum(1) / row.sum(1).clamp(min=1) + 0.5
     crossed = torch.maximum(x, segment(h, w, xc - half, yc + half * tilt, xc + half, yc - half * tilt, width)[0][:, None])
     return torch.where(chosen[:, None, None, None], crossed, x)
+
+
+def styled_digits(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.2,
+                  gen: torch.Generator | None = None) -> torch.Tensor:
+    """Replace a share `p` of the digits that `glyphs.STYLES` knows other ways of writing (curled 2s,
+    one-stroke 4s) with a drawing in one of those ways; the others are left as they are."""
+    styled = torch.zeros_like(labels, dtype=torch.bool)
+    for label in STYLES:
+        styled |= labels == label
+    chosen = styled & (uniform(labels.shape[0], gen, x.device, 0.0, 1.0) < p)
+    if not chosen.any():
+        return x
+    out = x.clone()
+    out[chosen] = draw_styled(labels[chosen], gen).to(x.dtype)
+    return out
 
 
 def specks(x: torch.Tensor, *, density: float = 0.01, gen: torch.Generator | None = None) -> torch.Tensor:
@@ -248,10 +264,11 @@ def extremes_family(x: torch.Tensor, strength: float, gen: torch.Generator | Non
 def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None, *,
                   elastic: float = 0.0, labels: torch.Tensor | None = None, styles: float = 0.0,
                   noise: float = 0.0, extremes: float = 0.0, sevens: float = 0.0,
-                  flag_length: float = 0.45) -> torch.Tensor:
+                  flag_length: float = 0.45, glyphs: float = 0.0) -> torch.Tensor:
     """The training-time augmentation at a given strength (0 = off, 1 = the default amounts):
     writing styles MNIST lacks (with probability `styles` a flagged 1, its flag up to `flag_length`
-    of the height, with `sevens` a crossed 7; they need `labels`), stroke thickness, a
+    of the height, with `sevens` a crossed 7, with `glyphs` a curled 2 or one-stroke 4 drawn by
+    `glyphs.draw_styled`; they need `labels`), stroke thickness, a
     random affine warp with `elastic` pixels of elastic wobble, then the noise family at `noise`
     and the hard cases (`extremes_family`) at `extremes`."""
     if strength <= 0:
@@ -260,6 +277,8 @@ def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None 
         x = flag_ones(x, labels, p=styles, longest=flag_length, gen=gen)
     if sevens > 0 and labels is not None:
         x = cross_sevens(x, labels, p=sevens, gen=gen)
+    if glyphs > 0 and labels is not None:
+        x = styled_digits(x, labels, p=glyphs, gen=gen)
     p = min(0.25 * strength, 0.4)
     x = stroke_thickness(x, p_thicker=p, p_thinner=p, gen=gen)
     x = random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),
@@ -283,6 +302,7 @@ def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, see
         ("thinner", stroke_thickness(x, p_thicker=0.0, p_thinner=1.0, gen=gen)),
         ("flagged 1s", flag_ones(x, labels, p=1.0, gen=gen)),
         ("crossed 7s", cross_sevens(x, labels, p=1.0, gen=gen)),
+        ("curled 2s, one-stroke 4s", styled_digits(x, labels, p=1.0, gen=gen)),
         ("specks", specks(x, density=0.01 * s, gen=gen)),
         ("blotches", blotches(x, gen=gen)),
         ("broken", broken_strokes(x, gen=gen)),

@@ -220,6 +220,18 @@ def read_checkpoint(path: str | Path) -> dict:
     return obj
 
 
+def initial_weights(path: str | Path, arch: str, arch_args: dict) -> dict:
+    """The weights of checkpoint `path`, to start a training run from (fine-tuning): refused in one
+    line unless it holds the same architecture with the same arguments."""
+    obj = read_checkpoint(path)
+    if not isinstance(obj, dict) or "state_dict" not in obj:
+        raise CheckpointError(f"{path}: not a digitrec checkpoint; --init needs a model.pt or reader.pt that digitrec saved")
+    if obj.get("arch") != arch or dict(obj.get("arch_args") or {}) != dict(arch_args):
+        raise CheckpointError(f"{path}: holds {obj.get('arch')} {obj.get('arch_args') or {}}, not {arch} {arch_args}; "
+                              "--init needs a checkpoint of the architecture being trained")
+    return obj["state_dict"]
+
+
 def _tutorial_state_dict(obj: Any) -> dict | None:
     """If `obj` is a bare state dict of the tutorial's SimpleNN (any hidden size), return it cleaned."""
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):

@@ -102,6 +102,8 @@ def _field_option(fld: dataclasses.Field):
     limits = {k: meta[k] for k in ("min", "max") if k in meta}
     if "choices" in meta:
         kind = click.Choice(meta["choices"])
+    elif meta.get("path") == "file":
+        kind = click.Path(dir_okay=False, exists=True)
     elif meta.get("path"):
         kind = click.Path(file_okay=False)
     elif ftype == "int":

@@ -103,12 +103,15 @@ def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator 
 def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
-                  flag_length: float = 0.45,
+                  flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, joins: float = 0.0,
                   gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`).
     Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
-    `augment`; each line leans by its own shear of up to `slant` (a writer slants all the digits
+    `augment`, and a share `glyphs` of 2s and 4s drawn in the styles MNIST lacks
+    (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
+    writers make wide 8s and narrow 0s); a share `joins` of neighbouring digits written close together
+    are joined by the pen's stroke from one to the next, as in cursive (`_joins`); each line leans by its own shear of up to `slant` (a writer slants all the digits
     alike); `clutter` adds what a real
     document leaves in the ink (`document_clutter`), `noise` the noise family.
 
@@ -130,7 +133,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     d = to_float_images(images[idx.repeat_interleave(2, 1).flatten()])  # (n*m2, 1, 28, 28)
     d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(mark.clamp(min=0).repeat_interleave(2, 1).flatten(), gen), d)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), styles=styles,
-                      sevens=sevens, flag_length=flag_length)
+                      sevens=sevens, flag_length=flag_length, glyphs=glyphs)
 
     ink = d[:, 0] > 0.3
     x0, x1 = _ink_extent(ink.any(1))  # columns (n*m2,)
@@ -139,7 +142,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     # Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
     # ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
     s = 0.85 + 0.3 * rnd(n, m2)
-    w, h = (x1 - x0) * s, (y1 - y0) * s
+    a = torch.exp(math.log(stretch) * (2 * rnd(n, m2) - 1)) if stretch > 1 else torch.ones(n, m2, device=dev)
+    w, h = (x1 - x0) * s * a, (y1 - y0) * s
     mode = torch.multinomial(torch.tensor(list(SPACING_MIX.values()), device=dev), n, True, generator=gen)
     lo = torch.tensor([GAP[k][0] for k in SPACING_MIX], device=dev)[mode]
     hi = torch.tensor([GAP[k][1] for k in SPACING_MIX], device=dev)[mode]
@@ -171,7 +175,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     oy = (torch.arange(STRIP_HEIGHT * ss, device=dev) + 0.5) / ss  # output pixel centres
     ox = (torch.arange(W * ss, device=dev) + 0.5) / ss
     k = (s * f).view(-1, 1)  # output px per source px, per glyph
-    u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / k  # (n*m2, W*ss) source x
+    u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / (k * a.view(-1, 1))  # (n*m2, W*ss) source x
     v = y0.view(-1, 1) + ((oy[None] - MARGIN) - (f * (top - line_top)).view(-1, 1)) / k  # (n*m2, H*ss)
     keep = present.flatten()  # only glyphs that are written are drawn
     grid = torch.stack(torch.broadcast_tensors(u[keep][:, None, :], v[keep][:, :, None]), -1) * (2 / 28) - 1
@@ -179,6 +183,9 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     strips = torch.zeros(n * m2, 1, STRIP_HEIGHT * ss, W * ss, device=dev)
     strips[keep] = drawn
     x = F.avg_pool2d(strips.view(n, m2, STRIP_HEIGHT * ss, W * ss).amax(1, keepdim=True), ss)  # (n, 1, 28, W)
+    if joins > 0:
+        boxes = (MARGIN + f * left, MARGIN + f * (left + w), MARGIN + f * (top - line_top), MARGIN + f * (bottom - line_top))
+        x = torch.maximum(x, _joins(boxes, present & ~is_mark & (gap < 0.08 * WRITING), present, joins, W, gen)[:, None])
     if slant > 0:
         x = _lean(x, uniform((n,), gen, dev, -slant, slant))
     if clutter > 0:
@@ -189,6 +196,26 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)
     targets = torch.where(present, lab, BLANK).gather(1, order)
     return x.clamp(0, 1), targets, present.sum(1)
+
+
+def _joins(boxes: tuple[torch.Tensor, ...], close: torch.Tensor, present: torch.Tensor, p: float, width: int,
+           gen: torch.Generator | None) -> torch.Tensor:
+    """Cursive joins (n, 28, width): with probability `p`, a stroke from low on the right of each digit
+    to the middle or top of the left of the next, where the next is `close` (written near it, no mark
+    between). `boxes` are the glyphs' (x0, x1, y0, y1) in strip pixels, (n, m2) each, digits at even slots.
+    The stroke rises: a dash or an equals sign between digits is level, and must stay a mark."""
+    x0, x1, y0, y1 = (b[:, ::2] for b in boxes)  # the digits' slots
+    n, m = x0.shape
+    dev = x0.device
+    u = lambda lo, hi: uniform((n, m - 1), gen, dev, lo, hi)  # noqa: E731
+    pair = close[:, 2::2] & present[:, :-2:2] & ~present[:, 1:-1:2] & (u(0.0, 1.0) < p)  # (n, m-1)
+    a, b = slice(0, m - 1), slice(1, m)
+    sx = x1[:, a] - u(0.15, 0.35) * (x1[:, a] - x0[:, a])
+    sy = y0[:, a] + u(0.6, 0.95) * (y1[:, a] - y0[:, a])
+    ex = x0[:, b] + u(0.15, 0.35) * (x1[:, b] - x0[:, b])
+    ey = y0[:, b] + u(0.15, 0.55) * (y1[:, b] - y0[:, b])
+    ink, _ = segment(STRIP_HEIGHT, width, sx.flatten(), sy.flatten(), ex.flatten(), ey.flatten(), u(0.7, 1.3).flatten())
+    return (ink.view(n, m - 1, STRIP_HEIGHT, width) * pair[:, :, None, None]).amax(1)
 
 
 def _lean(x: torch.Tensor, shear: torch.Tensor) -> torch.Tensor:

@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch
-from .checkpoint import atomic_save, checkpoint_bytes, make_checkpoint, read_checkpoint
+from .checkpoint import atomic_save, checkpoint_bytes, initial_weights, make_checkpoint, read_checkpoint
 from .data import MNIST, load_mnist
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, OutputError
@@ -241,7 +241,10 @@ def _build(cfg: TrainConfig, device: torch.device, world: int, steps_per_epoch: 
     """A fresh TrainState (seeded model, optimizer, schedule, generator) and the model as trained."""
     torch.manual_seed(cfg.seed)
     gen = torch.Generator().manual_seed(cfg.seed)
-    model = create_model(cfg.arch, **cfg.arch_args).to(device)
+    model = create_model(cfg.arch, **cfg.arch_args)
+    if cfg.init:
+        model.load_state_dict(initial_weights(cfg.init, cfg.arch, cfg.arch_args))
+    model = model.to(device)
     if device.type in ("cpu", "cuda") and any(p.dim() == 4 for p in model.parameters()):
         model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU, and for cuDNN
     net = distributed.wrap(model, device) if world > 1 else model
@@ -270,7 +273,7 @@ def _epoch_order(run: _Run, st: TrainState) -> torch.Tensor:
 def _train_step(run: _Run, st: TrainState, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
     """One optimizer step on a batch of images in [0, 1]; returns the batch's mean loss."""
     cfg = run.cfg
-    xb = augment_batch(xb, cfg.augment, st.gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles,
+    xb = augment_batch(xb, cfg.augment, st.gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles, glyphs=cfg.glyphs,
                        noise=cfg.noise, extremes=cfg.extremes)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.use_amp):
         loss = F.cross_entropy(run.net(normalise(xb)), yb, label_smoothing=cfg.label_smoothing)

@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_save, make_checkpoint, read_checkpoint
+from .checkpoint import atomic_save, initial_weights, make_checkpoint, read_checkpoint
 from .data import MNIST, load_mnist
 from .errors import CheckpointError, ConfigError
 from .framing import STRIP_HEIGHT
@@ -116,6 +116,8 @@ class _Run:
     def __init__(self, cfg: ReaderConfig, arch_args: dict):
         self.cfg, self.arch_args = cfg, arch_args
         self.model = create_model("linecnn", **arch_args)
+        if cfg.init:
+            self.model.load_state_dict(initial_weights(cfg.init, "linecnn", arch_args))
         self.opt = make_optimizer("adamw", self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = make_schedule("onecycle", self.opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -176,7 +178,8 @@ def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderCon
 def _line_style(cfg: ReaderConfig) -> dict:
     """How training and validation lines are written and cluttered (`lines.compose_lines`)."""
     return {"noise": cfg.noise, "marks": cfg.marks, "styles": cfg.styles, "flag_length": cfg.flag_length,
-            "sevens": cfg.sevens, "clutter": cfg.clutter, "slant": cfg.slant}
+            "sevens": cfg.sevens, "clutter": cfg.clutter, "slant": cfg.slant, "glyphs": cfg.glyphs,
+            "stretch": cfg.stretch, "joins": cfg.joins}
 
 
 def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig,

@@ -44,6 +44,8 @@ class TrainConfig:
     augment: float = _flag(0.0, "Augmentation strength (0 = off).", min=0)  # see augment.augment_batch
     elastic: float = _flag(0.0, "Elastic distortion in pixels of displacement (scaled by --augment).", min=0)
     styles: float = _flag(0.0, "Share of 1s drawn with a European lead-in flag (MNIST has almost none).", min=0, max=1)
+    glyphs: float = _flag(0.0, "Share of 2s and 4s replaced by drawings in styles MNIST lacks (curled 2s, one-stroke "
+                          "4s).", min=0, max=1)
     noise: float = _flag(0.0, "Strength of the noise family: specks, blotches, broken strokes, uneven brightness.",
                          min=0)
     extremes: float = _flag(0.0, "Strength of the hard cases: tilts up to 45 degrees, lines across the digit, "
@@ -56,6 +58,7 @@ class TrainConfig:
     # Carved from the 60,000 training images; the test set is never used to choose.
     val_size: int = _flag(5000, "Validation images carved from the training set.", min=0, max=59999)
     subset: int = _flag(0, "Train on only this many images (0 = all).", min=0)  # smoke tests and quick looks
+    init: str = _flag("", "Start from this checkpoint's weights (fine-tuning) instead of random ones.", path="file")
     # --device and --data-dir are the CLI's shared options, with one help text for every command.
     device: str = "auto"
     data_dir: str | None = None
@@ -210,6 +213,11 @@ class ReaderConfig:
     flag_length: float = _flag(0.7, "Longest lead-in flag of a 1, as a share of its height (hurried writers start "
                                "it near the baseline).", min=0.25, max=1)
     sevens: float = _flag(0.3, "Share of 7s crossed through the stem.", min=0, max=1)
+    glyphs: float = _flag(0.0, "Share of 2s and 4s drawn in styles MNIST lacks (curled 2s, one-stroke 4s).",
+                          min=0, max=1)
+    stretch: float = _flag(1.0, "Largest sideways stretch or squeeze of a digit, as a factor (1 = none).", min=1)
+    joins: float = _flag(0.0, "Share of neighbouring digits written close together that are joined by a cursive "
+                         "stroke.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
     clutter: float = _flag(1.0, "Strength of document clutter: guide lines, security-pattern waves, box edges.",
                            min=0)
@@ -220,3 +228,4 @@ class ReaderConfig:
     val_size: int = _flag(5000, "Digits held out of the training set for validation lines.", min=1, max=59999)
     seed: int = _flag(0, "Seed of the weights, the training lines and their augmentation.")
     threads: int = _flag(0, "CPU threads for torch (0 = torch's default).", min=0)
+    init: str = _flag("", "Start from this reader's weights (fine-tuning) instead of random ones.", path="file")

@@ -1,0 +1,41 @@
+"""Digits drawn in writing styles MNIST lacks (`glyphs`): what the drawings are, and that they are
+fresh for every draw but the same for the same seed."""
+
+import torch
+
+from digitrec.glyphs import STYLES, draw_styled
+
+
+def _ink_box(img: torch.Tensor) -> tuple[int, int]:
+    rows, cols = (img > 0.5).nonzero(as_tuple=True)
+    return int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)
+
+
+def test_drawings_look_like_mnist_digits():
+    labels = torch.tensor([2, 4] * 40)
+    x = draw_styled(labels, torch.Generator().manual_seed(0))
+    assert x.shape == (80, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) == 1.0
+    idx = torch.arange(28.0)
+    for img in x[:, 0]:
+        height, width = _ink_box(img)
+        assert 15 <= height <= 24 and 6 <= width <= 24  # MNIST's 20-px box, sizes and aspects varied
+        m = img.sum()
+        cy, cx = float((img.sum(1) * idx).sum() / m), float((img.sum(0) * idx).sum() / m)
+        assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5  # centred by mass, as MNIST is
+        assert 0.08 < float((img > 0.5).float().mean()) < 0.35  # a pen stroke, not a blob or a dot
+
+
+def test_labels_without_a_style_come_back_blank():
+    others = [d for d in range(10) if d not in STYLES]
+    x = draw_styled(torch.tensor(others), torch.Generator().manual_seed(0))
+    assert float(x.abs().max()) == 0.0
+
+
+def test_every_draw_differs_and_a_seed_repeats():
+    labels = torch.tensor([2] * 8 + [4] * 8)
+    a = draw_styled(labels, torch.Generator().manual_seed(3))
+    b = draw_styled(labels, torch.Generator().manual_seed(3))
+    c = draw_styled(labels, torch.Generator().manual_seed(4))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    flat = a.flatten(1)
+    assert torch.cdist(flat, flat).fill_diagonal_(1e9).min() > 1.0  # no two drawings of a batch alike
