@@ -134,3 +134,5 @@ def test_joins_add_rising_strokes_between_close_digits_and_nothing_else(mnist):
         cx, cy = (w * xs).sum() / w.sum(), (w * ys).sum() / w.sum()
         slopes.append(float(((xs - cx) * (ys - cy) * w).sum() / ((xs - cx) ** 2 * w).sum()))
     assert np.median(slopes) < 0
+    one, _, _ = compose_lines(imgs, labels, 4, min_digits=1, max_digits=1, joins=1.0)  # nothing to join
+    assert one.shape[0] == 4

@@ -19,7 +19,7 @@ from conftest import on_paper as paper_digit
 from digitrec.synth import iter_framed_set, iter_user_style_set
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
-from digitrec.preprocess import (NoDigitFound, Preprocessed, drop_box_sides, drop_fine_texture, naive_preprocess,
+from digitrec.preprocess import (NoDigitFound, Preprocessed, drop_box_sides, drop_fine_texture, ink_map, naive_preprocess,
                                  preprocess)
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
@@ -622,3 +622,16 @@ def test_the_same_image_gives_the_same_view_whatever_came_before(mnist):
     for other in pictures[:40]:
         preprocess(other)
         assert np.array_equal(preprocess(pictures[242]).image, alone)
+
+
+def test_a_small_digit_in_a_printed_box_on_an_unevenly_lit_page_is_dark_on_light():
+    # 40x40: a dark table's edge, a printed box, and inside it paper lit from one side with a dark 7.
+    lum = np.tile(np.linspace(0.3, 0.95, 40, dtype=np.float32), (40, 1))
+    lum[:2, :] = lum[-2:, :] = lum[:, :2] = lum[:, -2:] = 0.2  # beyond the box
+    lum[2:4, 2:-2] = lum[-4:-2, 2:-2] = lum[2:-2, 2:4] = lum[2:-2, -4:-2] = 0.1  # the box
+    lum[11:14, 12:28] = 0.15  # the 7's bar
+    for k in range(18):  # and its stem, down to the left
+        lum[13 + k, 26 - k // 2:29 - k // 2] = 0.15
+    rgb = np.repeat(lum[:, :, None], 3, axis=2)
+    _, polarity = ink_map(rgb)
+    assert polarity == "dark-on-light"

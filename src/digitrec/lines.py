@@ -207,6 +207,8 @@ def _joins(boxes: tuple[torch.Tensor, ...], close: torch.Tensor, present: torch.
     x0, x1, y0, y1 = (b[:, ::2] for b in boxes)  # the digits' slots
     n, m = x0.shape
     dev = x0.device
+    if m < 2:  # lines of one digit: nothing to join
+        return torch.zeros(n, STRIP_HEIGHT, width, device=dev)
     u = lambda lo, hi: uniform((n, m - 1), gen, dev, lo, hi)  # noqa: E731
     pair = close[:, 2::2] & present[:, :-2:2] & ~present[:, 1:-1:2] & (u(0.0, 1.0) < p)  # (n, m-1)
     a, b = slice(0, m - 1), slice(1, m)

@@ -202,7 +202,13 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     # polarity. (Counting pixels instead would be fooled by a vignette: a page lit in the middle
     # has many pixels lighter than its border.)
     lum = luma(rgb)
-    lo, mid, hi = np.percentile(lum, [0.3, 50, 99.7])
+    inner = lum
+    if luma(paper) < np.median(lum) - 0.15:
+        # The border is much darker than most of the image: a printed box around a small digit, or
+        # a table around the page. The box's lines would pass for the paper there: judge the inside.
+        bh, bw = round(0.15 * h), round(0.15 * w)
+        inner = lum[bh:h - bh, bw:w - bw]
+    lo, mid, hi = np.percentile(inner, [0.3, 50, 99.7])
     polarity = "dark-on-light" if mid - lo >= hi - mid else "light-on-dark"
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
     k = max(5, round(0.25 * min(h, w))) | 1
