@@ -213,3 +213,34 @@ def _in_a_box(img: Image.Image, boxes: list) -> np.ndarray:
 def test_the_sides_of_a_box_are_not_read_as_1s(rec, clear_numbers):
     got = [rec.read(_in_a_box(img, boxes)).text for img, _, boxes in clear_numbers]
     assert sum(g == t for g, (_, t, _) in zip(got, clear_numbers)) >= 9, got
+
+
+def test_an_unsure_reading_is_the_vote_of_the_strip_squeezed_and_stretched(rec, mnist):
+    from digitrec.framing import frame_strip
+    from digitrec.images import resize
+    from digitrec.lines import decode
+    from digitrec.preprocess import clean_document, find_ink
+    from digitrec.read import READ_FIT, SURE, VOTE_SCALES, _line_pieces
+
+    numbers = iter_number_set(mnist.test_images, mnist.test_labels, 40, 5, "touching", seed=5)
+    voted = unsure = 0
+    for img, _, _ in numbers:
+        found, (_, line) = find_ink(img, READ_FIT, _line_pieces, clean=clean_document)
+        strip = frame_strip(found.ink, line)[0]
+        symbols, scale = rec.read_strip(strip)
+        said = lambda s: tuple(d.symbol for d in decode(rec.read_line(s)[None])[0])  # noqa: E731
+        first = said(strip)
+        assert tuple(d.symbol for d in symbols) == said(resize(strip, (round(strip.shape[1] * scale), 28)))
+        if np.prod([d.confidence for d in decode(rec.read_line(strip)[None])[0]]) >= SURE:
+            assert scale == 1.0
+            continue
+        unsure += 1
+        others = [said(resize(strip, (max(4, round(strip.shape[1] * a / 4) * 4), 28))) for a in VOTE_SCALES]
+        if scale != 1.0:  # only when the squeezed and stretched strips agree, against the strip as it is
+            voted += 1
+            assert others[0] == others[1] != first
+        else:
+            assert first in others or others[0] != others[1]
+    assert unsure >= 5 and voted >= 1  # touching 5-digit numbers: some unsure readings, and the vote used
+    plain = NumberReader(rec.digits, rec.reader, vote=False)
+    assert plain.read_strip(strip)[1] == 1.0

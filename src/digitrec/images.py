@@ -164,7 +164,7 @@ def resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """Resize a float (H, W) array to (w, h) = size with area averaging when shrinking (anti-aliasing)."""
     img = Image.fromarray(a.astype(np.float32), mode="F")
     shrinking = size[0] < a.shape[1] or size[1] < a.shape[0]
-    return np.asarray(img.resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR), dtype=np.float32)
+    return np.array(img.resize(size, Image.Resampling.BOX if shrinking else Image.Resampling.BILINEAR), dtype=np.float32)
 
 
 def describe(source, i: int) -> str:

@@ -40,14 +40,19 @@ from scipy import ndimage as ndi
 from .checkpoint import Checkpoint
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
-from .images import describe
-from .lines import CLASSES, DIGITS, MARKS, STRIDE, decode
+from .images import describe, resize
+from .lines import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .loading import load
 from .predict import Recogniser, load_model
 from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
 from .tensors import normalise
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
+# An unsure reading is read again from the strip squeezed and stretched sideways, and the three
+# vote: a wide digit read as two, or two narrow ones read as one, rarely survives both. On validation
+# numbers (4 digits, 150 each) it reads 139 vs 135 with a gap and 136 vs 134 touching.
+VOTE_SCALES = (0.85, 1.18)
+SURE = 0.9  # a reading whose symbols' confidences multiply to this is not read again
 DATE = re.compile(r"\d{1,2}/\d{1,2}/(\d{2}|\d{4})")
 
 
@@ -198,8 +203,9 @@ class NumberReader:
     """Reads the handwritten number in an image: the line reader over the framed line, with the
     digit model's opinion on digits that stand alone. Call `read` with a path, bytes, PIL image or array."""
 
-    def __init__(self, digits: Recogniser, reader: Checkpoint, *, calibrated: bool = True):
+    def __init__(self, digits: Recogniser, reader: Checkpoint, *, calibrated: bool = True, vote: bool = True):
         self.digits = digits  # the digit model, for digits alone in their piece of ink
+        self.vote = vote  # unsure readings read again, squeezed and stretched (`read_strip`)
         self.reader = reader.require("line")
         self.reader.model.cpu().eval()
         # The reader's calibration (`calibration.calibrate_reader`): a temperature for each digit's
@@ -214,6 +220,20 @@ class NumberReader:
         x = normalise(torch.as_tensor(strip, dtype=torch.float32)[None, None], self.reader.mean, self.reader.std)
         return self.reader.model(x)[0]
 
+    def read_strip(self, strip: np.ndarray) -> tuple[list[Decoded], float]:
+        """The symbols read from a framed line, and the sideways scale of the strip they were read
+        from: the strip as it is when the reading is sure (SURE), else the majority of it and its
+        squeezed and stretched copies (VOTE_SCALES), the strip as it is when all three differ."""
+        first = decode(self.read_line(strip)[None])[0]
+        if not self.vote or np.prod([d.confidence for d in first]) >= SURE:
+            return first, 1.0
+        width = lambda a: max(4, int(round(strip.shape[1] * a / 4)) * 4)  # noqa: E731
+        readings = [(first, 1.0)] + [(decode(self.read_line(resize(strip, (width(a), strip.shape[0])))[None])[0],
+                                      width(a) / strip.shape[1]) for a in VOTE_SCALES]
+        said = [tuple(d.symbol for d in symbols) for symbols, _ in readings]
+        best = max(said, key=said.count)  # the first of the most frequent: the strip as it is on a tie
+        return readings[said.index(best)]
+
     def read(self, source, *, name: str | None = None) -> Reading:
         """The number written in one image: a `Reading` with `text` and, per digit, its digit,
         confidence and box; `error` set when the image cannot be read."""
@@ -227,9 +247,9 @@ class NumberReader:
             return reading
         ink = found.ink
         strip, (lx0, _, _, _), s = frame_strip(ink, line)
-        symbols = decode(self.read_line(strip)[None])[0]
-        # Frame t saw strip columns [2t, 2t + 2); back to working pixels.
-        centres = [lx0 + ((d.start + d.end) * STRIDE / 2 - MARGIN) / s for d in symbols]
+        symbols, a = self.read_strip(strip)
+        # Frame t saw columns [2t, 2t + 2) of the strip scaled by a; back to working pixels.
+        centres = [lx0 + ((d.start + d.end) * STRIDE / 2 / a - MARGIN) / s for d in symbols]
         boxes = _digit_boxes(masks, centres)
         digit = _slashes_in_dates([d.is_digit for d in symbols], [CLASSES[d.symbol] for d in symbols])
         probs = [_digit_probabilities(d.probabilities.numpy()) for d in symbols]
