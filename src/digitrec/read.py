@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage as ndi
 
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
@@ -43,6 +42,7 @@ from .images import describe
 from .lines import CLASSES, DIGITS, MARKS, STRIDE, decode
 from .loading import load, load_model
 from .model_file import Checkpoint, normalise
+from .morphology import dilate_mask
 from .predict import Recogniser
 from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
 
@@ -154,7 +154,7 @@ def _line_pieces(ink: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     for members in _groups(slices, sorted(chosen)):
         m = np.isin(comp.labels, np.array(members) + 1)
         if comp.cut is not None and comp.cut.any():  # ink under a ruled line that was set aside
-            m |= comp.cut & ndi.binary_dilation(m, iterations=2)
+            m |= comp.cut & dilate_mask(m, iterations=2)
         masks.append(m)
     return masks, np.logical_or.reduce(masks)
 
