@@ -24,7 +24,7 @@ from PIL import Image
 from digitrec.cluster import predict_cluster
 from digitrec.data import load_mnist
 from digitrec.device import use_inference_threads
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.synth import save_user_style_set
 
 

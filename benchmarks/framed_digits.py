@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from digitrec.data import load_mnist
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.synth import FRAMES, iter_framed_set
 from digitrec.tensors import split_train_val
 

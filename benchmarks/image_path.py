@@ -8,7 +8,8 @@ Prints, in one run on the same files (`synth.save_user_style_set(..., seed=0, fm
   * `preprocess` alone, in this process, and a profile of it: milliseconds per image in each of
     digitrec's functions and in the library calls that cost most;
   * `digitrec predict DIR --json` and a cold one-image `digitrec predict` as whole processes
-    (start-up included), as a user runs them;
+    (start-up included), as a user runs them; the cold start as the median of --cold runs, with
+    the shipped model's ONNX export (the default, no torch imported) and with `--backend torch`;
   * `digitrec read` on the 300 bank-check amounts as a whole process, when ../shared is beside the clone.
 """
 
@@ -18,6 +19,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -79,6 +81,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=1000, help="user-style JPEGs to make and read")
     p.add_argument("--top", type=int, default=12, help="functions to list in each profile")
+    p.add_argument("--cold", type=int, default=5, help="cold one-image runs to take the median of")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
 
@@ -97,8 +100,9 @@ def main() -> None:
     print(f"\npreprocess only (this process)     {rate(len(files), plain)}")
     predict = whole_process("predict", str(folder), "--json")
     print(f"digitrec predict DIR --json         {rate(len(files), predict)}  = {decode / predict:.0%} of the decode rate")
-    cold = whole_process("predict", str(files[0]))
-    print(f"cold one-image digitrec predict     {cold:.2f} s")
+    for backend in ("auto", "torch"):
+        cold = statistics.median(whole_process("predict", str(files[0]), "--backend", backend) for _ in range(args.cold))
+        print(f"cold one-image predict, {backend:<5}      {cold:.2f} s  (median of {args.cold})")
     if CHECKS.is_dir():
         checks = sorted((CHECKS / "images").glob("*"))
         read = whole_process("read", *map(str, checks), "--json")

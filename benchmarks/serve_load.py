@@ -116,7 +116,7 @@ def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float
 def inference(backend: str, model: str | None) -> dict:
     from compare import inference_rate  # benchmarks/compare.py, beside this script
 
-    from digitrec.predict import load_model
+    from digitrec.loading import load_model
 
     rec = load_model(model, backend=backend)
     return {f"b{batch}": inference_rate(rec.model, batch) for batch in (1, 1024)}

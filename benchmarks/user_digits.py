@@ -1,7 +1,7 @@
 """Accuracy on real handwritten digits (../shared/data/user-digits): digitrec's preprocessing
 against the tutorial's naive resize, with the same model, overall, per kind and per source.
 
-    python benchmarks/user_digits.py [--model MODEL] [--sheet errors.png] [--json out.json]
+    python benchmarks/user_digits.py [--model MODEL] [--backend torch] [--sheet errors.png] [--json out.json]
 
 The images are for evaluation only: never train or tune on one source until it is perfect.
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.evaluate import BINS, accuracy_at_coverage, expected_calibration_error
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.preprocess import naive_preprocess
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "user-digits"
@@ -26,6 +26,8 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "user-di
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
+    p.add_argument("--backend", default="auto", choices=["auto", "torch", "onnx"],
+                   help="what runs the model (default: as `digitrec predict` does)")
     p.add_argument("--data", type=Path, default=DEFAULT_DIR)
     p.add_argument("--sheet", type=Path, default=None, help="PNG of the preprocessed views, errors first")
     p.add_argument("--json", type=Path, default=None)
@@ -35,7 +37,7 @@ def main() -> None:
         raise SystemExit(f"{args.data / 'labels.csv'}: not found; this benchmark reads ../shared/data/user-digits "
                          "beside the clone, or pass --data FOLDER (images and a labels.csv with file,label,kind,source_repo)")
     rows = list(csv.DictReader(open(args.data / "labels.csv")))
-    rec = load_model(args.model)
+    rec = load_model(args.model, backend=args.backend)
     preds = rec.predict([str(args.data / r["file"]) for r in rows], keep_preprocessed=True)
     naive = rec.probabilities(np.stack([naive_preprocess(args.data / r["file"]) for r in rows])).argmax(1).tolist()
 

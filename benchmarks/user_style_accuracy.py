@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from digitrec.data import load_mnist
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.preprocess import naive_preprocess
 from digitrec.synth import iter_user_style_set, save_user_style_set
 
@@ -41,7 +41,7 @@ def main() -> None:
     preds = rec.predict([img for img, _ in pictures])
     dt = time.perf_counter() - t0
     ours = np.array([-1 if p.digit is None else p.digit for p in preds])
-    naive = rec.probabilities(np.stack([naive_preprocess(img) for img, _ in pictures])).argmax(1).numpy()
+    naive = rec.probabilities(np.stack([naive_preprocess(img) for img, _ in pictures])).argmax(1)
     print(f"model {args.model or 'shipped'}; {args.n} user-style pictures of MNIST test digits (seed {args.seed})")
     print(f"| pipeline | accuracy |\n|---|---|\n| digitrec preprocessing | {np.mean(ours == labels):.4f} |\n"
           f"| naive resize (tutorial) | {np.mean(naive == labels):.4f} |")

@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from conftest import REPO, flip_bytes, run_cli
-from digitrec.checkpoint import (FORMAT_VERSION, add_weights_hash, atomic_save, load_checkpoint, make_checkpoint,
-                                 shipped_path, weights_sha256)
+from digitrec.checkpoint import FORMAT_VERSION, add_weights_hash, atomic_save, load_checkpoint, make_checkpoint, weights_sha256
 from digitrec.errors import CheckpointError, OutputError
+from digitrec.model_file import MNIST_MEAN, MNIST_STD, shipped_path
 from digitrec.models import create_model
-from digitrec.tensors import MNIST_MEAN, MNIST_STD
 
 
 def _saved(tmp_path, **kw):
@@ -138,7 +137,7 @@ def test_unwritable_destination_is_a_clear_error(tmp_path):
 
 
 def test_describe_says_what_a_checkpoint_is(seed_model_path):
-    from digitrec.checkpoint import shipped_path
+    from digitrec.model_file import shipped_path
 
     tutorial = load_checkpoint(seed_model_path).describe()
     assert tutorial["kind"] == "tutorial" and tutorial["task"] == "digit" and tutorial["backend"] == "torch"

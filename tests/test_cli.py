@@ -253,7 +253,7 @@ def test_ensemble_combines_checkpoints_and_flattens_ensembles(tmp_path, seed_mod
 
 
 def test_ensemble_refuses_a_line_reader(tmp_path, seed_model_path):
-    from digitrec.checkpoint import shipped_path
+    from digitrec.model_file import shipped_path
 
     proc = run_cli("ensemble", str(seed_model_path), str(shipped_path("line")), "--out", str(tmp_path / "e.pt"))
     _one_line_error(proc, "line reader")

@@ -9,7 +9,7 @@ from PIL import Image
 from conftest import on_paper, run_cli
 from digitrec.errors import DataError
 from digitrec.evaluate_images import evaluate_images, read_digit_labels, save_error_gallery
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import torch
 from conftest import REPO, flip_bytes, run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
-from digitrec.checkpoint import shipped_path
+from digitrec.model_file import shipped_path
 from digitrec.export import HASH_KEY, META_KEY, initializers_sha256
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -41,7 +41,7 @@ def test_onnx_matches_pytorch_on_the_mnist_test_set(exported, mnist):
     images = mnist.test_images.numpy().astype(np.float32) / 255
     torch_rec, onnx_rec = load_model(None), load_model(exported)
     assert onnx_rec.checkpoint.backend == "onnx" and onnx_rec.checkpoint.kind == "digitrec"
-    p_torch, p_onnx = torch_rec.probabilities(images).numpy(), onnx_rec.probabilities(images).numpy()
+    p_torch, p_onnx = torch_rec.probabilities(images), onnx_rec.probabilities(images)
     assert np.abs(p_torch - p_onnx).max() < 1e-4
     assert (p_torch.argmax(1) == p_onnx.argmax(1)).all()
     assert (p_onnx.argmax(1) == mnist.test_labels.numpy()).mean() > 0.99

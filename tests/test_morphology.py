@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from digitrec.morphology import closing, dilate, distance_inside, erode, opening
+from digitrec.morphology import closing, dilate, dilate_mask, distance_inside, erode, opening
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -36,3 +36,12 @@ def test_distance_inside_is_the_exact_euclidean_distance_with_the_edge_outside(i
     # A full mask: distances grow from the image's edges inwards.
     full = distance_inside(np.ones((7, 9), bool))
     assert full[0].max() == 1 and full[3, 4] == 4
+
+
+@pytest.mark.parametrize("structure", [None, np.ones((1, 3)), np.ones((5, 1)), np.ones((3, 3))])
+@pytest.mark.parametrize("iterations", [1, 2])
+def test_binary_dilation_is_ndimages_edges_included(image, structure, iterations):
+    mask = image > 0.8  # specks, some on the image's edges
+    want = ndi.binary_dilation(mask, structure=None if structure is None else structure.astype(bool), iterations=iterations)
+    got = dilate_mask(mask, iterations=iterations) if structure is None else dilate_mask(mask, structure, iterations)
+    assert got.dtype == bool and np.array_equal(got, want)

@@ -14,7 +14,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from conftest import ballpoint_page, on_paper as paper_digit
-from digitrec.predict import Prediction, Recogniser, load_model
+from digitrec.checkpoint import load_checkpoint
+from digitrec.errors import CheckpointError
+from digitrec.loading import load_model
+from digitrec.model_file import shipped_onnx_path
+from digitrec.predict import Prediction, Recogniser, onnx_file
 from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess
 
 @pytest.fixture(scope="session")
@@ -79,7 +83,7 @@ def test_predict_accepts_a_mix_of_inputs_and_keeps_their_order(rec, one_of_each,
     assert [p.source for p in preds[1:5]] == ["<bytes #1>", "<Image #2>", "<ndarray #3>", "<ndarray #4>"]
 
     # The same numbers as preprocess + probabilities, by hand.
-    by_hand = rec.probabilities(np.stack([preprocess(s).image for s in inputs])).numpy()
+    by_hand = rec.probabilities(np.stack([preprocess(s).image for s in inputs]))
     assert np.allclose(by_hand, np.array([p.probabilities for p in preds]), atol=1e-5)
 
     # One input (not a list) gives a list of one.
@@ -102,7 +106,7 @@ def test_accuracy_on_paper_digits_and_better_than_the_tutorial_pipeline(rec, mni
         papers.append(on_paper(x, scale, (w, h), (int(rng.integers(0, w - side)), int(rng.integers(0, h - side)))))
     preds = rec.predict(papers)
     accuracy = np.mean([p.digit == y for p, y in zip(preds, labels)])
-    naive = rec.probabilities(np.stack([naive_preprocess(im) for im in papers])).argmax(1).numpy()
+    naive = rec.probabilities(np.stack([naive_preprocess(im) for im in papers])).argmax(1)
     naive_accuracy = float((naive == labels).mean())
     assert accuracy >= 0.95, accuracy
     assert naive_accuracy <= accuracy - 0.4, (naive_accuracy, accuracy)
@@ -232,9 +236,9 @@ def test_a_blank_full_size_photo_still_has_no_digit():
 
 def test_load_model_is_an_attribute_of_the_package():
     import digitrec
-    import digitrec.predict
+    import digitrec.loading
 
-    assert digitrec.load_model is digitrec.predict.load_model
+    assert digitrec.load_model is digitrec.loading.load_model
     import digitrec.read
 
     assert digitrec.load_reader is digitrec.read.load_reader
@@ -258,3 +262,19 @@ def test_a_number_given_to_predict_is_said_to_be_a_number(mnist):
     assert sum(n >= 2 for n in found) >= 9, found
     singles = [p.digits_found for p in rec.predict([paper_digit(mnist.test_images[i].numpy()) for i in range(30)])]
     assert singles == [1] * 30
+
+
+def test_onnx_file_says_which_models_run_without_torch(model_path, tmp_path):
+    # An .onnx file always does; the shipped model does as its export, unless torch or a GPU is asked for.
+    assert onnx_file(tmp_path / "m.onnx", "torch") == tmp_path / "m.onnx"
+    assert onnx_file(model_path, "auto") is None and onnx_file(model_path, "onnx") is None  # converted by torch
+    assert onnx_file(None, "auto") == onnx_file(None, "auto", "cpu") == onnx_file(None, "onnx") == shipped_onnx_path()
+    assert onnx_file(None, "torch") is None and onnx_file(None, "auto", "cuda") is None
+    with pytest.raises(CheckpointError, match="unknown backend 'tf'"):
+        onnx_file(None, "tf")
+    assert load_model(backend="auto").checkpoint.path == shipped_onnx_path()
+
+
+def test_a_torch_checkpoint_is_refused_by_the_onnx_recogniser_in_one_line(model_path):
+    with pytest.raises(CheckpointError, match="a torch model, which Recogniser does not run; load it with loading.load_model"):
+        Recogniser(load_checkpoint(model_path))

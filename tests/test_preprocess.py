@@ -28,7 +28,7 @@ FAST = settings(max_examples=50, deadline=None, derandomize=True,
 
 @pytest.fixture(scope="session")
 def recogniser(small_model_path):
-    from digitrec.predict import load_model
+    from digitrec.loading import load_model
 
     return load_model(small_model_path, device="cpu")
 
@@ -400,7 +400,7 @@ def test_model_reads_upscaled_mnist_on_paper(mnist, recogniser):
     images, labels = mnist.test_images[:200].numpy(), mnist.test_labels[:200].numpy()
     pre = [preprocess(on_paper(x, scale=10, size=(420, 360), at=(int(rng.integers(0, 140)), int(rng.integers(0, 80)))))
            for x in images]
-    pred = recogniser.probabilities(np.stack([p.image for p in pre])).argmax(1).numpy()
+    pred = recogniser.probabilities(np.stack([p.image for p in pre])).argmax(1)
     accuracy = float((pred == labels).mean())
     assert accuracy >= 0.95, accuracy
 
@@ -579,7 +579,7 @@ def test_framed_digits_are_read_as_photos_are(frame, mnist):
     """Cropped tight to the digit (its ink touching the edges), inside a form's printed box (the
     box at the image's edge, often touching the digit), in a comb field: MNIST test digits, the
     shipped model."""
-    from digitrec.predict import load_model
+    from digitrec.loading import load_model
     from digitrec.synth import iter_framed_set
 
     recogniser = load_model()

@@ -6,7 +6,7 @@ from PIL import Image
 
 from conftest import REPO, ballpoint_page, bound_by_permissions, run_cli
 from digitrec.errors import CheckpointError
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.read import NumberReader, load_reader, number_confidence
 from digitrec.synth import StyleConfig, iter_number_set, render_number
 
@@ -130,7 +130,7 @@ def test_http_read(rec, clear_numbers):
 
 
 def test_a_digit_model_is_refused_as_the_line_reader_and_the_reader_as_a_digit_model(seed_model_path):
-    from digitrec.checkpoint import shipped_path
+    from digitrec.model_file import shipped_path
 
     with pytest.raises(CheckpointError, match="a digit model .*not a line reader"):
         load_reader(reader=seed_model_path)

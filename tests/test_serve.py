@@ -17,7 +17,7 @@ from conftest import on_paper
 from digitrec.batching import Batcher
 from digitrec.connections import default_allowed_hosts
 from digitrec.limits import Limits
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.serve import create_app
 
 fastapi_testclient = pytest.importorskip("fastapi.testclient")

@@ -21,7 +21,7 @@ from PIL import Image
 from conftest import free_port, on_paper, serve_process, wait_until_up
 from digitrec.connections import default_allowed_hosts, server
 from digitrec.limits import Limits
-from digitrec.predict import load_model
+from digitrec.loading import load_model
 from digitrec.serve import create_app
 
 DEADLINE_S = 60  # a bound on waiting, so a broken server fails the test instead of hanging it

@@ -10,8 +10,10 @@ from PIL import Image, ImageDraw
 from conftest import run_cli
 from digitrec.checkpoint import load_checkpoint, weights_sha256
 from digitrec.evaluate import evaluate_checkpoint
-from digitrec.checkpoint import SHIPPED, shipped_path
-from digitrec.predict import load_model
+from digitrec.export import onnx_bytes
+from digitrec.loading import load_model
+from digitrec.model_file import SHIPPED, shipped_onnx_path, shipped_path
+from digitrec.onnx_model import initializers_sha256, load_onnx
 from digitrec.recipes import matching_recipe
 from digitrec.train import RECIPES
 
@@ -59,3 +61,14 @@ def test_predict_and_info_use_the_shipped_model_by_default(tmp_path, mnist):
     assert "\n  recipe: best\nmatches_recipe: robust\n" in run_cli("info").stdout
     assert load_model().predict([page])[0].digit == 3
     assert np.isclose(sum(load_model().predict([page])[0].probabilities), 1.0)
+
+
+def test_the_shipped_onnx_export_is_the_shipped_model(mnist):
+    # scripts/build-onnx wrote it: the weights a fresh export has, the same temperature and the same answers.
+    onnx = pytest.importorskip("onnx")
+    ck, shipped = load_checkpoint(shipped_path()), load_onnx(shipped_onnx_path())
+    assert shipped.meta["weights_sha256"] == initializers_sha256(onnx.load_from_string(onnx_bytes(ck)))
+    assert shipped.temperature == ck.temperature != 1.0 and shipped.meta["metrics"] == ck.meta["metrics"]
+    x = mnist.test_images[:2000].numpy() / 255
+    a, b = load_model(backend="torch").probabilities(x), load_model(backend="onnx").probabilities(x)
+    assert b.dtype == np.float32 and (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 1e-5

@@ -7,7 +7,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from digitrec.tensors import MNIST_MEAN, band_mask, normalise, segment, split_train_val, to_float_images, uniform
+from digitrec.model_file import MNIST_MEAN, normalise
+from digitrec.tensors import band_mask, segment, split_train_val, to_float_images, uniform
 
 
 @settings(max_examples=50, deadline=None)

@@ -11,7 +11,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str):
     # The two entry points, without importing torch, PIL and scipy when the package is imported.
     if name == "load_model":
-        from .predict import load_model
+        from .loading import load_model
 
         return load_model
     if name == "load_reader":

@@ -14,12 +14,10 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import io
-import math
 import pickle
 import warnings
 import zipfile
-from dataclasses import dataclass, field
-from importlib import resources
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -27,74 +25,16 @@ import torch
 import torch.nn as nn
 
 from . import __version__
+from .device import run_numpy
 from .errors import CheckpointError, ConfigError
+from .model_file import CLASSES, MNIST_MEAN, MNIST_STD, Checkpoint, normalization, probe
 from .models import count_parameters, create_model, model_task
 from .storage import atomic_write
-from .tensors import MNIST_MEAN, MNIST_STD
 
 FORMAT = "digitrec.checkpoint"
 FORMAT_VERSION = 1
-CLASSES = [str(d) for d in range(10)]
 # Wrappers that prefix parameter names: DDP (`module.`) and torch.compile (`_orig_mod.`).
 _WRAPPER_PREFIXES = ("module.", "_orig_mod.")
-# The models that ship inside the package (weights/), per task: the digit classifier behind
-# predict and serve, and the line reader behind read.
-SHIPPED = {"digit": "digitrec-digits.pt", "line": "digitrec-reader.pt"}
-# What to pass instead, per task, when a file holds the wrong kind of model.
-_WHAT = {"digit": ("a digit model", "a model.pt written by `digitrec train`"),
-         "line": ("a line reader", "a reader.pt written by `digitrec train-reader` (`digitrec read --reader`)")}
-
-
-def shipped_path(task: str = "digit") -> Path:
-    """Path of the model for `task` ("digit" or "line") that ships inside the package."""
-    return Path(str(resources.files("digitrec") / "weights" / SHIPPED[task]))
-
-
-@dataclass
-class Checkpoint:
-    """A loaded checkpoint: the model, ready for `eval()`, and everything the file said about it."""
-
-    model: nn.Module
-    arch: str
-    arch_args: dict
-    mean: float
-    std: float
-    classes: list[str]
-    input_size: list[int]
-    meta: dict = field(default_factory=dict)  # config, metrics, data checksum, versions, ...
-    path: Path | None = None
-    kind: str = "digitrec"  # "digitrec" or "tutorial" (a bare state dict)
-    backend: str = "torch"  # what runs `model`: "torch", or "onnx" (onnxruntime, see `export`)
-
-    @property
-    def task(self) -> str:
-        """"digit" (a classifier of one 28x28 digit) or "line" (the reader of a line of digits)."""
-        return model_task(self.arch)
-
-    @property
-    def temperature(self) -> float:
-        """The logits' divisor that makes softmax probabilities calibrated (`calibration`); 1 when
-        the file was never calibrated."""
-        cal = self.meta.get("calibration")
-        t = cal.get("temperature", 1.0) if isinstance(cal, dict) else 1.0
-        return float(t) if isinstance(t, (int, float)) and 0 < t < float("inf") else 1.0
-
-    def describe(self) -> dict:
-        """Everything the file says about itself, and what it is (`digitrec info`): path, kind, task,
-        backend, architecture, parameters, normalisation, classes, config, metrics, versions."""
-        own = ("arch", "arch_args", "normalization", "input_size", "classes", "source_kind", "train_state")
-        return {"path": str(self.path), "kind": self.kind, "task": self.task, "backend": self.backend, "arch": self.arch,
-                "arch_args": self.arch_args,
-                **({"parameters": count_parameters(self.model)} if self.backend == "torch" else {}),
-                "normalization": {"mean": self.mean, "std": self.std}, "input_size": self.input_size,
-                "classes": self.classes, **{k: v for k, v in self.meta.items() if k not in own}}
-
-    def require(self, task: str) -> Checkpoint:
-        """This checkpoint, if it does `task`; otherwise one line saying what it is and what to pass."""
-        if self.task != task:
-            raise CheckpointError(f"{self.path}: {_WHAT[self.task][0]} ({self.arch}), not {_WHAT[task][0]}; "
-                                  f"pass {_WHAT[task][1]}")
-        return self
 
 
 def clean_state_dict(state: dict) -> dict:
@@ -245,42 +185,6 @@ def _tutorial_state_dict(obj: Any) -> dict | None:
     return sd if shapes_ok else None
 
 
-def _normalization(norm: Any, path: Path) -> tuple[float, float]:
-    """(mean, std) from a file's "normalization"; one clear line when it is not two finite numbers."""
-    try:
-        mean, std = float(norm["mean"]), float(norm["std"])
-    except (KeyError, TypeError, ValueError, IndexError):
-        raise CheckpointError(f"{path}: damaged model file (its normalization is not a mean and a std: "
-                              f"{str(norm)[:80]!r}); retrain it or restore a good copy") from None
-    if not (math.isfinite(mean) and math.isfinite(std) and std > 0):
-        raise CheckpointError(f"{path}: damaged model file (normalization mean {mean}, std {std}: the std must be a "
-                              "positive number); retrain it or restore a good copy")
-    return mean, std
-
-
-@torch.no_grad()
-def probe(model, path: Path, std: float = 1.0, task: str = "digit") -> None:
-    """Run the model once on a blank and a random input; refuse it (one clear line) when a digit
-    model's output is not (N, 10), or any output is not a finite number: NaN or infinite weights
-    would answer every image with NaN, which is neither a digit nor valid JSON. `model` is a torch
-    module or an ONNX session behind the same call; a line reader gets a line (28 x 56)."""
-    shape = (2, 1, 28, 56) if task == "line" else (2, 1, 28, 28)
-    x = torch.stack([torch.zeros(shape[1:]), torch.rand(shape[1:], generator=torch.Generator().manual_seed(0))]) / std
-    training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    out = model(x)
-    if hasattr(model, "train"):
-        model.train(training)
-    out = torch.as_tensor(out)
-    if task == "digit" and tuple(out.shape) != (len(x), len(CLASSES)):  # one score per digit, or argmax means nothing
-        raise CheckpointError(f"{path}: not a digit model (it gives {tuple(out.shape[1:])} values per image, not one "
-                              f"score for each of the {len(CLASSES)} digits)")
-    if not bool(torch.isfinite(out).all()):
-        raise CheckpointError(f"{path}: damaged model file (its outputs are not finite numbers: NaN or infinite "
-                              "weights); retrain it or restore a good copy")
-
-
 def _check_shapes(arch: str, arch_args: dict, state: dict, path: Path) -> None:
     """Refuse a checkpoint whose declared architecture does not fit its stored tensors before
     building it: the model is first built on the meta device, which allocates nothing, so a 1 KB
@@ -313,10 +217,11 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
             msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise CheckpointError(f"{path}: damaged digitrec checkpoint ({msg[:200]})") from None
         meta = {k: v for k, v in obj.items() if k not in ("state_dict", "train_state")}
-        mean, std = _normalization(norm, path)
-        probe(model, path, std, model_task(arch))
+        mean, std = normalization(norm, path)
+        probe(partial(run_numpy, model.eval()), path, std, model_task(arch))
         return Checkpoint(model.to(device).eval(), arch, arch_args, mean, std,
-                          list(obj.get("classes", CLASSES)), list(obj.get("input_size", [1, 28, 28])), meta, path)
+                          list(obj.get("classes", CLASSES)), list(obj.get("input_size", [1, 28, 28])), meta, path,
+                          task=model_task(arch), parameters=count_parameters(model))
     sd = _tutorial_state_dict(obj)
     if sd is not None:
         arch_args = {"hidden": sd["fc1.weight"].shape[0]}
@@ -324,7 +229,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Che
         model.load_state_dict(sd)
         meta = {"source": "tutorial state dict (SimpleNN, normalisation 0.1307/0.3081)"}
         return Checkpoint(model.to(device).eval(), "mlp", arch_args, MNIST_MEAN, MNIST_STD, list(CLASSES),
-                          [1, 28, 28], meta, path, kind="tutorial")
+                          [1, 28, 28], meta, path, kind="tutorial", parameters=count_parameters(model))
     if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
         keys = ", ".join(list(obj)[:4])
         raise CheckpointError(f"{path}: a state dict ({keys}, ...) that matches no digitrec model; "

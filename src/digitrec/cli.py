@@ -56,9 +56,10 @@ def model_option(f):
                              "and serve) an exported .onnx [default: the model shipped with digitrec].")(f)
 
 
-def backend_option(f):
-    return click.option("--backend", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-                        help="Run the model with PyTorch or with onnxruntime.")(f)
+def backend_option(default: str = "torch"):
+    return click.option("--backend", type=click.Choice(["auto", "torch", "onnx"]), default=default, show_default=True,
+                        help="Run the model with PyTorch or with onnxruntime; auto: the shipped model's ONNX export "
+                             "on the CPU where onnxruntime is installed, else PyTorch.")
 
 
 def reader_option(f):
@@ -212,11 +213,11 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures, quiet):
     Example:
       digitrec evaluate --model runs/fast/model.pt --figures runs/fast/figures
     """
-    from .checkpoint import shipped_path
     from .data import load_mnist
     from .device import resolve_device
     from .evaluate import evaluate_checkpoint, format_report, save_figures
     from .loading import load
+    from .model_file import shipped_path
 
     dev = resolve_device(device)
     model_path = model_path or shipped_path()
@@ -270,8 +271,8 @@ def info(model_path, as_json):
       digitrec info                       # the model shipped with digitrec
       digitrec info runs/fast/model.pt
     """
-    from .checkpoint import shipped_path
     from .loading import load
+    from .model_file import shipped_path
 
     model_path = model_path or shipped_path()
     meta = load(model_path, task=None).describe()
@@ -292,7 +293,7 @@ def info(model_path, as_json):
 @click.option("--save-preprocessed", type=click.Path(file_okay=False), default=None,
               help="Write the 28x28 view the model got for each image into this folder.")
 @device_option
-@backend_option
+@backend_option("auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Images decoded, preprocessed and classified together; answers are printed per batch.")
 @click.option("-q", "--quiet", is_flag=True,
@@ -308,12 +309,18 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
 
     Exit code 1 if any input could not be read; the others are still predicted.
     """
-    from .device import use_inference_threads
     from .files import expand_paths, save_preprocessed_image
-    from .predict import load_model
+    from .predict import load_onnx_model, onnx_file
 
-    use_inference_threads()
-    rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
+    onnx = onnx_file(model_path, backend, device)
+    if onnx is not None:  # an .onnx file, or the shipped model's export: onnxruntime, and no torch to import
+        rec = load_onnx_model(onnx, min_confidence=min_confidence)
+    else:
+        from .device import use_inference_threads
+        from .loading import load_model
+
+        use_inference_threads()
+        rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
     failed, writes = False, _Writes()
     saved: set[str] = set()
     inputs = expand_paths(paths)
@@ -365,7 +372,7 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="Write each image with the digits' boxes and readings drawn on it into this folder.")
 @reader_option
-@backend_option
+@backend_option()
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
 def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
@@ -411,7 +418,7 @@ def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
 @click.option("--numbers", is_flag=True, help="Read whole numbers, as `digitrec read` does, instead of one digit.")
 @model_option
 @reader_option
-@backend_option
+@backend_option()
 @min_confidence_option
 @click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
               help="Ray actors, one CPU and one loaded model each.")
@@ -485,7 +492,7 @@ def _reading_line(path: str, r) -> str:
 @cli.command("evaluate-images")
 @click.argument("folder", type=click.Path(file_okay=False, exists=True))
 @model_option
-@backend_option
+@backend_option()
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, every image's answer included.")
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of the wrong answers (most confident first) beside what the model saw.")
@@ -504,7 +511,7 @@ def evaluate_images(folder, model_path, backend, as_json, gallery):
     """
     from .device import use_inference_threads
     from .evaluate_images import evaluate_images as run, format_report, save_error_gallery
-    from .predict import load_model
+    from .loading import load_model
 
     use_inference_threads()
     report, preds, labels = run(load_model(model_path, backend=backend), folder)
@@ -561,7 +568,7 @@ def _echo_report(report: dict, format_report, as_json: bool) -> None:
 
 @cli.command()
 @model_option
-@backend_option
+@backend_option()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on.")
@@ -599,7 +606,7 @@ def serve(model_path, backend, host, port, max_body_mb, max_pixels, timeout_s, m
         from .connections import default_allowed_hosts
         from .device import use_inference_threads
         from .limits import Limits
-        from .predict import load_model
+        from .loading import load_model
         from .serve import ServeSettings
         from .serve import serve as run_server
 
@@ -669,7 +676,7 @@ def calibrate(model_path, out, styled, digits_model, quiet, data_dir):
     from .calibration import READING_SET, calibrate as fit, calibrate_reader, save_calibrated
     from .checkpoint import load_checkpoint
     from .data import load_mnist
-    from .predict import load_model
+    from .loading import load_model
     from .read import NumberReader
 
     ck, data = load_checkpoint(model_path), load_mnist(data_dir)
@@ -775,8 +782,8 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart, qu
       digitrec robustness --split val --model runs/a/model.pt --model runs/b/model.pt
     """
     from .data import load_mnist
-    from .checkpoint import shipped_path
-    from .predict import load_model
+    from .loading import load_model
+    from .model_file import shipped_path
     from .robustness import CORRUPTIONS, format_table, robustness, save_chart, split_images
 
     images, labels = split_images(load_mnist(data_dir), split, limit)

@@ -4,7 +4,7 @@
     predict_cluster(["scans/"], "results/", fmt="parquet", address="auto")
 
 Ray Data reads the files' bytes (`read_binary_files`), a pool of actors runs the same library
-path as `digitrec predict` (`predict.load_model`, then `Recogniser.predict` on the bytes; or
+path as `digitrec predict` (`loading.load_model`, then `Recogniser.predict` on the bytes; or
 `read.load_reader` and `NumberReader.read` for whole numbers) with the model loaded once per
 actor, and the rows are written as JSON lines or Parquet, several files per folder as Ray writes
 them. Needs the `ray` extra (`pip install 'digitrec[ray]'`); ray is imported only when called.
@@ -18,7 +18,7 @@ from pathlib import Path
 from .device import use_inference_threads
 from .errors import ConfigError, DigitrecError, OutputError, require
 from .files import IMAGE_SUFFIXES, expand_paths
-from .predict import load_model
+from .loading import load_model
 from .read import load_reader
 
 FORMATS = ("jsonl", "parquet")

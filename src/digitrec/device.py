@@ -1,12 +1,13 @@
-"""Choosing the device to run on from a user's string, and how many CPU threads inference uses."""
+"""Choosing the device to run on from a user's string, setting torch's inference threads, and
+calling a torch model on numpy batches."""
 
 from __future__ import annotations
 
-import os
-
+import numpy as np
 import torch
 
 from .errors import ConfigError
+from .model_file import inference_threads
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -39,19 +40,15 @@ def resolve_device(name: str = "auto") -> torch.device:
 
 
 def use_inference_threads(n: int | None = None) -> int:
-    """Run the models' CPU work on `n` threads (default: $DIGITREC_THREADS, else 1); returns n.
-
-    Reading is small batches (one image's digits, one line), where a second thread saves little on
-    a quiet machine, while on a busy one torch's spinning OpenMP threads fight the other work: on 2
-    busy cores `read` went from 6-9 to 65 bank checks/s and a one-digit model call from 7-50 ms to
-    1.3-1.6 ms with one thread (`python benchmarks/image_path.py`). Training keeps torch's default.
-    """
-    if n is None:
-        try:
-            n = int(os.environ.get("DIGITREC_THREADS", "1"))
-        except ValueError:
-            raise ConfigError(f"DIGITREC_THREADS must be a whole number, got {os.environ['DIGITREC_THREADS']!r}") from None
-    if n < 1:
-        raise ConfigError(f"inference threads must be at least 1, got {n}")
+    """Run torch models' CPU work on `model_file.inference_threads(n)` threads (default:
+    $DIGITREC_THREADS, else 1); returns that number."""
+    n = inference_threads(n)
     torch.set_num_threads(n)
     return n
+
+
+@torch.no_grad()
+def run_numpy(model: torch.nn.Module, x: np.ndarray, device: torch.device | str = "cpu") -> np.ndarray:
+    """A torch model's outputs for a numpy batch, computed on `device`, as float32 numpy on the CPU:
+    the call every digitrec model makes through, whichever runtime runs it."""
+    return model(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(device)).float().cpu().numpy()

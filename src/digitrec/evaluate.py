@@ -16,7 +16,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .errors import DataError
-from .tensors import normalise, to_float_images
+from .model_file import normalise
+from .tensors import to_float_images
 
 BINS = 15  # equal-width confidence bins for the expected calibration error (the usual choice)
 

@@ -9,13 +9,16 @@ from __future__ import annotations
 import glob
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .errors import OutputError, os_error_message
 from .images import load_image
-from .read import Reading
+
+if TYPE_CHECKING:  # only a type here: importing read would import torch, which `predict` does without
+    from .read import Reading
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
 

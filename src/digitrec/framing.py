@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .images import resize
-from .morphology import dilate, distance_inside
+from .morphology import dilate, dilate_mask, distance_inside
 
 BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
 MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordinates
@@ -40,7 +40,7 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int
     that `size` pixels become 4 x 20, with the stroke width brought into MNIST's range for writing
     `size` pixels tall (a digit's long side, or a line's height)."""
     x0, y0, x1, y1 = box
-    soft = ndi.binary_dilation(mask, iterations=2)  # keep the anti-aliased rim of the strokes
+    soft = dilate_mask(mask, iterations=2)  # keep the anti-aliased rim of the strokes
     crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
     cmask = mask[y0:y1, x0:x1]
     # Contrast: stroke cores at 1, like MNIST's saturated 255s.

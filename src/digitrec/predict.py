@@ -8,6 +8,11 @@
 Every image goes through `preprocess.preprocess` (the MNIST recipe) and the images that could be
 read are classified in batches. An image that cannot be read, or holds no digit, gets a Prediction
 with `error` set or `digit=None`, so one bad file never stops the others.
+
+This module does not import torch: a `Recogniser` runs an ONNX model on onnxruntime as it is, and
+`loading.TorchRecogniser` (what `loading.load_model` gives for a PyTorch model) adds the torch
+call. So a one-image `digitrec predict` with the shipped model's ONNX export starts in half a
+second rather than waiting a second for `import torch` (`onnx_file` decides which runs).
 """
 
 from __future__ import annotations
@@ -18,15 +23,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from .checkpoint import Checkpoint
-from .device import resolve_device
-from .errors import DigitrecError
+from .errors import CheckpointError, DigitrecError
 from .images import describe
-from .loading import load
+from .model_file import Checkpoint, normalise, shipped_onnx_path
+from .onnx_model import load_onnx, onnx_installed
 from .preprocess import NoDigitFound, Preprocessed, preprocess
-from .tensors import normalise
+
+BACKENDS = ("auto", "torch", "onnx")
 
 
 @dataclass
@@ -62,20 +66,19 @@ class Prediction:
 
 
 class Recogniser:
-    """A loaded digit model plus its preprocessing; call `predict` with paths, PIL images or arrays."""
+    """A loaded digit model plus its preprocessing; call `predict` with paths, PIL images or arrays.
 
-    def __init__(self, checkpoint: Checkpoint, *, device: str | torch.device = "cpu", min_confidence: float = 0.0,
-                 batch_size: int = 256, workers: int | None = None):
+    This class runs an ONNX model (onnxruntime); `loading.TorchRecogniser` runs a PyTorch one."""
+
+    runs = "onnx"  # the checkpoint backend this class can call
+
+    def __init__(self, checkpoint: Checkpoint, *, min_confidence: float = 0.0, batch_size: int = 256,
+                 workers: int | None = None):
+        if checkpoint.backend != self.runs:
+            raise CheckpointError(f"{checkpoint.path}: a {checkpoint.backend} model, which {type(self).__name__} does "
+                                  "not run; load it with loading.load_model")
         self.checkpoint = checkpoint.require("digit")
-        # onnxruntime runs on the CPU here, whatever device was asked for.
-        on_cpu = checkpoint.backend == "onnx"
-        self.device = torch.device("cpu") if on_cpu else device if isinstance(device, torch.device) else resolve_device(device)
-        model = checkpoint.model
-        if checkpoint.backend == "torch":
-            model = model.to(self.device).eval()
-            if self.device.type == "cpu" and any(p.dim() == 4 for p in model.parameters()):
-                model = model.to(memory_format=torch.channels_last)  # oneDNN's fast layout: ~1.4x on CPU
-        self.model = model  # a torch module, or an onnxruntime session behind the same call (export.OnnxModel)
+        self.model = checkpoint.model  # onnx_model.OnnxModel here; a torch module in TorchRecogniser
         self.min_confidence = min_confidence
         self.batch_size = batch_size
         self.workers = workers or min(8, os.cpu_count() or 1)
@@ -92,16 +95,17 @@ class Recogniser:
     def temperature(self) -> float:
         return self.checkpoint.temperature
 
-    @torch.no_grad()
-    def probabilities(self, images: np.ndarray | torch.Tensor) -> torch.Tensor:
-        """Class probabilities (N, 10) for MNIST-style images (N, 28, 28) in [0, 1], white on black,
-        calibrated by the checkpoint's temperature."""
-        x = torch.as_tensor(np.asarray(images, dtype=np.float32)).reshape(-1, 1, 28, 28)
-        out = []
-        for i in range(0, len(x), self.batch_size):
-            xb = normalise(x[i:i + self.batch_size], self.mean, self.std).to(self.device)
-            out.append((self.model(xb).float() / self.temperature).softmax(1).cpu())
-        return torch.cat(out) if out else torch.empty(0, 10)
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """The model's logits (N, 10) for a normalised float32 batch (N, 1, 28, 28)."""
+        return self.model(x)
+
+    def probabilities(self, images) -> np.ndarray:
+        """Class probabilities (N, 10), float32, for MNIST-style images (N, 28, 28) in [0, 1], white
+        on black (a numpy array or a CPU tensor), calibrated by the checkpoint's temperature."""
+        x = np.asarray(images, dtype=np.float32).reshape(-1, 1, 28, 28)
+        out = [_softmax(np.asarray(self.logits(normalise(x[i:i + self.batch_size], self.mean, self.std)), np.float32)
+                        / np.float32(self.temperature)) for i in range(0, len(x), self.batch_size)]
+        return np.concatenate(out) if out else np.empty((0, 10), np.float32)
 
     def predict(self, images, *, keep_preprocessed: bool = False) -> list[Prediction]:
         """Read the digit in each image (a path, bytes, PIL image or array, or a list of them)."""
@@ -137,10 +141,10 @@ class Recogniser:
                 p.error = outcome
         return preds
 
-    def finish(self, preds: list[Prediction], probs: torch.Tensor) -> None:
+    def finish(self, preds: list[Prediction], probs: np.ndarray) -> None:
         """Fill in digit, confidence and probabilities from rows of class probabilities (N, 10)."""
         for p, row in zip(preds, probs):
-            if not bool(torch.isfinite(row).all()):  # never a NaN answer, and never invalid JSON
+            if not np.isfinite(row).all():  # never a NaN answer, and never invalid JSON
                 p.error = "the model gave no valid probabilities for this image (is the model file damaged?)"
                 continue
             p.probabilities = [float(v) for v in row]
@@ -163,10 +167,28 @@ def _preprocess_safely(source) -> Preprocessed | NoDigitFound | str:
         return f"internal error while reading this image ({type(e).__name__}: {e}); please report it"
 
 
-def load_model(path: str | Path | None = None, *, device: str = "cpu", min_confidence: float = 0.0,
-               backend: str = "torch") -> Recogniser:
-    """A Recogniser for the digit model at `path`: a digitrec model.pt, the tutorial's mnist_model.pth,
-    or an .onnx file from `digitrec export`; the model shipped with the package when `path` is None.
-    backend="onnx" runs the model on onnxruntime (a checkpoint is converted in memory)."""
-    dev = resolve_device(device)
-    return Recogniser(load(path, task="digit", backend=backend, device=dev), device=dev, min_confidence=min_confidence)
+def _softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over each row of logits (N, 10), in their own precision."""
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def onnx_file(path: str | Path | None = None, backend: str = "auto", device: str = "auto") -> Path | None:
+    """The .onnx file that runs as the digit model at `path` without PyTorch, or None when PyTorch
+    must load it. An .onnx file always runs so. The shipped model (`path` None) runs as its ONNX
+    export with backend "onnx", and with "auto" when onnxruntime and onnx are installed and the
+    device is the CPU ("auto" or "cpu"): the same weights and temperature, and no `import torch`."""
+    if backend not in BACKENDS:
+        raise CheckpointError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
+    if path is not None:
+        return Path(path) if Path(path).suffix.lower() == ".onnx" else None
+    shipped = shipped_onnx_path()
+    on_cpu = (device or "auto").strip().lower() in ("auto", "cpu")
+    if backend == "onnx" or (backend == "auto" and on_cpu and onnx_installed()):
+        return shipped if shipped.is_file() else None
+    return None
+
+
+def load_onnx_model(path: str | Path, *, min_confidence: float = 0.0) -> Recogniser:
+    """A Recogniser for an .onnx digit model (an `onnx_file`), run by onnxruntime; imports no torch."""
+    return Recogniser(load_onnx(path), min_confidence=min_confidence)

@@ -35,17 +35,16 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy import ndimage as ndi
 
-from .checkpoint import Checkpoint
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe, resize
 from .lines import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
-from .loading import load
-from .predict import Recogniser, load_model
+from .loading import load, load_model
+from .model_file import Checkpoint, normalise
+from .morphology import dilate_mask
+from .predict import Recogniser
 from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
-from .tensors import normalise
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
 # An unsure reading is read again from the strip squeezed and stretched sideways, and the three
@@ -160,7 +159,7 @@ def _line_pieces(ink: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
     for members in _groups(slices, sorted(chosen)):
         m = np.isin(comp.labels, np.array(members) + 1)
         if comp.cut is not None and comp.cut.any():  # ink under a ruled line that was set aside
-            m |= comp.cut & ndi.binary_dilation(m, iterations=2)
+            m |= comp.cut & dilate_mask(m, iterations=2)
         masks.append(m)
     return masks, np.logical_or.reduce(masks)
 
@@ -276,7 +275,7 @@ class NumberReader:
             return probs
         own = [np.logical_or.reduce([masks[g] for g in boxes[i][0]]) for i in alone]  # with a lifted-off bar
         framed = [frame_like_mnist(np.where(m, ink, 0), m)[0] for m in own]
-        for i, pc in zip(alone, self.digits.probabilities(np.stack(framed)).numpy()):
+        for i, pc in zip(alone, self.digits.probabilities(np.stack(framed))):
             both = probs[i] * pc
             probs[i] = both / max(float(both.sum()), 1e-12) if both.sum() > 0 else probs[i]
         return probs
@@ -325,6 +324,6 @@ def number_confidence(digit_confidences: list[float], scale: tuple[float, float]
 
 def load_reader(model: str | Path | None = None, reader: str | Path | None = None, *, backend: str = "torch",
                 device: str = "cpu") -> NumberReader:
-    """A NumberReader with the digit model at `model` (as `predict.load_model` takes it) and the line
+    """A NumberReader with the digit model at `model` (as `loading.load_model` takes it) and the line
     reader at `reader` (a reader.pt from `digitrec train-reader`); the shipped ones when None."""
     return NumberReader(load_model(model, backend=backend, device=device), load(reader, task="line"))

@@ -26,11 +26,12 @@ from .errors import CheckpointError, ConfigError
 from .framing import STRIP_HEIGHT
 from .lines import BLANK, CLASSES, compose_lines, decode
 from .loop import StopOnInterrupt
+from .model_file import MNIST_MEAN, MNIST_STD, normalise
 from .models import create_model
 from .optim import make_optimizer, make_schedule
 from .recipes import ReaderConfig
 from .storage import append_line, remove_stale_temps, writable_folder
-from .tensors import MNIST_MEAN, MNIST_STD, normalise, split_train_val
+from .tensors import split_train_val
 
 __all__ = ["ReaderConfig", "line_accuracy", "prepare_reader_dir", "train_reader", "READER"]
 

@@ -171,8 +171,11 @@ _NOT_RECIPE = ("out", "recipe", "device", "data_dir", "compile", "amp", "seed")
 
 
 def _settings(config: Mapping) -> dict:
-    """A config's training settings, as plain JSON values (a checkpoint keeps lists, not tuples)."""
-    return {k: v for k, v in json.loads(json.dumps(dict(config), default=list)).items() if k not in _NOT_RECIPE}
+    """A config's training settings, as plain JSON values (a checkpoint keeps lists, not tuples). A
+    setting added after the checkpoint was saved has its default: the run had none of it."""
+    defaults = json.loads(json.dumps(dataclasses.asdict(TrainConfig()), default=list))
+    saved = {**defaults, **json.loads(json.dumps(dict(config), default=list))}
+    return {k: v for k, v in saved.items() if k not in _NOT_RECIPE}
 
 
 def matching_recipe(config) -> str | None:

@@ -177,13 +177,13 @@ def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: 
     Returns {"clean": acc, "corruptions": {name: acc}, "mean_corrupted": acc}. `progress(n)`, if
     given, is called with the number of images done after each batch."""
     x = to_float_images(images)
-    labels = labels.cpu()
+    labels = labels.cpu().numpy()
 
     def accuracy(fn) -> float:
         correct = 0
         for i in range(0, len(x), batch_size):
             xb = fn(x[i:i + batch_size]).clamp(0, 1)
-            correct += (recogniser.probabilities(xb[:, 0]).argmax(1) == labels[i:i + batch_size]).sum().item()
+            correct += int((recogniser.probabilities(xb[:, 0]).argmax(1) == labels[i:i + batch_size]).sum())
             if progress:
                 progress(len(xb))
         return correct / len(x)

@@ -39,9 +39,8 @@ from .errors import require
 from .forms import form_files
 from .images import header_pixels, header_size
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
-from .loading import load
-from .models import count_parameters
-from .predict import Prediction, Recogniser, load_model
+from .loading import load, load_model
+from .predict import Prediction, Recogniser
 from .read import NumberReader
 
 # The serve extra: FastAPI and python-multipart (its form parser). Without them, importing this
@@ -85,7 +84,7 @@ def model_info(rec: Recogniser) -> dict:
             "metrics": meta.get("metrics", {}), "config": config,
             "file": ck.path.name if ck.path else None, "digitrec_version": __version__}
     if ck.backend == "torch":
-        info["parameters"] = count_parameters(ck.model)
+        info["parameters"] = ck.parameters
     return info
 
 

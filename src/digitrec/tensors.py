@@ -1,5 +1,6 @@
-"""The small tensor helpers every module shares, said once: normalisation, uint8 -> float images,
-the validation split, and seeded drawing (uniform draws, straight strokes, soft discs).
+"""The small tensor helpers every module shares, said once: uint8 -> float images, the validation
+split, and seeded drawing (uniform draws, straight strokes, soft discs). Normalisation, which
+needs no torch, is `model_file.normalise`.
 
 Images here are (B, 1, H, W) or (B, H, W) floats in [0, 1] with white ink on black, as MNIST's
 bytes / 255, before normalisation: "background" is exactly 0.
@@ -9,15 +10,8 @@ from __future__ import annotations
 
 import torch
 
-MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the tutorial's (and torchvision's) MNIST statistics
 SPLIT_SEED = 0  # the validation split is fixed across training seeds, so runs are comparable
 VAL_SIZE = 5000  # training images every recipe holds out to choose on
-
-
-def normalise(x: torch.Tensor, mean: float = MNIST_MEAN, std: float = MNIST_STD) -> torch.Tensor:
-    """What the model takes: images in [0, 1] shifted by `mean` and scaled by `std` (the tutorial's
-    ToTensor + Normalize)."""
-    return (x - mean) / std
 
 
 def to_float_images(images: torch.Tensor, device: torch.device | str | None = None) -> torch.Tensor:

@@ -1,0 +1,83 @@
+"""Run an exported .onnx digit model with onnxruntime, without importing PyTorch.
+
+The .onnx file is as self-describing as a checkpoint: its metadata (`digitrec` key, JSON) carries
+the architecture, normalisation, class names, calibration, metrics and training config, so
+`load_onnx` needs nothing but the file. The graph takes normalised images (N, 1, 28, 28) and
+returns logits (N, 10), as the PyTorch model does; the batch dimension is dynamic. `export` writes
+such files; the shipped digit model comes with one (`model_file.shipped_onnx_path`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CheckpointError, require
+from .model_file import Checkpoint, inference_threads, normalization, probe
+
+META_KEY = "digitrec"
+HASH_KEY = "digitrec.weights_sha256"  # beside META_KEY in metadata_props: see initializers_sha256
+
+
+def onnx_installed() -> bool:
+    """Whether onnxruntime (which runs the file) and onnx (which checks it) can be imported."""
+    return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
+
+
+def initializers_sha256(proto) -> str:
+    """SHA-256 of an ONNX graph's weights: each initializer's name, type, shape and raw data, in
+    name order. Recorded by `export.onnx_bytes` and compared by `load_onnx`, so that flipped bytes
+    in a weight are a clear error rather than a model that reads a 7 as an 8."""
+    numpy_helper = require("onnx.numpy_helper", "onnx")
+    h = hashlib.sha256()
+    for init in sorted(proto.graph.initializer, key=lambda t: t.name):
+        h.update(f"{init.name}\0{init.data_type}\0{tuple(init.dims)}\0".encode())
+        h.update(np.ascontiguousarray(numpy_helper.to_array(init)).tobytes())  # the same bytes however it is stored
+    return h.hexdigest()
+
+
+class OnnxModel:
+    """An onnxruntime session behind the call every digitrec model makes: normalised images
+    (N, 1, 28, 28) as a float32 array in, logits (N, 10) as numpy out."""
+
+    def __init__(self, data: bytes, threads: int | None = None):
+        ort = require("onnxruntime", "onnx")
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = inference_threads(threads)  # as torch's (device.use_inference_threads)
+        self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, x) -> np.ndarray:
+        return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
+
+
+def load_onnx(path: str | Path) -> Checkpoint:
+    """An exported .onnx file as a Checkpoint whose `model` runs on onnxruntime."""
+    onnx = require("onnx", "onnx")
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such ONNX file; make one with `digitrec export --out {path.name}`")
+    data = path.read_bytes()
+    try:
+        proto = onnx.load_from_string(data)
+        props = {p.key: p.value for p in proto.metadata_props}
+        meta = json.loads(props[META_KEY])
+        damaged = HASH_KEY in props and props[HASH_KEY] != initializers_sha256(proto)  # no hash: exported before
+        model = None if damaged else OnnxModel(data)
+    except KeyError:
+        raise CheckpointError(f"{path}: an ONNX model without digitrec's metadata; export it with `digitrec export`") from None
+    except Exception as e:  # onnx/onnxruntime raise their own assorted types for a damaged file
+        raise CheckpointError(f"{path}: not a readable ONNX model ({' '.join(str(e).split())[:160]})") from None
+    if damaged:
+        raise CheckpointError(f"{path}: damaged model file (its weights do not match the SHA-256 recorded when it was "
+                              "exported: the file was changed or corrupted); export it again")
+    if HASH_KEY in props:
+        meta["weights_sha256"] = props[HASH_KEY]
+    mean, std = normalization(meta.get("normalization"), path)
+    probe(model, path, std)
+    return Checkpoint(model, meta["arch"], meta["arch_args"], mean, std, list(meta["classes"]),
+                      list(meta["input_size"]), meta, path, kind=meta.get("source_kind", "digitrec"), backend="onnx")
