@@ -218,7 +218,7 @@ def test_the_sides_of_a_box_are_not_read_as_1s(rec, clear_numbers):
 def test_an_unsure_reading_is_the_vote_of_the_strip_squeezed_and_stretched(rec, mnist):
     from digitrec.framing import frame_strip
     from digitrec.images import resize
-    from digitrec.lines import decode
+    from digitrec.ctc import decode
     from digitrec.preprocess import clean_document, find_ink
     from digitrec.read import READ_FIT, SURE, VOTE_SCALES, _line_pieces
 

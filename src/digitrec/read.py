@@ -36,10 +36,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .ctc import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe, resize
-from .lines import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .loading import load, load_model
 from .model_file import Checkpoint, normalise
 from .morphology import dilate_mask
@@ -68,7 +68,7 @@ class DigitRead:
 
 @dataclass
 class MarkRead:
-    """A mark written among the digits (one of `lines.MARKS`: . , - / : =): kept in `formatted`."""
+    """A mark written among the digits (one of `ctc.MARKS`: . , - / : =): kept in `formatted`."""
 
     mark: str
     confidence: float
@@ -251,7 +251,7 @@ class NumberReader:
         centres = [lx0 + ((d.start + d.end) * STRIDE / 2 / a - MARGIN) / s for d in symbols]
         boxes = _digit_boxes(masks, centres)
         digit = _slashes_in_dates([d.is_digit for d in symbols], [CLASSES[d.symbol] for d in symbols])
-        probs = [_digit_probabilities(d.probabilities.numpy()) for d in symbols]
+        probs = [_digit_probabilities(d.probabilities) for d in symbols]
         probs = [tempered(p, self.temperature) for p in self._with_digit_model(probs, boxes, masks, ink, digit)]
         for sym, p, ok, (_, box) in zip(symbols, probs, digit, boxes):
             if ok:
