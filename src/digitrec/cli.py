@@ -636,6 +636,7 @@ def export(model_path, out, force):
     Examples:
       digitrec export --out digitrec.onnx                     # the shipped model
       digitrec export --model runs/best/model.pt --out best.onnx
+      digitrec export --model runs/reader/reader.pt --out reader.onnx   # a line reader: any width
       digitrec predict --model best.onnx photo.jpg            # runs on onnxruntime
     """
     from .export import export_onnx
@@ -643,7 +644,7 @@ def export(model_path, out, force):
 
     if Path(out).exists() and not force:
         raise click.UsageError(f"{out} exists; pass --force to overwrite it, or choose another --out")
-    path = export_onnx(load(model_path), out)
+    path = export_onnx(load(model_path, task=None), out)  # a digit model or a line reader
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
