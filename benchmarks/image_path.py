@@ -10,7 +10,9 @@ Prints, in one run on the same files (`synth.save_user_style_set(..., seed=0, fm
   * `digitrec predict DIR --json` and a cold one-image `digitrec predict` as whole processes
     (start-up included), as a user runs them; the cold start as the median of --cold runs, with
     the shipped model's ONNX export (the default, no torch imported) and with `--backend torch`;
-  * `digitrec read` on the 300 bank-check amounts as a whole process, when ../shared is beside the clone.
+  * `digitrec read` on the 300 bank-check amounts as a whole process, when ../shared is beside the clone,
+    on the shipped models' ONNX exports (the default, no torch imported) and with `--backend torch`;
+  * a cold one-image `digitrec read samples/number.jpg` on each backend, the median of --cold runs.
 """
 
 from __future__ import annotations
@@ -105,8 +107,13 @@ def main() -> None:
         print(f"cold one-image predict, {backend:<5}      {cold:.2f} s  (median of {args.cold})")
     if CHECKS.is_dir():
         checks = sorted((CHECKS / "images").glob("*"))
-        read = whole_process("read", *map(str, checks), "--json")
-        print(f"digitrec read, {len(checks)} bank checks      {rate(len(checks), read)}")
+        for backend in ("auto", "torch"):
+            read = whole_process("read", *map(str, checks), "--json", "--backend", backend)
+            print(f"digitrec read, {len(checks)} bank checks, {backend:<5} {rate(len(checks), read)}")
+    number = str(Path(__file__).resolve().parents[1] / "samples" / "number.jpg")
+    for backend in ("auto", "torch"):
+        cold = statistics.median(whole_process("read", number, "--backend", backend) for _ in range(args.cold))
+        print(f"cold one-image read, {backend:<5}         {cold:.2f} s  (median of {args.cold})")
 
 
 if __name__ == "__main__":

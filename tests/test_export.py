@@ -152,3 +152,23 @@ def test_an_onnx_model_that_does_not_give_ten_scores_is_refused(exported, tmp_pa
         load_model(three)
     proc = run_cli("predict", "--model", str(three), str(REPO / "samples" / "seven.jpg"))
     assert proc.returncode == 1 and proc.stdout == "" and "not a digit model" in proc.stderr
+
+
+def test_a_line_reader_exports_with_any_width_and_reads_as_it_did(tmp_path):
+    from digitrec.onnx_model import load_onnx
+    from digitrec.read import NumberReader, load_reader
+
+    out = tmp_path / "reader.onnx"
+    proc = run_cli("export", "--model", str(shipped_path("line")), "--out", str(out))
+    assert proc.returncode == 0, proc.stderr
+    ck, line = load_checkpoint(shipped_path("line")), load_onnx(out)
+    assert line.task == "line" and line.backend == "onnx" and line.meta["calibration"] == ck.meta["calibration"]
+    x = np.random.default_rng(0).random((1, 1, 28, 100), np.float32)
+    for w in (8, 56, 100):
+        with torch.no_grad():
+            want = ck.model.eval()(torch.from_numpy(x[..., :w])).numpy()
+        assert line.model(x[..., :w]).shape == want.shape == (1, w // 2, len(ck.classes))
+        assert np.abs(line.model(x[..., :w]) - want).max() < 1e-4
+    # A reader .pt with --backend onnx is converted in memory; a digit model's export is still a digit model.
+    assert load_reader(reader=shipped_path("line"), backend="onnx").reader.backend == "onnx"
+    assert isinstance(NumberReader(load_model(backend="onnx"), line), NumberReader)

@@ -1,10 +1,9 @@
-import math
-
 import numpy as np
 import torch
 
+from digitrec.ctc import BLANK, CLASSES, MARKS, STRIDE
 from digitrec.framing import MARGIN, STRIP_HEIGHT
-from digitrec.lines import BLANK, CLASSES, MARKS, STRIDE, compose_lines, decode, document_clutter, draw_marks
+from digitrec.lines import compose_lines, document_clutter, draw_marks
 from digitrec.models import create_model
 
 
@@ -33,24 +32,6 @@ def test_compose_lines_is_seeded_and_honours_lengths(mnist):
                       gen=torch.Generator().manual_seed(5))
     assert all(torch.equal(u, v) for u, v in zip(a, b))
     assert (a[2] == 3).all() and a[1].shape == (8, 6) and (a[1][:, 3:] == BLANK).all()
-
-
-def _frames(seq, classes=BLANK + 1):
-    lp = torch.full((1, len(seq), classes), math.log(0.01 / (classes - 1)))
-    for t, c in enumerate(seq):
-        lp[0, t, c] = math.log(0.99)
-    return lp
-
-
-def test_decode_collapses_repeats_and_needs_a_blank_between_equal_symbols():
-    dot = CLASSES.index(".")
-    got = decode(_frames([BLANK, 1, 1, BLANK, 1, dot, 7, 7, BLANK, BLANK, 0]))[0]
-    assert [d.symbol for d in got] == [1, 1, dot, 7, 0] and [d.is_digit for d in got] == [True, True, False, True, True]
-    assert [(d.start, d.end) for d in got] == [(1, 3), (4, 5), (5, 6), (6, 8), (10, 11)]
-    assert all(0.98 < d.confidence <= 1 and abs(float(d.probabilities.sum()) - 1) < 1e-5 for d in got)
-    assert decode(_frames([BLANK] * 5))[0] == []
-    # A digits-only reader (11 classes, blank last) decodes too.
-    assert [d.symbol for d in decode(_frames([10, 3, 10, 3], classes=11))[0]] == [3, 3]
 
 
 def test_lines_with_marks_are_labelled_in_writing_order(mnist):

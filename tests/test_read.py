@@ -1,4 +1,6 @@
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -218,7 +220,7 @@ def test_the_sides_of_a_box_are_not_read_as_1s(rec, clear_numbers):
 def test_an_unsure_reading_is_the_vote_of_the_strip_squeezed_and_stretched(rec, mnist):
     from digitrec.framing import frame_strip
     from digitrec.images import resize
-    from digitrec.lines import decode
+    from digitrec.ctc import decode
     from digitrec.preprocess import clean_document, find_ink
     from digitrec.read import READ_FIT, SURE, VOTE_SCALES, _line_pieces
 
@@ -244,3 +246,28 @@ def test_an_unsure_reading_is_the_vote_of_the_strip_squeezed_and_stretched(rec, 
     assert unsure >= 5 and voted >= 1  # touching 5-digit numbers: some unsure readings, and the vote used
     plain = NumberReader(rec.digits, rec.reader, vote=False)
     assert plain.read_strip(strip)[1] == 1.0
+
+
+def test_both_backends_read_the_same_and_a_cold_read_imports_no_torch(rec, clear_numbers, mnist):
+    # The shipped models' ONNX exports (what `read` runs by default) against their checkpoints on torch.
+    assert rec.reader.backend == "onnx" and not rec.uses_torch
+    on_torch = load_reader(backend="torch")
+    assert on_torch.reader.backend == "torch" and on_torch.uses_torch
+    touching = iter_number_set(mnist.test_images, mnist.test_labels, 20, 5, "touching", seed=5)  # some unsure: the vote
+    for img, _, _ in [*clear_numbers, *touching]:
+        a, b = rec.read(img), on_torch.read(img)
+        assert (a.text, a.formatted) == (b.text, b.formatted) and abs(a.confidence - b.confidence) <= 1e-5
+        assert [d.box for d in a.digits] == [d.box for d in b.digits]
+    code = ("import json, sys\nfrom digitrec.cli import cli\n"
+            "try:\n    cli.main(sys.argv[1:], prog_name='digitrec')\nexcept SystemExit:\n    pass\n"
+            "print(json.dumps('torch' in sys.modules), file=sys.stderr)")
+    number = str(REPO / "samples" / "number.jpg")
+    said = {}
+    for backend in ("auto", "torch"):
+        proc = subprocess.run([sys.executable, "-c", code, "read", number, "--json", "--backend", backend],
+                              capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stderr
+        said[backend] = json.loads(proc.stdout), json.loads(proc.stderr.splitlines()[-1])
+    assert said["auto"][1] is False and said["torch"][1] is True  # torch imported only when asked for
+    assert said["auto"][0]["text"] == said["torch"][0]["text"] != ""
+    assert abs(said["auto"][0]["confidence"] - said["torch"][0]["confidence"]) <= 1e-5

@@ -72,3 +72,31 @@ def test_the_shipped_onnx_export_is_the_shipped_model(mnist):
     x = mnist.test_images[:2000].numpy() / 255
     a, b = load_model(backend="torch").probabilities(x), load_model(backend="onnx").probabilities(x)
     assert b.dtype == np.float32 and (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 1e-5
+
+
+def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist):
+    # scripts/build-onnx wrote it: the weights a fresh export has, the same calibration (temperature and
+    # number map), and the same log-probabilities at any width.
+    onnx = pytest.importorskip("onnx")
+    from digitrec.framing import frame_strip
+    from digitrec.preprocess import clean_document, find_ink
+    from digitrec.read import READ_FIT, _line_pieces
+    from digitrec.synth import iter_number_set
+
+    ck, shipped = load_checkpoint(shipped_path("line")), load_onnx(shipped_onnx_path("line"))
+    assert shipped.task == "line" and shipped.backend == "onnx"
+    assert shipped.meta["weights_sha256"] == initializers_sha256(onnx.load_from_string(onnx_bytes(ck)))
+    assert shipped.temperature == ck.temperature != 1.0
+    assert shipped.meta["calibration"] == ck.meta["calibration"] and shipped.meta["metrics"] == ck.meta["metrics"]
+    model = ck.model.eval()
+    widths = set()
+    for img, _, _ in iter_number_set(mnist.test_images, mnist.test_labels, 12, 6, "touching", seed=1):
+        found, (_, line) = find_ink(img, READ_FIT, _line_pieces, clean=clean_document)
+        x = ((frame_strip(found.ink, line)[0] - ck.mean) / ck.std).astype(np.float32)[None, None]
+        with torch.no_grad():
+            want = model(torch.from_numpy(x)).numpy()
+        got = shipped.model(x)
+        assert got.shape == want.shape and got.shape[:2] == (1, x.shape[3] // 2)
+        assert np.abs(got - want).max() < 1e-4
+        widths.add(x.shape[3])
+    assert len(widths) > 3  # strips of many widths through one graph

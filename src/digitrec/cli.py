@@ -372,7 +372,7 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="Write each image with the digits' boxes and readings drawn on it into this folder.")
 @reader_option
-@backend_option()
+@backend_option("auto")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
 def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
@@ -385,12 +385,14 @@ def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
 
     Exit code 1 if any input could not be read; the others are still read.
     """
-    from .device import use_inference_threads
     from .files import annotate as draw_boxes, expand_paths
     from .read import load_reader
 
-    use_inference_threads()
     reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
+    if reader.uses_torch:  # the shipped ONNX exports (--backend auto) import no torch at all
+        from .device import use_inference_threads
+
+        use_inference_threads()
     failed, writes = False, _Writes()
     taken: set[str] = set()
     inputs = expand_paths(paths)
@@ -636,6 +638,7 @@ def export(model_path, out, force):
     Examples:
       digitrec export --out digitrec.onnx                     # the shipped model
       digitrec export --model runs/best/model.pt --out best.onnx
+      digitrec export --model runs/reader/reader.pt --out reader.onnx   # a line reader: any width
       digitrec predict --model best.onnx photo.jpg            # runs on onnxruntime
     """
     from .export import export_onnx
@@ -643,7 +646,7 @@ def export(model_path, out, force):
 
     if Path(out).exists() and not force:
         raise click.UsageError(f"{out} exists; pass --force to overwrite it, or choose another --out")
-    path = export_onnx(load(model_path), out)
+    path = export_onnx(load(model_path, task=None), out)  # a digit model or a line reader
     click.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 

@@ -1,9 +1,11 @@
-"""ONNX: export a digit model for other runtimes, or convert one in memory to run on onnxruntime.
+"""ONNX: export a model for other runtimes, or convert one in memory to run on onnxruntime.
 
-The file describes itself as a checkpoint does (its metadata carries the architecture,
+The file describes itself as a checkpoint does (its metadata carries the task, architecture,
 normalisation, class names, calibration, metrics and training config); `onnx_model.load_onnx`
-reads it back, without PyTorch. The graph takes normalised images (N, 1, 28, 28) and returns
-logits (N, 10), exactly as the PyTorch model does; the batch dimension is dynamic.
+reads it back, without PyTorch. The graph computes exactly what the PyTorch model does: a digit
+model takes normalised images (N, 1, 28, 28) and returns logits (N, 10), the batch dynamic; a line
+reader takes normalised lines (N, 1, 28, W) and returns log-probabilities (N, W/2, classes), the
+batch and the width dynamic.
 """
 
 from __future__ import annotations
@@ -27,20 +29,25 @@ OPSET = 17
 def _metadata(ck: Checkpoint) -> dict:
     # The checkpoint's weights_sha256 hashes torch tensors; the file gets its own (HASH_KEY).
     meta = {k: v for k, v in ck.meta.items() if k not in ("state_dict", "train_state", "backend", "weights_sha256")}
-    return {**meta, "arch": ck.arch, "arch_args": ck.arch_args, "normalization": {"mean": ck.mean, "std": ck.std},
+    return {**meta, "task": ck.task, "arch": ck.arch, "arch_args": ck.arch_args, "normalization": {"mean": ck.mean, "std": ck.std},
             "classes": ck.classes, "input_size": ck.input_size, "source_kind": ck.kind}
 
 
 def onnx_bytes(ck: Checkpoint) -> bytes:
     """The checkpoint's model as an ONNX file's bytes, with digitrec's metadata attached."""
     onnx = require("onnx", "onnx")
-    model = ck.require("digit").model.cpu().eval()
+    model = ck.model.cpu().eval()
+    if ck.task == "line":  # any width: traced at 56 columns (two digits' worth), a multiple of 4
+        example, names, axes = torch.zeros(1, 1, 28, 56), ["line", "log_probs"], {0: "batch", 3: "width"}
+        out_axes = {0: "batch", 1: "frames"}
+    else:
+        example, names, axes = torch.zeros(1, *ck.input_size), ["image", "logits"], {0: "batch"}
+        out_axes = {0: "batch"}
     buf = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter announces its own deprecation
-        torch.onnx.export(model, (torch.zeros(1, *ck.input_size),), buf, dynamo=False, opset_version=OPSET,
-                          input_names=["image"], output_names=["logits"],
-                          dynamic_axes={"image": {0: "batch"}, "logits": {0: "batch"}})
+        torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=OPSET, input_names=names[:1],
+                          output_names=names[1:], dynamic_axes={names[0]: axes, names[1]: out_axes})
     proto = onnx.load_from_string(buf.getvalue())
     for key, value in ((META_KEY, json.dumps(_metadata(ck), default=str)), (HASH_KEY, initializers_sha256(proto))):
         entry = proto.metadata_props.add()
@@ -50,7 +57,7 @@ def onnx_bytes(ck: Checkpoint) -> bytes:
 
 
 def export_onnx(ck: Checkpoint, out: str | Path) -> Path:
-    """Write a digit model's checkpoint to `out` as ONNX (atomically: temp file, then rename)."""
+    """Write a model's checkpoint (a digit model or a line reader) to `out` as ONNX (atomically: temp file, then rename)."""
     out = Path(out)
     atomic_write(out, onnx_bytes(ck))
     return out

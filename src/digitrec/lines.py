@@ -1,4 +1,4 @@
-"""Lines of digits for the number reader: make training lines, decode what the reader says.
+"""Lines of digits for the number reader: the training lines it learns from.
 
 The reader (`models.linecnn`) reads a whole line framed like MNIST: white ink on black, the writing
 20 px tall in a 28-px strip, 4 px of margin each side, any width (`framing.frame_strip`). Here:
@@ -7,7 +7,9 @@ The reader (`models.linecnn`) reads a whole line framed like MNIST: white ink on
   digit is augmented as the digit models are, given its own size (+-15%) and baseline, then set
   beside the previous one with a clear gap, touching, or overlapping it; the line is framed
   exactly as `framing.frame_strip` frames a user's, and drawn in one `grid_sample` at 2x, then halved.
-* `decode`: CTC's best path, as digits with the columns each came from.
+
+The alphabet (DIGITS, MARKS, CLASSES, BLANK) and CTC's best path (`decode`) live in `ctc`, which
+needs no torch.
 
 `reader_train.train_reader` trains the model on an endless stream of composed lines (`digitrec train-reader`).
 """
@@ -15,22 +17,15 @@ The reader (`models.linecnn`) reads a whole line framed like MNIST: white ink on
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from .augment import augment_batch, noise_family
+from .ctc import BLANK, DIGITS, MARKS
 from .framing import MARGIN, STRIP_HEIGHT, WRITING
 from .tensors import blobs, segment, to_float_images, uniform
 
-DIGITS = tuple(str(d) for d in range(10))
-# Marks people write between and after digits: read as what they are (`Reading.formatted`), never
-# taken for digits. Class 10 + i is MARKS[i]; CTC's blank comes last.
-MARKS = (".", ",", "-", "/", ":", "=")
-CLASSES = DIGITS + MARKS
-BLANK = len(CLASSES)
-STRIDE = 2  # columns per output frame of `linecnn`
 SPACING_MIX = {"gap": 0.45, "touching": 0.35, "overlapping": 0.2}
 # Space between neighbours' ink boxes, x the writing height. Inks meet well before boxes do (a 7's
 # arm over a 1, slanted digits), so "touching" and "overlapping" overlap the boxes generously.
@@ -255,42 +250,3 @@ def document_clutter(x: torch.Tensor, strength: float, gen: torch.Generator | No
     edge = segment(h, w, col, torch.zeros(b, device=dev), col + u(b, lo=-1, hi=1), torch.full((b,), h - 1.0, device=dev),
                    u(b, lo=0.3, hi=0.9))[0]
     return torch.where(u(b, 1, 1, 1) < p * 0.4, torch.maximum(x, edge[:, None]), x)
-
-
-class Decoded(NamedTuple):
-    """One symbol read from a line (a digit, or one of MARKS): its class index into CLASSES, the
-    frames [start, end) it came from, and the probabilities of the symbols (blank left out) at the
-    frame where it was surest."""
-    symbol: int
-    probabilities: torch.Tensor  # (C,) over the reader's classes, blank excluded
-    start: int
-    end: int
-
-    @property
-    def confidence(self) -> float:
-        return float(self.probabilities[self.symbol])
-
-    @property
-    def is_digit(self) -> bool:
-        return self.symbol < len(DIGITS)
-
-
-def decode(logp: torch.Tensor) -> list[list[Decoded]]:
-    """CTC best path per line of (B, T, C + 1) log-probabilities (blank last): the symbols of each
-    line, left to right."""
-    p = logp.exp()
-    blank = p.shape[-1] - 1
-    sym = p[..., :blank] / p[..., :blank].sum(-1, keepdim=True).clamp_min(1e-9)  # (B, T, C)
-    best = p.argmax(-1)  # (B, T)
-    out = []
-    for b in range(p.shape[0]):
-        runs: list[list[int]] = []  # [symbol, start, end]
-        prev = blank
-        for t, c in enumerate(best[b].tolist()):
-            if c != blank and c == prev:
-                runs[-1][2] = t + 1
-            elif c != blank:
-                runs.append([c, t, t + 1])
-            prev = c
-        out.append([Decoded(c, sym[b, a + int(sym[b, a:z, c].argmax())], a, z) for c, a, z in runs])
-    return out

@@ -5,6 +5,7 @@
     load("digitrec.onnx")                    # an export: onnxruntime, whatever `backend` says
     load(backend="auto")                     # the shipped model's ONNX export, where onnxruntime is installed
     load(task="line")                        # the shipped line reader behind `read`
+    load(task="line", backend="auto")        # ... as its ONNX export, where onnxruntime is installed
     load_model("runs/best/model.pt")         # a Recogniser: the model plus preprocessing
 
 A digitrec checkpoint, the tutorial's `mnist_model.pth` and an `.onnx` file from `digitrec
@@ -31,12 +32,11 @@ def load(path: str | Path | None = None, *, task: str | None = "digit", backend:
          device: str | torch.device = "cpu") -> Checkpoint:
     """The model at `path` (the shipped one for `task` when None), refused with one line unless it
     does `task` (None: any task). backend="onnx" runs a checkpoint on onnxruntime, "auto" runs the
-    shipped digit model's ONNX export where it can (`predict.onnx_file`); `device` is where a
-    PyTorch model lives."""
+    shipped model's ONNX export where it can (`predict.onnx_file`); `device` is where a PyTorch
+    model lives."""
     if backend not in BACKENDS:
         raise CheckpointError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
-    digits = path is not None or task in ("digit", None)  # the shipped line reader has no ONNX export
-    onnx = onnx_file(path, backend, str(device)) if digits else None
+    onnx = onnx_file(path, backend, str(device), task or "digit")
     if onnx is not None:
         ck = load_onnx(onnx)
     else:

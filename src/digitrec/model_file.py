@@ -36,10 +36,10 @@ def shipped_path(task: str = "digit") -> Path:
     return Path(str(resources.files("digitrec") / "weights" / SHIPPED[task]))
 
 
-def shipped_onnx_path() -> Path:
-    """The shipped digit model exported to ONNX (`scripts/build-onnx`), beside the checkpoint: the
-    same weights, normalisation and temperature, run by onnxruntime without importing torch."""
-    return shipped_path("digit").with_suffix(".onnx")
+def shipped_onnx_path(task: str = "digit") -> Path:
+    """The shipped model for `task` exported to ONNX (`scripts/build-onnx`), beside the checkpoint:
+    the same weights, normalisation and calibration, run by onnxruntime without importing torch."""
+    return shipped_path(task).with_suffix(".onnx")
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Run an exported .onnx digit model with onnxruntime, without importing PyTorch.
+"""Run an exported .onnx model (a digit model or a line reader) with onnxruntime, without importing PyTorch.
 
 The .onnx file is as self-describing as a checkpoint: its metadata (`digitrec` key, JSON) carries
-the architecture, normalisation, class names, calibration, metrics and training config, so
-`load_onnx` needs nothing but the file. The graph takes normalised images (N, 1, 28, 28) and
-returns logits (N, 10), as the PyTorch model does; the batch dimension is dynamic. `export` writes
-such files; the shipped digit model comes with one (`model_file.shipped_onnx_path`).
+the task, architecture, normalisation, class names, calibration, metrics and training config, so
+`load_onnx` needs nothing but the file. The graph computes what the PyTorch model does (`export`
+writes such files): logits (N, 10) for normalised images (N, 1, 28, 28), or a line reader's
+log-probabilities (N, W/2, classes) for normalised lines (N, 1, 28, W). Both shipped models come
+with one (`model_file.shipped_onnx_path`).
 """
 
 from __future__ import annotations
@@ -41,8 +42,8 @@ def initializers_sha256(proto) -> str:
 
 
 class OnnxModel:
-    """An onnxruntime session behind the call every digitrec model makes: normalised images
-    (N, 1, 28, 28) as a float32 array in, logits (N, 10) as numpy out."""
+    """An onnxruntime session behind the call every digitrec model makes: a normalised float32
+    batch in (images (N, 1, 28, 28), or lines (N, 1, 28, W)), the model's output as numpy out."""
 
     def __init__(self, data: bytes, threads: int | None = None):
         ort = require("onnxruntime", "onnx")
@@ -78,6 +79,8 @@ def load_onnx(path: str | Path) -> Checkpoint:
     if HASH_KEY in props:
         meta["weights_sha256"] = props[HASH_KEY]
     mean, std = normalization(meta.get("normalization"), path)
-    probe(model, path, std)
+    task = meta.get("task", "digit")  # exported before line readers could be: a digit model
+    probe(model, path, std, task)
     return Checkpoint(model, meta["arch"], meta["arch_args"], mean, std, list(meta["classes"]),
-                      list(meta["input_size"]), meta, path, kind=meta.get("source_kind", "digitrec"), backend="onnx")
+                      list(meta["input_size"]), meta, path, kind=meta.get("source_kind", "digitrec"), backend="onnx",
+                      task=task)

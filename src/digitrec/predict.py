@@ -173,16 +173,18 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def onnx_file(path: str | Path | None = None, backend: str = "auto", device: str = "auto") -> Path | None:
-    """The .onnx file that runs as the digit model at `path` without PyTorch, or None when PyTorch
-    must load it. An .onnx file always runs so. The shipped model (`path` None) runs as its ONNX
-    export with backend "onnx", and with "auto" when onnxruntime and onnx are installed and the
-    device is the CPU ("auto" or "cpu"): the same weights and temperature, and no `import torch`."""
+def onnx_file(path: str | Path | None = None, backend: str = "auto", device: str = "auto",
+              task: str = "digit") -> Path | None:
+    """The .onnx file that runs as the model at `path` without PyTorch, or None when PyTorch must
+    load it. An .onnx file always runs so. The shipped model for `task` ("digit", or "line": the
+    reader behind `read`) runs as its ONNX export when `path` is None, with backend "onnx", and with
+    "auto" when onnxruntime and onnx are installed and the device is the CPU ("auto" or "cpu"): the
+    same weights and calibration, and no `import torch`."""
     if backend not in BACKENDS:
         raise CheckpointError(f"unknown backend {backend!r}; choose one of: {', '.join(BACKENDS)}")
     if path is not None:
         return Path(path) if Path(path).suffix.lower() == ".onnx" else None
-    shipped = shipped_onnx_path()
+    shipped = shipped_onnx_path(task)
     on_cpu = (device or "auto").strip().lower() in ("auto", "cpu")
     if backend == "onnx" or (backend == "auto" and on_cpu and onnx_installed()):
         return shipped if shipped.is_file() else None

@@ -15,12 +15,15 @@ ink map and finer looks, with shadows, specks and ruled lines set aside by
 2. The line is framed like MNIST, but as a strip: writing 20 px tall, stroke width and contrast
    normalised as for one digit, any width (`framing.frame_strip`).
 3. The line reader (`models.linecnn`, trained by `digitrec train-reader` on lines composed from
-   MNIST's training digits) reads the strip column by column, and CTC's best path gives the
-   digits. It never has to decide where one digit ends: digits that touch or overlap are read
+   MNIST's training digits) reads the strip column by column, and CTC's best path (`ctc.decode`)
+   gives the digits. It never has to decide where one digit ends: digits that touch or overlap are read
    from the columns they share, a digit broken in two is still one.
 4. Each digit's box is its group's ink, split at the midpoints between digits read in the same
    group. A digit alone in its group is also framed as a single digit (`frame_like_mnist`) and
    read by the digit model; its answer is the product of the two models' probabilities.
+
+With onnxruntime installed, the shipped models run as their ONNX exports (`backend="auto"`, as for
+`predict`) and reading never imports torch; a PyTorch checkpoint (`--reader reader.pt`) runs on torch.
 
 Cutting touching digits apart and scoring the cuts with the single-digit classifier was tried
 first and fails: a digit classifier is confident on almost any slice of ink (0% of touching
@@ -34,16 +37,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from .ctc import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe, resize
-from .lines import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
-from .loading import load, load_model
 from .model_file import Checkpoint, normalise
 from .morphology import dilate_mask
-from .predict import Recogniser
+from .onnx_model import load_onnx
+from .predict import Recogniser, load_onnx_model, onnx_file
 from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
@@ -68,7 +70,7 @@ class DigitRead:
 
 @dataclass
 class MarkRead:
-    """A mark written among the digits (one of `lines.MARKS`: . , - / : =): kept in `formatted`."""
+    """A mark written among the digits (one of `ctc.MARKS`: . , - / : =): kept in `formatted`."""
 
     mark: str
     confidence: float
@@ -206,18 +208,28 @@ class NumberReader:
         self.digits = digits  # the digit model, for digits alone in their piece of ink
         self.vote = vote  # unsure readings read again, squeezed and stretched (`read_strip`)
         self.reader = reader.require("line")
-        self.reader.model.cpu().eval()
+        if self.reader.backend == "onnx":
+            self._run = self.reader.model  # onnx_model.OnnxModel: numpy in, numpy out
+        else:  # a PyTorch reader: only then does reading import torch
+            from .device import run_numpy
+
+            model = self.reader.model.cpu().eval()
+            self._run = lambda x: run_numpy(model, x)  # noqa: E731
         # The reader's calibration (`calibration.calibrate_reader`): a temperature for each digit's
         # probabilities and a logistic map for the number's; calibrated=False reads raw (to fit them).
         cal = self.reader.meta.get("calibration") if calibrated else None
         self.temperature = self.reader.temperature if calibrated else 1.0
         self.number_scale = _number_scale(cal)
 
-    @torch.no_grad()
-    def read_line(self, strip: np.ndarray) -> torch.Tensor:
-        """The line reader's log-probabilities (T, 11) for a framed line (28, W) in [0, 1]."""
-        x = normalise(torch.as_tensor(strip, dtype=torch.float32)[None, None], self.reader.mean, self.reader.std)
-        return self.reader.model(x)[0]
+    @property
+    def uses_torch(self) -> bool:
+        """Whether either model runs on PyTorch (then its CPU threads are worth setting)."""
+        return self.reader.backend != "onnx" or self.digits.checkpoint.backend != "onnx"
+
+    def read_line(self, strip: np.ndarray) -> np.ndarray:
+        """The line reader's log-probabilities (T, classes), float32, for a framed line (28, W) in [0, 1]."""
+        x = normalise(np.asarray(strip, dtype=np.float32)[None, None], self.reader.mean, self.reader.std)
+        return np.asarray(self._run(x), dtype=np.float32)[0]
 
     def read_strip(self, strip: np.ndarray) -> tuple[list[Decoded], float]:
         """The symbols read from a framed line, and the sideways scale of the strip they were read
@@ -251,7 +263,7 @@ class NumberReader:
         centres = [lx0 + ((d.start + d.end) * STRIDE / 2 / a - MARGIN) / s for d in symbols]
         boxes = _digit_boxes(masks, centres)
         digit = _slashes_in_dates([d.is_digit for d in symbols], [CLASSES[d.symbol] for d in symbols])
-        probs = [_digit_probabilities(d.probabilities.numpy()) for d in symbols]
+        probs = [_digit_probabilities(d.probabilities) for d in symbols]
         probs = [tempered(p, self.temperature) for p in self._with_digit_model(probs, boxes, masks, ink, digit)]
         for sym, p, ok, (_, box) in zip(symbols, probs, digit, boxes):
             if ok:
@@ -322,8 +334,24 @@ def number_confidence(digit_confidences: list[float], scale: tuple[float, float]
     return float(1 / (1 + np.exp(-(a * np.log(prod / (1 - prod)) + b))))
 
 
-def load_reader(model: str | Path | None = None, reader: str | Path | None = None, *, backend: str = "torch",
+def load_reader(model: str | Path | None = None, reader: str | Path | None = None, *, backend: str = "auto",
                 device: str = "cpu") -> NumberReader:
     """A NumberReader with the digit model at `model` (as `loading.load_model` takes it) and the line
-    reader at `reader` (a reader.pt from `digitrec train-reader`); the shipped ones when None."""
-    return NumberReader(load_model(model, backend=backend, device=device), load(reader, task="line"))
+    reader at `reader` (a reader.pt from `digitrec train-reader`, or its ONNX export); the shipped
+    ones when None. backend="auto" runs the shipped models' ONNX exports where onnxruntime is
+    installed, and imports torch only for a model that needs it (`predict.onnx_file`)."""
+    digits_onnx = onnx_file(model, backend, device)
+    reader_onnx = onnx_file(reader, backend, device, task="line")
+    if digits_onnx is not None:
+        digits = load_onnx_model(digits_onnx)
+    else:
+        from .loading import load_model
+
+        digits = load_model(model, backend=backend, device=device)
+    if reader_onnx is not None:
+        line = load_onnx(reader_onnx)
+    else:
+        from .loading import load
+
+        line = load(reader, task="line", backend=backend)  # on the CPU: a line at a time
+    return NumberReader(digits, line)

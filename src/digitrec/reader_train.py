@@ -21,10 +21,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .checkpoint import atomic_save, initial_weights, make_checkpoint, read_checkpoint
+from .ctc import BLANK, CLASSES, decode
 from .data import MNIST, load_mnist
 from .errors import CheckpointError, ConfigError
 from .framing import STRIP_HEIGHT
-from .lines import BLANK, CLASSES, compose_lines, decode
+from .lines import compose_lines
 from .loop import StopOnInterrupt
 from .model_file import MNIST_MEAN, MNIST_STD, normalise
 from .models import create_model
@@ -54,7 +55,7 @@ def line_accuracy(model: nn.Module, batches, mean: float = MNIST_MEAN, std: floa
     model.eval()
     with torch.inference_mode():
         for x, targets, lengths in batches:
-            for j, digits in enumerate(decode(model(normalise(x, mean, std)))):
+            for j, digits in enumerate(decode(model(normalise(x, mean, std)).float().cpu().numpy())):
                 right += [d.symbol for d in digits] == targets[j, :lengths[j]].tolist()
             total += len(x)
     return right / max(total, 1)
