@@ -126,7 +126,7 @@ def reader_record(mnist):
 
 def test_calibrate_reader_fits_on_numbers_written_with_held_out_digits(reader_record):
     r = reader_record
-    assert r["n"] == 96 and "validation digits" in r["fitted_on"] and r["digit_model"] == "digitrec-digits.pt"
+    assert r["n"] == 96 and "validation digits" in r["fitted_on"] and r["digit_model"] in ("digitrec-digits.pt", "digitrec-digits.onnx")  # the shipped one, or its ONNX export
     assert 0.05 < r["temperature"] < 20 and r["number"][0] > 0
     # Fitted by log loss on these very numbers: the calibration error they leave is no larger.
     assert r["after"]["ece"] <= r["before"]["ece"] + 0.02
