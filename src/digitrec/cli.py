@@ -570,7 +570,7 @@ def _echo_report(report: dict, format_report, as_json: bool) -> None:
 
 @cli.command()
 @model_option
-@backend_option()
+@backend_option("auto")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on (0.0.0.0 for all).")
 @click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True,
               help="Port to listen on.")

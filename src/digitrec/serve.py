@@ -204,9 +204,10 @@ def _answer_errors_as_json(app: FastAPI, limits: Limits) -> None:
 def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits(),
                allowed_hosts=("*",)) -> FastAPI:
     """The FastAPI application serving `rec` (digits) and `reader` (numbers; default: the shipped
-    line reader with `rec`), answering requests whose Host is one of `allowed_hosts`."""
+    line reader with `rec`, on onnxruntime when `rec` runs there), answering requests whose Host is
+    one of `allowed_hosts`."""
     batcher = Batcher(rec)
-    reader = reader or NumberReader(rec, load(task="line"))
+    reader = reader or NumberReader(rec, load(task="line", backend="auto" if rec.runs == "onnx" else "torch"))
     bodies = Budget(limits.bytes_in_flight, "bytes of request bodies")
     workers = Workers(max(4, os.cpu_count() or 1), Budget(limits.pixels_in_flight, "decoded pixels"))
 
@@ -268,7 +269,7 @@ class ServeSettings:
     answered. A worker process builds its own app from them (`app_from_environment`)."""
 
     model: str | None = None  # a checkpoint or .onnx; None: the shipped model
-    backend: str = "torch"
+    backend: str = "auto"  # the shipped models' ONNX exports where onnxruntime is installed
     limits: Limits = field(default_factory=Limits)
     allowed_hosts: tuple[str, ...] = ("*",)
 
