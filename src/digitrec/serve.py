@@ -33,7 +33,7 @@ from PIL import Image
 
 from . import __version__
 from .batching import Batcher
-from .connections import HostCheck, WorkerHeader, default_allowed_hosts, run, run_workers, server
+from .connections import HostCheck, WorkerHeader, run, run_workers, server
 from .device import use_inference_threads
 from .errors import require
 from .forms import form_files
