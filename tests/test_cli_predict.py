@@ -358,3 +358,13 @@ def test_a_cold_predict_runs_the_shipped_model_without_importing_torch():
     assert torch_imported
     assert fast["digit"] == slow["digit"] == 7
     assert np.abs(np.array(fast["probabilities"]) - np.array(slow["probabilities"])).max() <= 1e-5
+
+
+def test_predict_in_worker_processes_prints_what_one_process_prints(tmp_path, mnist):
+    from digitrec.synth import save_user_style_set
+
+    save_user_style_set(tmp_path / "photos", mnist.test_images, mnist.test_labels, 30, seed=4, fmt="jpg")
+    (tmp_path / "photos" / "zz-broken.png").write_bytes(b"not a png")
+    outs = [run_cli("predict", str(tmp_path / "photos"), "--json", "-q", "--processes", n) for n in ("1", "2")]
+    assert [o.returncode for o in outs] == [1, 1]  # the broken file, in both
+    assert outs[0].stdout == outs[1].stdout and outs[0].stdout.count("\n") == 31

@@ -18,8 +18,10 @@ from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
 from digitrec.loading import load_model
 from digitrec.model_file import shipped_onnx_path
+from digitrec.onnx_model import load_onnx
 from digitrec.predict import Prediction, Recogniser, onnx_file
 from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess
+from digitrec.synth import save_user_style_set
 
 @pytest.fixture(scope="session")
 def model_path(small_model_path) -> Path:
@@ -278,3 +280,19 @@ def test_onnx_file_says_which_models_run_without_torch(model_path, tmp_path):
 def test_a_torch_checkpoint_is_refused_by_the_onnx_recogniser_in_one_line(model_path):
     with pytest.raises(CheckpointError, match="a torch model, which Recogniser does not run; load it with loading.load_model"):
         Recogniser(load_checkpoint(model_path))
+
+
+def test_many_files_preprocessed_in_worker_processes_give_the_same_answers(mnist, tmp_path):
+    save_user_style_set(tmp_path, mnist.test_images, mnist.test_labels, 40, seed=3, fmt="jpg")
+    files = sorted(str(p) for p in tmp_path.glob("*.jpg"))
+    (tmp_path / "broken.jpg").write_bytes(b"not an image")
+    files.append(str(tmp_path / "broken.jpg"))  # an error comes back from a worker as from a thread
+    one = Recogniser(load_onnx(shipped_onnx_path()), processes=1).predict(files)
+    rec = Recogniser(load_onnx(shipped_onnx_path()), processes=2)
+    try:
+        two = rec.predict(files)
+        assert rec._pool is not None  # the work did go to the processes
+    finally:
+        rec.close()
+    assert [p.to_dict() for p in one] == [p.to_dict() for p in two]
+    assert two[-1].error and sum(p.digit is not None for p in two) >= 36

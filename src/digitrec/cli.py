@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -17,6 +18,10 @@ from . import __version__
 from .errors import USER_ERRNOS, DigitrecError, OutputError, os_error_message
 # recipes imports no torch, so `digitrec --help` stays quick.
 from .recipes import ReaderConfig, TrainConfig, config_from_flags, matching_recipe, recipe_help
+
+# From this many files, `predict` decodes and preprocesses them in one process per core: 1,000
+# photos on 2 cores run 1.4x faster; the processes' start (about 0.4 s) is not worth it for fewer.
+PROCESSES_FROM = 500
 
 
 class _Group(click.Group):
@@ -296,9 +301,13 @@ def info(model_path, as_json):
 @backend_option("auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Images decoded, preprocessed and classified together; answers are printed per batch.")
+@click.option("--processes", type=click.IntRange(min=0), default=0,
+              help="Processes that decode and preprocess the files [default: 0, one per core for 500 files or "
+                   "more, else this one].")
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
-def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size, quiet):
+def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size,
+            processes, quiet):
     """Read the handwritten digit in each image: files, folders (recursively) and globs.
 
     \b
@@ -324,6 +333,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
     failed, writes = False, _Writes()
     saved: set[str] = set()
     inputs = expand_paths(paths)
+    rec.processes = processes or ((os.cpu_count() or 1) if len(inputs) >= PROCESSES_FROM else 1)
     # Answers on a terminal are their own progress; into a file or a pipe, a bar on stderr shows it.
     with _progress(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:
         for i in range(0, len(inputs), batch_size):
@@ -347,6 +357,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
                         out["preprocessed"] = where
                 click.echo(json.dumps(out) if as_json else _prediction_line(path, p, top_k, out.get("preprocessed")))
             bar.update(len(chunk))
+    rec.close()
     writes.done(failed)
 
 
