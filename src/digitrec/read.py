@@ -17,7 +17,8 @@ ink map and finer looks, with shadows, specks and ruled lines set aside by
 3. The line reader (`models.linecnn`, trained by `digitrec train-reader` on lines composed from
    MNIST's training digits) reads the strip column by column, and CTC's best path (`ctc.decode`)
    gives the digits. It never has to decide where one digit ends: digits that touch or overlap are read
-   from the columns they share, a digit broken in two is still one.
+   from the columns they share, a digit broken in two is still one. An unsure reading is read
+   again from the strip squeezed and stretched sideways, and the three vote (`read_strip`).
 4. Each digit's box is its group's ink, split at the midpoints between digits read in the same
    group. A digit alone in its group is also framed as a single digit (`frame_like_mnist`) and
    read by the digit model; its answer is the product of the two models' probabilities.
