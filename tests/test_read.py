@@ -271,3 +271,12 @@ def test_both_backends_read_the_same_and_a_cold_read_imports_no_torch(rec, clear
     assert said["auto"][1] is False and said["torch"][1] is True  # torch imported only when asked for
     assert said["auto"][0]["text"] == said["torch"][0]["text"] != ""
     assert abs(said["auto"][0]["confidence"] - said["torch"][0]["confidence"]) <= 1e-5
+
+
+def test_read_in_worker_processes_prints_what_one_process_prints(tmp_path, mnist):
+    for i, (img, _, _) in enumerate(iter_number_set(mnist.test_images, mnist.test_labels, 12, 4, "touching", seed=9)):
+        img.save(tmp_path / f"{i:02d}.png")
+    (tmp_path / "zz-broken.jpg").write_bytes(b"not a jpeg")
+    outs = [run_cli("read", str(tmp_path), "--json", "-q", "--processes", n) for n in ("1", "2")]
+    assert [o.returncode for o in outs] == [1, 1]  # the broken file, in both
+    assert outs[0].stdout == outs[1].stdout and outs[0].stdout.count("\n") == 13

@@ -73,6 +73,12 @@ def reader_option(f):
                              "with digitrec].")(f)
 
 
+def processes_option(f):
+    return click.option("--processes", type=click.IntRange(min=0), default=0,
+                        help=f"Worker processes that decode and look at the files [default: 0, one per core for "
+                             f"{PROCESSES_FROM} files or more, else this one].")(f)
+
+
 def min_confidence_option(f):
     return click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
                         help="Mark answers below this confidence as uncertain.")(f)
@@ -301,9 +307,7 @@ def info(model_path, as_json):
 @backend_option("auto")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True,
               help="Images decoded, preprocessed and classified together; answers are printed per batch.")
-@click.option("--processes", type=click.IntRange(min=0), default=0,
-              help="Processes that decode and preprocess the files [default: 0, one per core for 500 files or "
-                   "more, else this one].")
+@processes_option
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
 def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed, device, backend, batch_size,
@@ -384,9 +388,10 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
               help="Write each image with the digits' boxes and readings drawn on it into this folder.")
 @reader_option
 @backend_option("auto")
+@processes_option
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
-def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
+def read(paths, model_path, as_json, annotate, reader_path, backend, processes, quiet):
     """Read the handwritten number (the digits along a line) in each image.
 
     \b
@@ -407,9 +412,17 @@ def read(paths, model_path, as_json, annotate, reader_path, backend, quiet):
     failed, writes = False, _Writes()
     taken: set[str] = set()
     inputs = expand_paths(paths)
+    readable = [path for path, err in inputs if err is None]
+    processes = processes or ((os.cpu_count() or 1) if len(readable) >= PROCESSES_FROM else 1)
+    if processes > 1:
+        from .reading_pool import read_files
+
+        readings = read_files(readable, model=model_path, reader=reader_path, backend=backend, processes=processes)
+    else:
+        readings = (reader.read(path, name=path) for path in readable)
     with _progress(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:  # as predict's
         for path, err in inputs:
-            r = reader.read(path, name=path) if err is None else None
+            r = next(readings) if err is None else None
             bar.update(1)
             if r is None or r.error:
                 failed = True
