@@ -79,6 +79,11 @@ def processes_option(f):
                              f"{PROCESSES_FROM} files or more, else this one].")(f)
 
 
+def _worker_processes(asked: int, files: int) -> int:
+    """--processes as given, or (0) one per core for PROCESSES_FROM files or more, else this one."""
+    return asked or ((os.cpu_count() or 1) if files >= PROCESSES_FROM else 1)
+
+
 def min_confidence_option(f):
     return click.option("--min-confidence", type=click.FloatRange(0, 1), default=0.0, show_default=True,
                         help="Mark answers below this confidence as uncertain.")(f)
@@ -337,7 +342,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
     failed, writes = False, _Writes()
     saved: set[str] = set()
     inputs = expand_paths(paths)
-    rec.processes = processes or ((os.cpu_count() or 1) if len(inputs) >= PROCESSES_FROM else 1)
+    rec.processes = _worker_processes(processes, len(inputs))
     # Answers on a terminal are their own progress; into a file or a pipe, a bar on stderr shows it.
     with _progress(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:
         for i in range(0, len(inputs), batch_size):
@@ -413,7 +418,7 @@ def read(paths, model_path, as_json, annotate, reader_path, backend, processes, 
     taken: set[str] = set()
     inputs = expand_paths(paths)
     readable = [path for path, err in inputs if err is None]
-    processes = processes or ((os.cpu_count() or 1) if len(readable) >= PROCESSES_FROM else 1)
+    processes = _worker_processes(processes, len(readable))
     if processes > 1:
         from .reading_pool import read_files
 

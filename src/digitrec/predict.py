@@ -107,7 +107,7 @@ class Recogniser:
         """Class probabilities (N, 10), float32, for MNIST-style images (N, 28, 28) in [0, 1], white
         on black (a numpy array or a CPU tensor), calibrated by the checkpoint's temperature."""
         x = np.asarray(images, dtype=np.float32).reshape(-1, 1, 28, 28)
-        out = [_softmax(np.asarray(self.logits(normalise(x[i:i + self.batch_size], self.mean, self.std)), np.float32)
+        out = [softmax(np.asarray(self.logits(normalise(x[i:i + self.batch_size], self.mean, self.std)), np.float32)
                         / np.float32(self.temperature)) for i in range(0, len(x), self.batch_size)]
         return np.concatenate(out) if out else np.empty((0, 10), np.float32)
 
@@ -188,10 +188,10 @@ def _preprocess_safely(source) -> Preprocessed | NoDigitFound | str:
         return f"internal error while reading this image ({type(e).__name__}: {e}); please report it"
 
 
-def _softmax(z: np.ndarray) -> np.ndarray:
-    """Softmax over each row of logits (N, 10), in their own precision."""
-    e = np.exp(z - z.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
+def softmax(z: np.ndarray) -> np.ndarray:
+    """Softmax over the last axis of logits ((N, 10) or (10,)), in their own precision."""
+    e = np.exp(z - z.max(-1, keepdims=True))
+    return e / e.sum(-1, keepdims=True)
 
 
 def onnx_file(path: str | Path | None = None, backend: str = "auto", device: str = "auto",

@@ -46,7 +46,7 @@ from .images import describe, resize
 from .model_file import Checkpoint, normalise
 from .morphology import dilate_mask
 from .onnx_model import load_onnx
-from .predict import Recogniser, load_onnx_model, onnx_file
+from .predict import Recogniser, load_onnx_model, onnx_file, softmax
 from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
@@ -239,9 +239,9 @@ class NumberReader:
         first = decode(self.read_line(strip)[None])[0]
         if not self.vote or np.prod([d.confidence for d in first]) >= SURE:
             return first, 1.0
-        width = lambda a: max(4, int(round(strip.shape[1] * a / 4)) * 4)  # noqa: E731
-        readings = [(first, 1.0)] + [(decode(self.read_line(resize(strip, (width(a), strip.shape[0])))[None])[0],
-                                      width(a) / strip.shape[1]) for a in VOTE_SCALES]
+        h, w = strip.shape
+        scaled = [resize(strip, (max(4, int(round(w * a / 4)) * 4), h)) for a in VOTE_SCALES]  # widths: multiples of 4
+        readings = [(first, 1.0)] + [(decode(self.read_line(s)[None])[0], s.shape[1] / w) for s in scaled]
         said = [tuple(d.symbol for d in symbols) for symbols, _ in readings]
         best = max(said, key=said.count)  # the first of the most frequent: the strip as it is on a tie
         return readings[said.index(best)]
@@ -314,9 +314,7 @@ def tempered(p: np.ndarray, t: float) -> np.ndarray:
     """softmax(log p / t): the same ranking of the ten digits, sureness scaled by the temperature."""
     if t == 1.0:
         return p
-    z = np.log(np.maximum(p, 1e-12)) / t
-    e = np.exp(z - z.max())
-    return e / e.sum()
+    return softmax(np.log(np.maximum(p, 1e-12)) / t)
 
 
 def _number_scale(cal) -> tuple[float, float]:
