@@ -70,12 +70,13 @@ class Preprocessed:
 
 
 def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
-             clean: Callable[[np.ndarray], np.ndarray] | None = None, margin: float = 0.0) -> tuple[Ink, T]:
+             clean: Callable[[np.ndarray], np.ndarray] | None = None, margin: float = 0.0,
+             wide_strokes: bool = False) -> tuple[Ink, T]:
     """Decode `source`, measure its ink at the largest resolution that fits `fit` (width, height),
     and return it with what `pick(ink)` finds there (a digit's mask, a line's pieces). `clean`, if
     given, is applied to the ink first (`drop_fine_texture` for documents). `margin` adds that share
     of the long side of paper all round first (`with_margin`): a digit cropped tight, touching the
-    image's edges, then has paper around it as every photo does.
+    image's edges, then has paper around it as every photo does. `wide_strokes`: see `ink_map`.
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
@@ -87,7 +88,7 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
     rgb = to_rgb(load_image(source))
     size = rgb.shape[1], rgb.shape[0]
     rgb, pad = with_margin(rgb, margin)
-    found, picked = _find(rgb, fit, pick, clean)
+    found, picked = _find(rgb, fit, pick, clean, wide_strokes)
     found.origin, found.source_size = (found.origin[0] - pad, found.origin[1] - pad), size
     return found, picked
 
@@ -111,24 +112,25 @@ def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
     return out, pad
 
 
-def _find(rgb: np.ndarray, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean) -> tuple[Ink, T]:
+def _find(rgb: np.ndarray, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
+          wide: bool) -> tuple[Ink, T]:
     """`find_ink`'s looks: at the fitting resolution, finer, then zoomed in on the strongest marks."""
     H, W = rgb.shape[:2]
     scale = min(1.0, fit[0] / W, fit[1] / H)
     try:
-        return _look(rgb, scale, pick, clean)
+        return _look(rgb, scale, pick, clean, wide)
     except NoDigitFound:
         if scale >= 1.0:
             raise
     scale = min(1.0, scale * FINER)
     try:
-        return _look(rgb, scale, pick, clean)
+        return _look(rgb, scale, pick, clean, wide)
     except NoDigitFound:
         zoom = _strongest_marks(_shrink(rgb, scale), scale)
         if zoom is None:
             raise
     x0, y0, x1, y1 = zoom
-    found, picked = _look(rgb[y0:y1, x0:x1], min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick, clean)
+    found, picked = _look(rgb[y0:y1, x0:x1], min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick, clean, wide)
     found.origin, found.source_size = (x0, y0), (W, H)
     return found, picked
 
@@ -141,8 +143,9 @@ def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
     return np.stack([resize(rgb[..., c], size) for c in range(3)], axis=2)
 
 
-def _look(rgb: np.ndarray, scale: float, pick: Callable[[np.ndarray], T], clean=None) -> tuple[Ink, T]:
-    ink, polarity = ink_map(_shrink(rgb, scale))
+def _look(rgb: np.ndarray, scale: float, pick: Callable[[np.ndarray], T], clean=None,
+          wide: bool = False) -> tuple[Ink, T]:
+    ink, polarity = ink_map(_shrink(rgb, scale), wide_strokes=wide)
     ink = clean(ink) if clean else ink
     return Ink(ink, polarity, scale, (rgb.shape[1], rgb.shape[0])), pick(ink)
 
@@ -190,7 +193,7 @@ def _colour_distance(rgb: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])
 
 
-def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
+def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, str]:
     """Ink strength in [0, ~1] per pixel (H, W) and the polarity, for an RGB float image.
 
     Paper is what the border mostly looks like; that decides the polarity. The paper's colour
@@ -198,6 +201,8 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     a window wider than any pen stroke wipes the strokes out but keeps what is larger than
     strokes, such as a shadow falling across the page. Ink is how far a pixel is from its own
     paper, relative to the light that paper gets, so shaded and lit strokes read the same.
+    `wide_strokes` (for an image of one digit): strokes may be wider than that window, as a thick
+    marker's digit cropped small; where the window loses their middles, it is widened.
     """
     h, w = rgb.shape[:2]
     ring = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
@@ -219,6 +224,22 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
     polarity = "dark-on-light" if mid - lo >= hi - mid else "light-on-dark"
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
     k = max(5, round(0.25 * min(h, w))) | 1
+    ink = _ink_against_paper(rgb, polarity, k)
+    # A stroke wider than the window (a thick marker's digit cropped small) is taken for paper in its
+    # middle, leaving a hole where the ink is darkest: then the window is twice as wide (half the
+    # short side; the whole picture would take a shadow or a dark table beyond the paper for ink).
+    # A shadow is taken for paper too, rightly, but it is much lighter than the ink's core.
+    if wide_strokes and k < min(h, w):
+        far = dist > 0.7 * float(dist.max())  # the colours furthest from the paper: the ink's core
+        holes = far & (ink < 0.3 * float(np.percentile(ink[far], 90)))
+        if holes.sum() > 0.05 * far.sum():
+            ink = _ink_against_paper(rgb, polarity, (2 * k) | 1)
+    return ink, polarity
+
+
+def _ink_against_paper(rgb: np.ndarray, polarity: str, k: int) -> np.ndarray:
+    """Ink strength (H, W), float32: each pixel's departure from the paper under it, the paper being
+    a grey closing (opening for light ink) of the picture with a k x k window."""
     if polarity == "dark-on-light":
         field = closing(rgb, k)
         ink = (field - rgb) / np.maximum(field, 0.15)  # relative darkening, per channel
@@ -227,7 +248,7 @@ def ink_map(rgb: np.ndarray) -> tuple[np.ndarray, str]:
         ink = rgb - field
     ink = np.clip(ink, 0, None)
     ink = np.maximum(np.maximum(ink[..., 0], ink[..., 1]), ink[..., 2])  # the channel where the ink stands out most
-    return ink.astype(np.float32), polarity
+    return ink.astype(np.float32)
 
 
 def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
@@ -466,7 +487,8 @@ def preprocess(source) -> Preprocessed:
     """
     img = load_image(source)  # decoded once, for both looks
     try:
-        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges)
+        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges,
+                                         wide_strokes=True)
         tight = _touches_edge(mask)
     except NoDigitFound:
         # A digit that fills its picture (a thick marker's 1 cut from a form) can leave too little
@@ -476,7 +498,7 @@ def preprocess(source) -> Preprocessed:
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
         found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges,
-                                         margin=MARGIN)
+                                         margin=MARGIN, wide_strokes=True)
     image, box = frame_like_mnist(found.ink, mask)
     return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size,
                         digits_found=digits)
