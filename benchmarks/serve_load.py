@@ -7,7 +7,8 @@ number of worker processes (`--workers`) and number of clients.
 The clients send realistic photos: 400x300 JPEGs of MNIST test digits written on paper, rendered
 by `synth` (ink colour and fading, uneven light, paper texture, noise, blur, specks and ruled
 lines), one per request as the raw body, each client going round the set. Each waits for its
-answer and posts again. Prints requests per second, p50/p99 latency, the errors (any answer but
+answer and posts again, on one kept-alive connection (as a browser or an HTTP library's session
+does; `--new-connections`: a new one per request). Prints requests per second, p50/p99 latency, the errors (any answer but
 200, or none), the digits read right, and how the requests spread over the workers; then the
 model's own inference throughput on each backend (batch 1 and 1,024, no HTTP, no preprocessing).
 Server and clients share this machine's cores.
@@ -16,6 +17,7 @@ Server and clients share this machine's cores.
 from __future__ import annotations
 
 import argparse
+import http.client
 import io
 import json
 import os
@@ -24,7 +26,7 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
+import urllib.parse
 import urllib.request
 from collections import Counter
 
@@ -70,7 +72,10 @@ def _start(backend: str, model: str | None, workers: int) -> tuple[subprocess.Po
     raise SystemExit(f"server for {backend} with {workers} workers did not start")
 
 
-def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float) -> dict:
+def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float, keep_alive: bool = True) -> dict:
+    """Each of `clients` threads posts photos in turn for `seconds`, over one kept-alive HTTP/1.1
+    connection (as a browser or an HTTP client library's session does), or a new one per request."""
+    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
     latencies: list[float] = []
     errors: Counter = Counter()
     right, workers = [0], Counter()
@@ -78,19 +83,25 @@ def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float
     stop_at = time.perf_counter() + seconds
 
     def client(c: int):
-        i = c
+        i, conn = c, None
         while time.perf_counter() < stop_at:
             body, label = photos[i % len(photos)]
             i += clients
-            req = urllib.request.Request(url + "/v1/predict", data=body, headers={"Content-Type": "image/jpeg"})
             t0 = time.perf_counter()
             try:
-                with urllib.request.urlopen(req, timeout=60) as r:
-                    digit, status, worker = json.loads(r.read())["results"][0]["digit"], r.status, r.headers["X-Digitrec-Worker"]
-            except urllib.error.HTTPError as e:
-                status = e.code
-            except OSError as e:
+                if conn is None:
+                    conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn.request("POST", "/v1/predict", body=body, headers={"Content-Type": "image/jpeg"})
+                r = conn.getresponse()
+                payload, status, worker = r.read(), r.status, r.headers["X-Digitrec-Worker"]
+                if status == 200:
+                    digit = json.loads(payload)["results"][0]["digit"]
+                if not keep_alive or r.will_close:
+                    conn.close()
+                    conn = None
+            except (OSError, http.client.HTTPException) as e:
                 status = type(e).__name__
+                conn = conn.close() if conn else None
             dt = time.perf_counter() - t0
             with lock:
                 if status == 200:
@@ -128,6 +139,8 @@ def main() -> None:
     p.add_argument("--workers", nargs="+", type=int, default=[1, 2], help="worker processes of the server")
     p.add_argument("--clients", nargs="+", type=int, default=[8, 32, 128])
     p.add_argument("--seconds", type=float, default=20.0, help="per run (after 2 s of warm-up)")
+    p.add_argument("--new-connections", action="store_true",
+                   help="open a new connection for every request instead of keeping one per client alive")
     p.add_argument("--model", default=None, help="checkpoint or .onnx [default: the shipped model]")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
@@ -136,14 +149,15 @@ def main() -> None:
     size = sum(len(b) for b, _ in photos) // len(photos)
     print(f"{len(photos)} photos (400x300 JPEG, {size:,} bytes on average), {args.seconds:g} s per run, "
           f"{os.cpu_count()} CPU cores", flush=True)
-    rows = []
+    rows, keep = [], not args.new_connections
+    print("connections: " + ("one kept alive per client" if keep else "a new one per request"), flush=True)
     for backend in args.backends:
         for workers in args.workers:
             proc, url = _start(backend, args.model, workers)
             try:
                 for clients in args.clients:
-                    load(url, photos, clients, 2.0)  # warm up
-                    r = load(url, photos, clients, args.seconds)
+                    load(url, photos, clients, 2.0, keep)  # warm up
+                    r = load(url, photos, clients, args.seconds, keep)
                     rows.append((backend, workers, clients, r))
                     print(f"{backend} workers={workers} clients={clients}: {r}", flush=True)
             finally:
