@@ -75,7 +75,7 @@ def _start(backend: str, model: str | None, workers: int) -> tuple[subprocess.Po
 def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float, keep_alive: bool = True) -> dict:
     """Each of `clients` threads posts photos in turn for `seconds`, over one kept-alive HTTP/1.1
     connection (as a browser or an HTTP client library's session does), or a new one per request."""
-    host, port = urllib.parse.urlsplit(url).hostname, urllib.parse.urlsplit(url).port
+    where = urllib.parse.urlsplit(url)
     latencies: list[float] = []
     errors: Counter = Counter()
     right, workers = [0], Counter()
@@ -89,20 +89,18 @@ def load(url: str, photos: list[tuple[bytes, int]], clients: int, seconds: float
             i += clients
             t0 = time.perf_counter()
             try:
-                if conn is None:
-                    conn = http.client.HTTPConnection(host, port, timeout=60)
+                conn = conn or http.client.HTTPConnection(where.hostname, where.port, timeout=60)
                 conn.request("POST", "/v1/predict", body=body, headers={"Content-Type": "image/jpeg"})
                 r = conn.getresponse()
                 payload, status, worker = r.read(), r.status, r.headers["X-Digitrec-Worker"]
-                if status == 200:
-                    digit = json.loads(payload)["results"][0]["digit"]
-                if not keep_alive or r.will_close:
-                    conn.close()
-                    conn = None
+                digit = json.loads(payload)["results"][0]["digit"] if status == 200 else None
+                reuse = keep_alive and not r.will_close
             except (OSError, http.client.HTTPException) as e:
-                status = type(e).__name__
-                conn = conn.close() if conn else None
+                status, reuse = type(e).__name__, False
             dt = time.perf_counter() - t0
+            if conn and not reuse:
+                conn.close()
+                conn = None
             with lock:
                 if status == 200:
                     latencies.append(dt)
