@@ -11,7 +11,6 @@ from digitrec.recipes import (DEFAULT_RECIPE, OPTIMIZERS, RECIPES, SCHEDULES, SU
                               config_from_flags, matching_recipe, recipe)
 
 NOT_FLAGS = {"arch_args"}  # a dict, set by recipes (`recipe` is set by --recipe, whose help lists them)
-READER_NOT_FLAGS = {"channels"}  # a tuple
 
 
 def _options(command: str) -> dict[str, click.Option]:
@@ -98,11 +97,14 @@ def test_existing_train_flags_keep_their_names_and_types():
 def test_train_reader_options_come_from_reader_config():
     options = _options("train-reader")
     for f in dataclasses.fields(ReaderConfig):
-        if f.name in READER_NOT_FLAGS:
-            continue
         assert options[f.name].help == f.metadata["help"] and options[f.name].default is None
     assert (options["max_digits"].type.min, options["max_digits"].type.max) == (1, 12)
     assert options["out"].default == "runs/reader"
+    channels = options["channels"].type
+    assert channels.convert("32,64,128", options["channels"], None) == (32, 64, 128)
+    for bad in ("32,64", "a,b,c", "0,8,16"):
+        with pytest.raises(click.BadParameter, match="3 positive whole numbers"):
+            channels.convert(bad, options["channels"], None)
 
 
 def test_matching_recipe_names_the_recipe_that_trains_a_config_again():

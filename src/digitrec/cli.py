@@ -111,13 +111,35 @@ def config_options(cls, shared: dict | None = None):
     return decorate
 
 
+class IntTuple(click.ParamType):
+    """N positive whole numbers, comma-separated ("32,64,128"), as a tuple."""
+
+    name = "N,N,..."
+
+    def __init__(self, n: int):
+        self.n = n
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            out = tuple(int(v) for v in str(value).split(","))
+        except ValueError:
+            out = ()
+        if len(out) != self.n or min(out) < 1:
+            self.fail(f"{value!r} is not {self.n} positive whole numbers separated by commas", param, ctx)
+        return out
+
+
 def _field_option(fld: dataclasses.Field):
     meta, flag = fld.metadata, "--" + fld.name.replace("_", "-")
     ftype = fld.type if isinstance(fld.type, str) else fld.type.__name__  # a string under `from __future__ import annotations`
     if ftype == "bool":
         return click.option(f"{flag}/--no-{flag[2:]}", default=None, help=meta["help"])
     limits = {k: meta[k] for k in ("min", "max") if k in meta}
-    if "choices" in meta:
+    if "ints" in meta:
+        kind = IntTuple(meta["ints"])
+    elif "choices" in meta:
         kind = click.Choice(meta["choices"])
     elif meta.get("path") == "file":
         kind = click.Path(dir_okay=False, exists=True)

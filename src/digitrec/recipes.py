@@ -19,8 +19,8 @@ SCHEDULES = ("none", "onecycle", "cosine", "step")
 
 
 def _flag(default, help: str, **limits):
-    """A field that is also a command-line option: its help, and `min`, `max`, `min_open`, `choices`
-    or `path` for the option's type."""
+    """A field that is also a command-line option: its help, and `min`, `max`, `min_open`, `choices`,
+    `path` or `ints` (that many comma-separated whole numbers) for the option's type."""
     return field(default=default, metadata={"help": help, **limits})
 
 
@@ -224,7 +224,8 @@ class ReaderConfig:
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
     clutter: float = _flag(1.0, "Strength of document clutter: guide lines, security-pattern waves, box edges.",
                            min=0)
-    channels: tuple[int, int, int] = (16, 32, 64)  # the model's; a tuple, so not a flag
+    channels: tuple[int, int, int] = _flag((16, 32, 64), "Channels of the reader's three convolution blocks, "
+                                           "comma-separated (e.g. 32,64,128).", ints=3)
     hidden: int = _flag(128, "Channels of the reader's column (1-D convolution) head.", min=1)
     val_lines: int = _flag(2000, "Validation lines (as many of each length).", min=1)
     # Digits held out of MNIST's training set; validation lines use only them.
