@@ -65,6 +65,13 @@ def test_evaluate_the_tutorial_checkpoint(seed_model_path, tmp_path):
     assert (tmp_path / "figs" / "confusion_matrix.png").stat().st_size > 10_000
     text = run_cli("evaluate", "--model", str(seed_model_path)).stdout
     assert "test accuracy 0.9755" in text and "confusion matrix" in text
+    # The test set's two files are all it needs (no training images, no download).
+    only_test = tmp_path / "only-test"
+    only_test.mkdir()
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (only_test / name).symlink_to(MNIST_DIR / name)
+    proc = run_cli("evaluate", "--model", str(seed_model_path), "--data-dir", str(only_test))
+    assert proc.returncode == 0 and "test accuracy 0.9755" in proc.stdout, proc.stderr
 
 
 def test_info_describes_the_tutorial_checkpoint(seed_model_path):

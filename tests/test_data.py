@@ -36,6 +36,7 @@ from digitrec.data import (
     default_data_dir,
     download_mnist,
     load_mnist,
+    load_split,
     read_idx,
     resolve_data_dir,
 )
@@ -320,6 +321,16 @@ def test_missing_file_without_download(tmp_path):
     assert "--data-dir" in message and "DIGITREC_DATA" in message
     assert "does not exist" in error_of(load_mnist, tmp_path / "absent", download=False)
     assert not (tmp_path / "absent").exists()
+
+
+def test_one_split_needs_only_its_own_files(tmp_path, real):
+    link_real(tmp_path, keys=["test_images", "test_labels"])
+    images, labels = load_split("test", tmp_path, download=False)
+    assert torch.equal(images, real.test_images) and torch.equal(labels, real.test_labels)
+    message = error_of(load_split, "train", tmp_path, download=False)
+    assert "train-images-idx3-ubyte" in message and "t10k" not in message
+    with pytest.raises(ValueError, match="split must be"):
+        load_split("val", tmp_path)
 
 
 def test_labels_outside_0_to_9(tmp_path):

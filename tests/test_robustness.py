@@ -57,15 +57,15 @@ def test_robustness_cli(tmp_path, seed_model_path):
     assert "mean corrupted" in text and "canny_edges" in text
 
 
-def test_split_images_test_or_held_out_validation(mnist):
-    images, labels = split_images(mnist, "test", 300)
+def test_split_images_test_or_held_out_validation(mnist, mnist_dir):
+    images, labels = split_images("test", 300, mnist_dir, download=False)
     assert torch.equal(images, mnist.test_images[:300]) and torch.equal(labels, mnist.test_labels[:300])
-    images, labels = split_images(mnist, "val")
+    images, labels = split_images("val", data_dir=mnist_dir, download=False)
     _, idx = split_train_val(60000)
     assert len(labels) == 5000 and torch.equal(images, mnist.train_images[idx])
     assert torch.equal(labels, mnist.train_labels[idx])
     with pytest.raises(ValueError):
-        split_images(mnist, "train")
+        split_images("train", data_dir=mnist_dir)
 
 
 def _fake(acc: float) -> dict:

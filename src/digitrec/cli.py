@@ -251,7 +251,7 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures, quiet):
     Example:
       digitrec evaluate --model runs/fast/model.pt --figures runs/fast/figures
     """
-    from .data import load_mnist
+    from .data import load_split
     from .device import resolve_device
     from .evaluate import evaluate_checkpoint, format_report, save_figures
     from .loading import load
@@ -260,13 +260,12 @@ def evaluate(model_path, data_dir, device, batch_size, as_json, figures, quiet):
     dev = resolve_device(device)
     model_path = model_path or shipped_path()
     ckpt = load(model_path, device=dev)
-    data = load_mnist(data_dir)
-    with _progress(len(data.test_labels), "image", quiet) as bar:
-        report = evaluate_checkpoint(ckpt, data.test_images, data.test_labels, device=dev, batch_size=batch_size,
-                                     progress=bar.update)
+    images, labels = load_split("test", data_dir)  # only the test files: scoring needs no training images
+    with _progress(len(labels), "image", quiet) as bar:
+        report = evaluate_checkpoint(ckpt, images, labels, device=dev, batch_size=batch_size, progress=bar.update)
     report["model"] = str(model_path)
     if figures:
-        report["figures"] = [str(p) for p in save_figures(report, data.test_images, ckpt.classes, figures)]
+        report["figures"] = [str(p) for p in save_figures(report, images, ckpt.classes, figures)]
     if as_json:
         click.echo(json.dumps(report))
     else:
@@ -835,12 +834,11 @@ def robustness_cmd(model_paths, data_dir, seed, split, limit, as_json, chart, qu
       digitrec robustness --model runs/fast/model.pt --model mnist_model.pth --chart robustness.png
       digitrec robustness --split val --model runs/a/model.pt --model runs/b/model.pt
     """
-    from .data import load_mnist
     from .loading import load_model
     from .model_file import shipped_path
     from .robustness import CORRUPTIONS, format_table, robustness, save_chart, split_images
 
-    images, labels = split_images(load_mnist(data_dir), split, limit)
+    images, labels = split_images(split, limit, data_dir)
     paths = list(model_paths) or [str(shipped_path())]
     with _progress(len(paths) * (1 + len(CORRUPTIONS)) * len(labels), "image", quiet) as bar:
         results = {p: robustness(load_model(p), images, labels, seed=seed, progress=bar.update) for p in paths}

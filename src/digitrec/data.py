@@ -181,7 +181,28 @@ def load_mnist(data_dir: str | Path | None = None, *, download: bool = True, ver
     only their structure is checked, so small hand-made IDX files (28x28 images) also load.
     """
     root = resolve_data_dir(data_dir)
+    found = _find_or_fetch(root, tuple(_SPLIT_SIZES), download, mirrors)
+    (train_x, train_y, a), (test_x, test_y, b) = (_read_split(found, split, verify) for split in _SPLIT_SIZES)
+    parents = {p.parent for p in found.values()}
+    return MNIST(train_images=train_x, train_labels=train_y, test_images=test_x, test_labels=test_y,
+                 root=parents.pop() if len(parents) == 1 else root, sha256={**a, **b})
+
+
+def load_split(split: str, data_dir: str | Path | None = None, *, download: bool = True, verify: bool = True,
+               mirrors=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """One split of MNIST, "train" or "test", as uint8 images (N, 28, 28) and int64 labels (N,),
+    reading (or downloading) only its two files: scoring a model needs no training images."""
+    if split not in _SPLIT_SIZES:
+        raise ValueError(f"split must be one of {', '.join(_SPLIT_SIZES)}, not {split!r}")
+    found = _find_or_fetch(resolve_data_dir(data_dir), (split,), download, mirrors)
+    images, labels, _ = _read_split(found, split, verify)
+    return images, labels
+
+
+def _find_or_fetch(root: Path, splits: tuple[str, ...], download: bool, mirrors) -> dict[str, Path]:
+    """The files of `splits` under root (key -> path), downloading the missing ones if allowed."""
     found, missing = _locate(root)
+    missing = [k for k in missing if k.split("_")[0] in splits]
     if missing:
         if not download:
             what = ("folder does not exist" if not root.is_dir()
@@ -190,30 +211,28 @@ def load_mnist(data_dir: str | Path | None = None, *, download: bool = True, ver
                             "set DIGITREC_DATA, or allow the download")
         download_mnist(root, names=missing, mirrors=mirrors)
         found, _ = _locate(root)
+    return {k: p for k, p in found.items() if k.split("_")[0] in splits}
+
+
+def _read_split(found: dict[str, Path], split: str, verify: bool) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """A split's images and labels, checked against each other, and the SHA-256 of each file."""
     tensors, digests = {}, {}
-    for key, path in found.items():
+    for kind in ("images", "labels"):
+        key = f"{split}_{kind}"
         name, _, sha = FILES[key]
-        split, kind = key.split("_")
         count = _SPLIT_SIZES[split] if verify else None
         shape = (count, 28, 28) if kind == "images" else (count,)
-        tensors[key], digests[name] = _load(path, shape, sha if verify else None)
-    for split in _SPLIT_SIZES:
-        images, labels = tensors[f"{split}_images"], tensors[f"{split}_labels"]
-        labels_path = found[f"{split}_labels"]
-        if len(images) != len(labels):
-            raise DataError(f"{labels_path}: has {len(labels)} labels but {found[f'{split}_images'].name} has "
-                            f"{len(images)} images; the two files do not belong together, {_FIX}")
-        bad = torch.nonzero(labels > 9)
-        if len(bad):
-            i = int(bad[0])
-            raise DataError(f"{labels_path}: label {int(labels[i])} at index {i} is outside 0..9; "
-                            f"this is not an MNIST labels file, {_FIX}")
-    parents = {p.parent for p in found.values()}
-    return MNIST(
-        train_images=tensors["train_images"], train_labels=tensors["train_labels"].long(),
-        test_images=tensors["test_images"], test_labels=tensors["test_labels"].long(),
-        root=parents.pop() if len(parents) == 1 else root, sha256=digests,
-    )
+        tensors[kind], digests[name] = _load(found[key], shape, sha if verify else None)
+    images, labels, labels_path = tensors["images"], tensors["labels"], found[f"{split}_labels"]
+    if len(images) != len(labels):
+        raise DataError(f"{labels_path}: has {len(labels)} labels but {found[f'{split}_images'].name} has "
+                        f"{len(images)} images; the two files do not belong together, {_FIX}")
+    bad = torch.nonzero(labels > 9)
+    if len(bad):
+        i = int(bad[0])
+        raise DataError(f"{labels_path}: label {int(labels[i])} at index {i} is outside 0..9; "
+                        f"this is not an MNIST labels file, {_FIX}")
+    return images, labels.long(), digests
 
 
 class _WrongContent(Exception):

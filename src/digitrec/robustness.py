@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import random_affine
+from .data import load_split
 from .tensors import band_mask, blobs, segment, split_train_val, to_float_images, uniform
 
 
@@ -196,15 +197,18 @@ def robustness(recogniser, images: torch.Tensor, labels: torch.Tensor, *, seed: 
     return result
 
 
-def split_images(data, split: str = "test", limit: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """The uint8 images and labels of `data` (a `data.MNIST`) to score on: the test set, or ("val")
-    the training images every recipe holds out for validation; only the first `limit` if given."""
-    if split == "val":
-        _, idx = split_train_val(len(data.train_labels))
-        return data.train_images[idx][:limit], data.train_labels[idx][:limit]
-    if split != "test":
+def split_images(split: str = "test", limit: int | None = None, data_dir=None, *,
+                 download: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """The uint8 images and labels to score on: MNIST's test set, or ("val") the training images
+    every recipe holds out for validation; only the first `limit` if given. Only the files of
+    the split needed are read (`data.load_split`)."""
+    if split not in ("test", "val"):
         raise ValueError(f"split must be 'test' or 'val', got {split!r}")
-    return data.test_images[:limit], data.test_labels[:limit]
+    images, labels = load_split("train" if split == "val" else "test", data_dir, download=download)
+    if split == "val":
+        _, idx = split_train_val(len(labels))
+        images, labels = images[idx], labels[idx]
+    return images[:limit], labels[:limit]
 
 
 def short_names(paths: list[str]) -> list[str]:
