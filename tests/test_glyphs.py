@@ -12,9 +12,9 @@ def _ink_box(img: torch.Tensor) -> tuple[int, int]:
 
 
 def test_drawings_look_like_mnist_digits():
-    labels = torch.tensor([2, 4] * 40)
+    labels = torch.tensor([2, 4, 9] * 40)
     x = draw_styled(labels, torch.Generator().manual_seed(0))
-    assert x.shape == (80, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) == 1.0
+    assert x.shape == (120, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) == 1.0
     idx = torch.arange(28.0)
     for img in x[:, 0]:
         height, width = _ink_box(img)
@@ -23,6 +23,17 @@ def test_drawings_look_like_mnist_digits():
         cy, cx = float((img.sum(1) * idx).sum() / m), float((img.sum(0) * idx).sum() / m)
         assert abs(cy - 13.5) <= 0.5 and abs(cx - 13.5) <= 0.5  # centred by mass, as MNIST is
         assert 0.08 < float((img > 0.5).float().mean()) < 0.35  # a pen stroke, not a blob or a dot
+
+
+def test_a_hooked_9_ends_left_of_its_stem():
+    x = draw_styled(torch.tensor([9] * 40), torch.Generator().manual_seed(1))[:, 0] > 0.5
+    for img in x:
+        rows = img.any(1).nonzero()[:, 0]
+        top, bottom = int(rows.min()), int(rows.max())
+        h = bottom - top + 1
+        stem = img[top + h // 2:top + 3 * h // 4].nonzero()[:, 1].float().mean()  # below the loop: the stem alone
+        tail = img[bottom - h // 8:bottom + 1].nonzero()[:, 1].float().min()  # the last rows: the hook
+        assert tail < stem - 3, (float(tail), float(stem))
 
 
 def test_labels_without_a_style_come_back_blank():

@@ -302,7 +302,7 @@ def preview(x: torch.Tensor, labels: torch.Tensor, *, strength: float = 1.0, see
         ("thinner", stroke_thickness(x, p_thicker=0.0, p_thinner=1.0, gen=gen)),
         ("flagged 1s", flag_ones(x, labels, p=1.0, gen=gen)),
         ("crossed 7s", cross_sevens(x, labels, p=1.0, gen=gen)),
-        ("curled 2s, one-stroke 4s", styled_digits(x, labels, p=1.0, gen=gen)),
+        ("curled 2s, one-stroke 4s, hooked 9s", styled_digits(x, labels, p=1.0, gen=gen)),
         ("specks", specks(x, density=0.01 * s, gen=gen)),
         ("blotches", blotches(x, gen=gen)),
         ("broken", broken_strokes(x, gen=gen)),

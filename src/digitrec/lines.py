@@ -103,7 +103,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`).
     Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
-    `augment`, and a share `glyphs` of 2s and 4s drawn in the styles MNIST lacks
+    `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
     (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
     writers make wide 8s and narrow 0s); a share `joins` of neighbouring digits written close together
     are joined by the pen's stroke from one to the next, as in cursive (`_joins`); each line leans by its own shear of up to `slant` (a writer slants all the digits

@@ -44,8 +44,8 @@ class TrainConfig:
     augment: float = _flag(0.0, "Augmentation strength (0 = off).", min=0)  # see augment.augment_batch
     elastic: float = _flag(0.0, "Elastic distortion in pixels of displacement (scaled by --augment).", min=0)
     styles: float = _flag(0.0, "Share of 1s drawn with a European lead-in flag (MNIST has almost none).", min=0, max=1)
-    glyphs: float = _flag(0.0, "Share of 2s and 4s replaced by drawings in styles MNIST lacks (curled 2s, one-stroke "
-                          "4s).", min=0, max=1)
+    glyphs: float = _flag(0.0, "Share of 2s, 4s and 9s replaced by drawings in styles MNIST lacks (curled 2s, one-stroke "
+                          "4s, hooked 9s).", min=0, max=1)
     noise: float = _flag(0.0, "Strength of the noise family: specks, blotches, broken strokes, uneven brightness.",
                          min=0)
     extremes: float = _flag(0.0, "Strength of the hard cases: tilts up to 45 degrees, lines across the digit, "
@@ -216,7 +216,7 @@ class ReaderConfig:
     flag_length: float = _flag(0.7, "Longest lead-in flag of a 1, as a share of its height (hurried writers start "
                                "it near the baseline).", min=0.25, max=1)
     sevens: float = _flag(0.3, "Share of 7s crossed through the stem.", min=0, max=1)
-    glyphs: float = _flag(0.0, "Share of 2s and 4s drawn in styles MNIST lacks (curled 2s, one-stroke 4s).",
+    glyphs: float = _flag(0.0, "Share of 2s, 4s and 9s drawn in styles MNIST lacks (curled 2s, one-stroke 4s, hooked 9s).",
                           min=0, max=1)
     stretch: float = _flag(1.0, "Largest sideways stretch or squeeze of a digit, as a factor (1 = none).", min=1)
     joins: float = _flag(0.0, "Share of neighbouring digits written close together that are joined by a cursive "
