@@ -208,13 +208,13 @@ def test_extremes_each_does_what_it_says(mnist):
     assert not torch.equal(base, augment_batch(x, 1.0, g(), extremes=2.0))
 
 
-def test_styled_digits_redraw_only_twos_and_fours(mnist):
+def test_styled_digits_redraw_only_twos_fours_and_nines(mnist):
     from digitrec.augment import styled_digits
 
     x = _digits(mnist, 300)
     labels = mnist.train_labels[:300]
     y = styled_digits(x, labels, p=1.0, gen=torch.Generator().manual_seed(2))
-    styled = (labels == 2) | (labels == 4)
+    styled = (labels == 2) | (labels == 4) | (labels == 9)
     assert torch.equal(y[~styled], x[~styled])
     assert all(not torch.equal(a, b) for a, b in zip(y[styled], x[styled]))
     assert torch.equal(styled_digits(x, labels, p=0.0), x)
