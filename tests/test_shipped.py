@@ -1,5 +1,6 @@
 """The model that ships inside the package: present, safe to load, accurate, and self-describing."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -14,7 +15,7 @@ from digitrec.export import onnx_bytes
 from digitrec.loading import load_model
 from digitrec.model_file import SHIPPED, shipped_onnx_path, shipped_path
 from digitrec.onnx_model import initializers_sha256, load_onnx
-from digitrec.recipes import matching_recipe
+from digitrec.recipes import ReaderConfig, matching_recipe
 from digitrec.train import RECIPES
 
 
@@ -72,6 +73,14 @@ def test_the_shipped_onnx_export_is_the_shipped_model(mnist):
     x = mnist.test_images[:2000].numpy() / 255
     a, b = load_model(backend="torch").probabilities(x), load_model(backend="onnx").probabilities(x)
     assert b.dtype == np.float32 and (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 1e-5
+
+
+def test_the_shipped_reader_is_what_build_reader_trains():
+    # scripts/build-reader runs `digitrec train-reader` with its defaults: the shipped reader must record them
+    # (settings added since it was trained take their defaults; CPU threads change nothing it learns).
+    saved = dict(load_checkpoint(shipped_path("line")).meta["config"])
+    saved["channels"] = tuple(saved["channels"])
+    assert dataclasses.replace(ReaderConfig(**saved), threads=0) == ReaderConfig()
 
 
 def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist):
