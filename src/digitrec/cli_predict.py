@@ -230,13 +230,3 @@ def _reading_line(path: str, r) -> str:
     conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
     return (f"{path}: {r.text}  confidence {r.confidence:.2f} (digits {conf})"
             + (f"  written {r.formatted}" if r.formatted != r.text else ""))
-
-
-def _reading_line(path: str, r) -> str:
-    """`path: 397500  confidence 0.91 (digits 1.00 0.98 ...)  written 3.975,00` (the marks, when any
-    were read): the number's confidence, then each digit's."""
-    if not r.digits:
-        return f"{path}: no digits found"
-    conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
-    return (f"{path}: {r.text}  confidence {r.confidence:.2f} (digits {conf})"
-            + (f"  written {r.formatted}" if r.formatted != r.text else ""))
