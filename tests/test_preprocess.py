@@ -19,8 +19,8 @@ from conftest import on_paper as paper_digit
 from digitrec.synth import iter_framed_set, iter_user_style_set
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
-from digitrec.preprocess import (NoDigitFound, Preprocessed, drop_box_sides, drop_fine_texture, ink_map, naive_preprocess,
-                                 preprocess)
+from digitrec.preprocess import (NoDigitFound, Preprocessed, _histogram, drop_box_sides, drop_fine_texture, ink_map,
+                                 naive_preprocess, preprocess)
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -659,3 +659,13 @@ def test_a_small_digit_in_a_printed_box_on_an_unevenly_lit_page_is_dark_on_light
     rgb = np.repeat(lum[:, :, None], 3, axis=2)
     _, polarity = ink_map(rgb)
     assert polarity == "dark-on-light"
+
+
+@FAST
+@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(max_dims=2, max_side=300),
+                  elements=st.floats(0, 4, width=32)), st.sampled_from([2, 7, 128]))
+def test_the_threshold_histogram_counts_as_numpy_does(values, bins):
+    # Otsu's histogram is hand-rolled for speed; its counts and edges must stay numpy's, ulps included.
+    edges, counts = _histogram(values, bins)
+    want_counts, want_edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) + 1e-6))
+    assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)

@@ -14,7 +14,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
 from .errors import DigitrecError, os_error_message
 
@@ -48,7 +48,10 @@ def load_image(source) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
-            img = ImageOps.exif_transpose(img)  # photos from phones are stored sideways plus a rotation tag
+            # Photos from phones are stored sideways plus a rotation tag. (Without one, exif_transpose
+            # would return a copy: a tenth of the time of reading a small photo.)
+            if img.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):
+                img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError,
             EOFError, MemoryError) as e:
         raise ImageError(f"cannot decode the image ({_reason(e)}); is the file complete?") from None
