@@ -19,8 +19,7 @@ from conftest import on_paper as paper_digit
 from digitrec.synth import iter_framed_set, iter_user_style_set
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
-from digitrec.preprocess import (NoDigitFound, Preprocessed, _histogram, drop_box_sides, drop_fine_texture, ink_map,
-                                 naive_preprocess, preprocess)
+from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -531,49 +530,6 @@ def test_arbitrary_float_arrays_in_0_1_give_a_result_or_our_error(a):
     _check(a, a.shape)
 
 
-def _pattern_and_strokes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """An ink map like a check's field: fine wavy printed lines (1 px, faint) every 4 rows behind
-    pen strokes 4 px wide. Returns (ink, the pattern's pixels, the strokes' pixels)."""
-    h, w = 60, 160
-    ink = np.zeros((h, w), np.float32)
-    xs = np.arange(w)
-    for y0 in range(2, h, 4):
-        ys = np.clip(np.round(y0 + 1.2 * np.sin(xs / 9.0)).astype(int), 0, h - 1)
-        ink[ys, xs] = 0.3
-    pattern = ink > 0
-    strokes = np.zeros((h, w), bool)
-    strokes[10:50, 30:34] = True  # a 1
-    strokes[10:14, 60:90] = strokes[46:50, 60:90] = strokes[10:50, 60:64] = strokes[10:50, 86:90] = True  # a 0
-    ink[strokes] = 0.9
-    return ink, pattern & ~ndi.binary_dilation(strokes, iterations=2), strokes
-
-
-def test_a_fine_printed_pattern_is_dropped_and_the_pen_kept():
-    ink, pattern, strokes = _pattern_and_strokes()
-    clean = drop_fine_texture(ink)
-    assert clean[pattern].max() < 0.05
-    assert np.mean(clean[strokes] >= 0.85) > 0.95
-
-
-def test_a_pixel_wide_pen_is_not_taken_for_a_pattern():
-    ink = np.zeros((56, 56), np.float32)
-    yy, xx = np.mgrid[:56, :56]
-    ink[np.abs(np.hypot(yy - 28, (xx - 28) * 1.4) - 20) < 0.6] = 0.9  # a 0 drawn one pixel wide
-    assert np.array_equal(drop_fine_texture(ink), ink)
-
-
-def test_a_box_side_at_the_edge_is_wiped_and_the_digit_touching_it_kept():
-    ink = np.zeros((50, 120), np.float32)
-    ink[:, 1:3] = 0.5  # the field's printed left side, fainter than the pen
-    ink[8:44, 3:7] = 0.9  # a 1 written against it
-    ink[8:44, 40:44] = 0.9  # another 1, mid-field
-    clean = drop_box_sides(ink)
-    assert clean[:, :3].max() == 0
-    assert clean[8:44, 40:44].min() == pytest.approx(0.9)
-    assert (clean[8:44, 3:7] > 0).any()  # part of the digit beside the side is kept
-    assert np.array_equal(drop_box_sides(clean), clean)  # no side left: nothing else is wiped
-
-
 @pytest.mark.parametrize("frame", ["tight", "box", "comb"])
 def test_framed_digits_are_read_as_photos_are(frame, mnist):
     """Cropped tight to the digit (its ink touching the edges), inside a form's printed box (the
@@ -599,18 +555,6 @@ def test_thick_marker_digits_are_read(mnist):
     preds = load_model().predict([img for img, _ in pictures])
     right = sum(p.digit == label for p, (_, label) in zip(preds, pictures))
     assert right >= 57, right
-
-
-def test_a_stroke_wider_than_the_paper_window_keeps_its_middle():
-    # The paper under each pixel is a closing over a quarter of the picture's short side: a bold
-    # stroke wider than that is taken for paper in its middle, unless the window widens.
-    img = page(120, 120, bg=230)
-    ImageDraw.Draw(img).polygon([(50, 5), (70, 5), (85, 115), (35, 115)], fill=20)  # 20 px wide at the top, 50 at the foot
-    rgb = np.asarray(img.convert("RGB"), np.float32) / 255
-    narrow, _ = ink_map(rgb)
-    wide, _ = ink_map(rgb, wide_strokes=True)
-    assert narrow[15, 60] > 0.8 * narrow.max() and narrow[105, 60] < 0.1 * narrow.max()  # a document's reading keeps the hole
-    assert wide[105, 60] > 0.8 * wide.max() and wide[60, 15] < 0.1 * wide.max()
 
 
 def test_a_box_around_the_digit_is_not_part_of_it(seven):
@@ -646,26 +590,3 @@ def test_the_same_image_gives_the_same_view_whatever_came_before(mnist):
     for other in pictures[:40]:
         preprocess(other)
         assert np.array_equal(preprocess(pictures[242]).image, alone)
-
-
-def test_a_small_digit_in_a_printed_box_on_an_unevenly_lit_page_is_dark_on_light():
-    # 40x40: a dark table's edge, a printed box, and inside it paper lit from one side with a dark 7.
-    lum = np.tile(np.linspace(0.3, 0.95, 40, dtype=np.float32), (40, 1))
-    lum[:2, :] = lum[-2:, :] = lum[:, :2] = lum[:, -2:] = 0.2  # beyond the box
-    lum[2:4, 2:-2] = lum[-4:-2, 2:-2] = lum[2:-2, 2:4] = lum[2:-2, -4:-2] = 0.1  # the box
-    lum[11:14, 12:28] = 0.15  # the 7's bar
-    for k in range(18):  # and its stem, down to the left
-        lum[13 + k, 26 - k // 2:29 - k // 2] = 0.15
-    rgb = np.repeat(lum[:, :, None], 3, axis=2)
-    _, polarity = ink_map(rgb)
-    assert polarity == "dark-on-light"
-
-
-@FAST
-@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(max_dims=2, max_side=300),
-                  elements=st.floats(0, 4, width=32)), st.sampled_from([2, 7, 128]))
-def test_the_threshold_histogram_counts_as_numpy_does(values, bins):
-    # Otsu's histogram is hand-rolled for speed; its counts and edges must stay numpy's, ulps included.
-    edges, counts = _histogram(values, bins)
-    want_counts, want_edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) + 1e-6))
-    assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)

@@ -221,7 +221,7 @@ def test_an_unsure_reading_is_the_vote_of_the_strip_squeezed_and_stretched(rec, 
     from digitrec.framing import frame_strip
     from digitrec.images import resize
     from digitrec.ctc import decode
-    from digitrec.preprocess import clean_document, find_ink
+    from digitrec.ink import clean_document, find_ink
     from digitrec.read import READ_FIT, SURE, VOTE_SCALES, _line_pieces
 
     numbers = iter_number_set(mnist.test_images, mnist.test_labels, 40, 5, "touching", seed=5)

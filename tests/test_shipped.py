@@ -88,7 +88,7 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist):
     # number map), and the same log-probabilities at any width.
     onnx = pytest.importorskip("onnx")
     from digitrec.framing import frame_strip
-    from digitrec.preprocess import clean_document, find_ink
+    from digitrec.ink import clean_document, find_ink
     from digitrec.read import READ_FIT, _line_pieces
     from digitrec.synth import iter_number_set
 

@@ -5,7 +5,7 @@
     r.text                             # "2026"
     [(d.digit, d.confidence, d.box) for d in r.digits]
 
-The page's ink is found exactly as for a single digit (`preprocess.find_ink`: the same decoding,
+The page's ink is found exactly as for a single digit (`ink.find_ink`: the same decoding,
 ink map and finer looks, with shadows, specks and ruled lines set aside by
 `preprocess.ink_components`), at a working resolution 160 px tall. Then:
 
@@ -47,7 +47,8 @@ from .model_file import Checkpoint, normalise
 from .morphology import dilate_mask
 from .onnx_model import load_onnx
 from .predict import Recogniser, load_onnx_model, onnx_file, softmax
-from .preprocess import NoDigitFound, clean_document, find_ink, ink_components
+from .ink import NoDigitFound, clean_document, find_ink
+from .preprocess import ink_components
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
 # An unsure reading is read again from the strip squeezed and stretched sideways, and the three
