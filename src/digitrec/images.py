@@ -49,7 +49,7 @@ def load_image(source) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             img.load()
             # Photos from phones are stored sideways plus a rotation tag. (Without one, exif_transpose
-            # would return a copy: a tenth of the time of reading a small photo.)
+            # would return a copy of the image, which a busy server paid for on every request.)
             if img.getexif().get(ExifTags.Base.Orientation, 1) in range(2, 9):
                 img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombWarning, Image.DecompressionBombError,
