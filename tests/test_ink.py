@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import _histogram, drop_box_sides, drop_fine_texture, ink_map
+from digitrec.ink import _histogram, _Picture, drop_box_sides, drop_fine_texture, ink_map
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -99,3 +99,27 @@ def test_the_threshold_histogram_counts_as_numpy_does(values, bins):
     edges, counts = _histogram(values, bins)
     want_counts, want_edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) + 1e-6))
     assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+def test_an_8_bit_picture_shrunk_before_conversion_is_the_float_one_to_within_rounding(mode):
+    # The first look shrinks a photo's bytes, then converts them; the float picture shrunk is the
+    # reference (what the finer looks use). Pillow's box filter either way: 1/255 apart at most.
+    rng = np.random.default_rng(0)
+    img = Image.fromarray(rng.integers(0, 256, (301, 403, 3), dtype=np.uint8)).convert(mode)
+    picture = _Picture(img)
+    assert picture.bytes_first
+    for scale in (0.9, 0.476, 0.13):
+        fast, exact = picture.at(scale), picture.exact().at(scale)
+        assert fast.shape == exact.shape == (round(301 * scale), round(403 * scale), 3)
+        assert np.abs(fast - exact).max() <= 1 / 255 + 1e-6
+
+
+def test_a_picture_with_transparency_is_converted_before_it_is_shrunk():
+    # Transparent pixels become a background chosen against the opaque ones (`to_rgb`), which a
+    # shrink of the bytes would blend with them first.
+    img = Image.new("RGBA", (200, 100), (0, 0, 0, 0))
+    ImageDraw.Draw(img).line((40, 50, 160, 50), fill=(0, 0, 0, 255), width=6)
+    assert not _Picture(img).bytes_first
+    shrunk = _Picture(img).at(0.5)
+    assert shrunk.max() == 1.0 and shrunk.min() < 0.1  # white behind a black stroke
