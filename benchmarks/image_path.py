@@ -70,10 +70,10 @@ def profile_preprocess(files: list[Path], top: int) -> float:
     ours = sorted(((v[3], f"{Path(k[0]).stem}.{k[2]}") for k, v in stats.items() if "digitrec" in k[0]), reverse=True)
     lib = sorted(((v[2], k[2] if k[0] == "~" else f"{Path(k[0]).stem}.{k[2]}") for k, v in stats.items()
                   if "digitrec" not in k[0]), reverse=True)
-    print(f"\n  digitrec's functions, ms per image (cumulative, under the profiler):")
+    print("\n  digitrec's functions, ms per image (cumulative, under the profiler):")
     for t, name in ours[:top]:
         print(f"    {t * per:7.3f}  {name}")
-    print(f"  library calls, ms per image (own time):")
+    print("  library calls, ms per image (own time):")
     for t, name in lib[:top]:
         print(f"    {t * per:7.3f}  {name}")
     return plain
