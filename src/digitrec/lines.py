@@ -17,6 +17,7 @@ needs no torch.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -106,36 +107,83 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
     (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
     writers make wide 8s and narrow 0s); a share `joins` of neighbouring digits written close together
-    are joined by the pen's stroke from one to the next, as in cursive (`_joins`); each line leans by its own shear of up to `slant` (a writer slants all the digits
-    alike); `clutter` adds what a real
+    are joined by the pen's stroke from one to the next, as in cursive (`_joins`); each line leans by
+    its own shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real
     document leaves in the ink (`document_clutter`), `noise` the noise family.
+
+    The glyphs are chosen and augmented (`_written_glyphs`), laid out (`_lay_out`), drawn (`_draw`).
 
     Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, 2 * max_digits) int64 of class indices
     (CLASSES: digits and marks in writing order) padded with BLANK, lengths (n,)); W is a multiple
     of 4 that fits the widest line, shorter lines padded with black.
     """
+    d, lab, present, is_mark, mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment, gen,
+                                                     styles=styles, sevens=sevens, flag_length=flag_length, glyphs=glyphs)
+    at = _lay_out(d, present, is_mark, mark, stretch, gen)
+    x = _draw(d, present, at)
+    if joins > 0:
+        boxes = (MARGIN + at.f * at.left, MARGIN + at.f * (at.left + at.w), MARGIN + at.f * (at.top - at.line_top),
+                 MARGIN + at.f * (at.bottom - at.line_top))
+        x = torch.maximum(x, _joins(boxes, present & ~is_mark & (at.gap < 0.08 * WRITING), present, joins, at.W, gen)[:, None])
+    if slant > 0:
+        x = _lean(x, uniform((n,), gen, x.device, -slant, slant))
+    if clutter > 0:
+        x = document_clutter(x, clutter, gen)
+    if noise > 0:
+        x = noise_family(x, noise, gen)
+    # Targets: the written glyphs' classes in order, moved to the front; the rest BLANK.
+    order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)
+    targets = torch.where(present, lab, BLANK).gather(1, order)
+    return x.clamp(0, 1), targets, present.sum(1)
+
+
+def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, min_digits: int, marks: float,
+                    augment: float, gen: torch.Generator | None, **writing) -> tuple[torch.Tensor, ...]:
+    """What each line writes, in 2m slots that alternate: digit j, then the mark after it (absent
+    where there is none). Returns the slots' glyphs, augmented (n*2m, 1, 28, 28), their classes (n, 2m),
+    which are written (n, 2m), which are marks (n, 2m), and the mark plan (n, m; -1: none). `writing`:
+    the styles MNIST lacks, as `augment.augment_batch` takes them."""
     dev = images.device
-    m = max_digits
-    rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
     length = torch.randint(min_digits, m + 1, (n,), generator=gen, device=dev)
     idx = torch.randint(0, len(images), (n, m), generator=gen, device=dev)
     mark = _mark_plan(length, m, marks, gen) if marks > 0 else torch.full((n, m), -1, device=dev)
-    # Slots alternate: digit j, then the mark after it (absent where there is none).
     present = torch.stack([torch.arange(m, device=dev) < length[:, None], mark >= 0], 2).view(n, 2 * m)
     is_mark = torch.tensor([False, True], device=dev).repeat(m)[None].expand(n, 2 * m)
     lab = torch.stack([labels[idx], len(DIGITS) + mark.clamp(min=0)], 2).view(n, 2 * m)
-    m2 = 2 * m
-    d = to_float_images(images[idx.repeat_interleave(2, 1).flatten()])  # (n*m2, 1, 28, 28)
+    d = to_float_images(images[idx.repeat_interleave(2, 1).flatten()])  # (n*2m, 1, 28, 28)
     d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(mark.clamp(min=0).repeat_interleave(2, 1).flatten(), gen), d)
-    d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), styles=styles,
-                      sevens=sevens, flag_length=flag_length, glyphs=glyphs)
+    d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), **writing)
+    return d, lab, present, is_mark, mark
 
+
+class _Layout(NamedTuple):
+    """Where each slot's glyph goes (all (n, 2m) but W and the line's own (n, 1) frame)."""
+
+    x0: torch.Tensor  # the glyph's ink box in its own 28x28 pixels: left and top
+    y0: torch.Tensor
+    k: torch.Tensor  # output px per source px
+    a: torch.Tensor  # sideways stretch
+    left: torch.Tensor  # in source pixels of the line, before framing
+    w: torch.Tensor
+    top: torch.Tensor
+    bottom: torch.Tensor
+    gap: torch.Tensor  # to the glyph before (negative: touching or overlapping)
+    line_top: torch.Tensor  # (n, 1)
+    f: torch.Tensor  # (n, 1) frame: the line's ink box becomes WRITING px tall
+    W: int  # strip width, a multiple of 4 that fits the widest line
+
+
+def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, mark: torch.Tensor, stretch: float,
+             gen: torch.Generator | None) -> _Layout:
+    """Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
+    ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do."""
+    n, m2 = present.shape
+    dev = d.device
+    rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
     ink = d[:, 0] > 0.3
     x0, x1 = _ink_extent(ink.any(1))  # columns (n*m2,)
     y0, y1 = _ink_extent(ink.any(2))  # rows
     x0, x1, y0, y1 = (t.view(n, m2).float() for t in (x0, x1, y0, y1))
-    # Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
-    # ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
     s = 0.85 + 0.3 * rnd(n, m2)
     a = torch.exp(math.log(stretch) * (2 * rnd(n, m2) - 1)) if stretch > 1 else torch.ones(n, m2, device=dev)
     w, h = (x1 - x0) * s * a, (y1 - y0) * s
@@ -161,36 +209,28 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     line_top = torch.where(present, top, big).amin(1, keepdim=True)
     line_bottom = torch.where(present, bottom, -big).amax(1, keepdim=True)
     line_right = torch.where(present, left + w, 0).amax(1, keepdim=True)
-    f = WRITING / (line_bottom - line_top)  # frame: the line's ink box becomes 20 px tall
+    f = WRITING / (line_bottom - line_top)
     width = MARGIN * 2 + f[:, 0] * line_right[:, 0]  # (n,)
     W = int(math.ceil(float(width.max()) / 4) * 4)
+    return _Layout(x0, y0, s * f, a, left, w, top, bottom, gap, line_top, f, W)
 
-    # One grid_sample at 2x, then 2x2 averaging: shrinking by sampling alone would alias.
-    ss = 2
+
+def _draw(d: torch.Tensor, present: torch.Tensor, at: _Layout) -> torch.Tensor:
+    """The written glyphs drawn where `at` puts them, one strip per line: (n, 1, 28, W). One
+    grid_sample at 2x, then 2x2 averaging: shrinking by sampling alone would alias."""
+    n, m2 = present.shape
+    ss, dev = 2, d.device
     oy = (torch.arange(STRIP_HEIGHT * ss, device=dev) + 0.5) / ss  # output pixel centres
-    ox = (torch.arange(W * ss, device=dev) + 0.5) / ss
-    k = (s * f).view(-1, 1)  # output px per source px, per glyph
-    u = x0.view(-1, 1) + ((ox[None] - MARGIN) - (f * left).view(-1, 1)) / (k * a.view(-1, 1))  # (n*m2, W*ss) source x
-    v = y0.view(-1, 1) + ((oy[None] - MARGIN) - (f * (top - line_top)).view(-1, 1)) / k  # (n*m2, H*ss)
+    ox = (torch.arange(at.W * ss, device=dev) + 0.5) / ss
+    k = at.k.view(-1, 1)
+    u = at.x0.view(-1, 1) + ((ox[None] - MARGIN) - (at.f * at.left).view(-1, 1)) / (k * at.a.view(-1, 1))  # (n*m2, W*ss) source x
+    v = at.y0.view(-1, 1) + ((oy[None] - MARGIN) - (at.f * (at.top - at.line_top)).view(-1, 1)) / k  # (n*m2, H*ss)
     keep = present.flatten()  # only glyphs that are written are drawn
     grid = torch.stack(torch.broadcast_tensors(u[keep][:, None, :], v[keep][:, :, None]), -1) * (2 / 28) - 1
     drawn = F.grid_sample(d[keep], grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    strips = torch.zeros(n * m2, 1, STRIP_HEIGHT * ss, W * ss, device=dev)
+    strips = torch.zeros(n * m2, 1, STRIP_HEIGHT * ss, at.W * ss, device=dev)
     strips[keep] = drawn
-    x = F.avg_pool2d(strips.view(n, m2, STRIP_HEIGHT * ss, W * ss).amax(1, keepdim=True), ss)  # (n, 1, 28, W)
-    if joins > 0:
-        boxes = (MARGIN + f * left, MARGIN + f * (left + w), MARGIN + f * (top - line_top), MARGIN + f * (bottom - line_top))
-        x = torch.maximum(x, _joins(boxes, present & ~is_mark & (gap < 0.08 * WRITING), present, joins, W, gen)[:, None])
-    if slant > 0:
-        x = _lean(x, uniform((n,), gen, dev, -slant, slant))
-    if clutter > 0:
-        x = document_clutter(x, clutter, gen)
-    if noise > 0:
-        x = noise_family(x, noise, gen)
-    # Targets: the written glyphs' classes in order, moved to the front; the rest BLANK.
-    order = torch.argsort((~present).to(torch.int8), dim=1, stable=True)
-    targets = torch.where(present, lab, BLANK).gather(1, order)
-    return x.clamp(0, 1), targets, present.sum(1)
+    return F.avg_pool2d(strips.view(n, m2, STRIP_HEIGHT * ss, at.W * ss).amax(1, keepdim=True), ss)
 
 
 def _joins(boxes: tuple[torch.Tensor, ...], close: torch.Tensor, present: torch.Tensor, p: float, width: int,
