@@ -13,7 +13,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import _histogram, _Picture, drop_box_sides, drop_fine_texture, ink_map
+from digitrec.ink import _histogram, _Picture, drop_box_sides, drop_fine_texture, ink_map, paper_ring, with_margin
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -89,6 +89,42 @@ def test_a_small_digit_in_a_printed_box_on_an_unevenly_lit_page_is_dark_on_light
     rgb = np.repeat(lum[:, :, None], 3, axis=2)
     _, polarity = ink_map(rgb)
     assert polarity == "dark-on-light"
+
+
+def _thick_zero(light_ink: bool) -> np.ndarray:
+    """A thick 0 cropped tight to its ink (RGB, 60x40): the ink is 70% of the picture."""
+    ink = np.zeros((60, 40), bool)
+    yy, xx = np.mgrid[:60, :40]
+    ink[((yy - 29.5) / 30) ** 2 + ((xx - 19.5) / 20) ** 2 <= 1] = True
+    ink[((yy - 29.5) / 14) ** 2 + ((xx - 19.5) / 6) ** 2 <= 1] = False  # the hole
+    lum = np.where(ink, 0.1, 0.9).astype(np.float32)
+    lum = 1 - lum if light_ink else lum
+    return np.repeat(lum[:, :, None], 3, axis=2)
+
+
+@pytest.mark.parametrize("light_ink", [False, True])
+def test_a_digit_that_is_most_of_its_picture_keeps_its_polarity(light_ink):
+    # Cropped tight to a thick stroke, the ink outnumbers the paper: the typical pixel is ink. The
+    # paper is still what the border shows (with the minority rule, the light 0 read dark-on-light).
+    rgb = _thick_zero(light_ink)
+    assert (np.abs(rgb[..., 0] - rgb[0, 0, 0]) > 0.5).mean() > 0.6  # the ink really is the majority
+    for margin in (0.0, 0.12):  # as `preprocess` looks at it: as it is, then with paper added all round
+        framed, pad = with_margin(rgb, margin)
+        ink, polarity = ink_map(framed, wide_strokes=True)
+        assert polarity == ("light-on-dark" if light_ink else "dark-on-light"), margin
+    assert ink[pad + 30, pad + 2] > 0.5 and ink[pad + 30, pad + 20] < 0.1  # the stroke is ink, the hole paper
+
+
+@pytest.mark.parametrize("dark_lines", [True, False])
+def test_the_paper_is_read_inside_a_printed_box(dark_lines):
+    # A box's sides at the picture's edges (2 px, the top one with a little paper beyond it) are
+    # not the paper: the paper is just inside them, in either polarity.
+    lum = np.full((50, 40), 0.9, np.float32)
+    lum[2:4, :] = lum[-2:, :] = lum[:, :2] = lum[:, -2:] = 0.1
+    lum[15:35, 18:22] = 0.1  # a 1
+    lum = lum if dark_lines else 1 - lum
+    ring = paper_ring(np.repeat(lum[:, :, None], 3, axis=2))
+    assert np.allclose(np.median(ring, axis=0), 0.9 if dark_lines else 0.1)
 
 
 @FAST

@@ -249,6 +249,8 @@ def test_framed_digits(digits):
         img, box = render_digit_with_box(x[i], rng)
         tight = frame_digit(img, box, "tight", rng)
         assert tight.size == (box[2] - box[0], box[3] - box[1])
+        negative = frame_digit(img, box, "negative", rng)
+        assert np.array_equal(np.asarray(negative), 255 - np.asarray(tight.convert("RGB")))
         boxed = lum(frame_digit(img, box, "box", np.random.default_rng(i)))
         # The printed box's lines run along the cut-out cell: dark rows (columns) near its edges,
         # on every side the picture had room for.

@@ -111,13 +111,7 @@ def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
     pad = int(round(margin * max(rgb.shape[:2])))
     if pad <= 0:
         return rgb, 0
-    # The paper: the border's typical colour, unless the border is much darker than most of the
-    # image (a form's cell, whose border is the printed box): then the lighter half's.
-    lum = luma(rgb)
-    mid = float(np.median(lum))
-    paper = np.median(np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]]), axis=0)
-    if luma(paper) < mid - 0.15:
-        paper = np.median(rgb[lum >= mid], axis=0)
+    paper = np.median(paper_ring(rgb), axis=0)
     out = np.empty((rgb.shape[0] + 2 * pad, rgb.shape[1] + 2 * pad, 3), rgb.dtype)
     out[...] = paper
     out[pad:-pad, pad:-pad] = rgb
@@ -223,10 +217,45 @@ def _colour_distance(rgb: np.ndarray, colour: np.ndarray) -> np.ndarray:
     return np.sqrt(d[..., 0] * d[..., 0] + d[..., 1] * d[..., 1] + d[..., 2] * d[..., 2])
 
 
+def paper_ring(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.ndarray:
+    """The pixels (N, 3) that tell the paper's colour: the image's border, or, where a printed line
+    runs along a side (a form's box or comb around a digit), the border just inside it."""
+    lum = luma(rgb) if lum is None else lum
+    h, w = lum.shape
+    split = otsu(lum)
+    t, b = _past_printed_line(lum, split), _past_printed_line(lum[::-1], split)
+    left, right = _past_printed_line(lum.T, split), _past_printed_line(lum.T[::-1], split)
+    if h - t - b < 4 or w - left - right < 4:
+        t = b = left = right = 0
+    inner = rgb[t:h - b, left:w - right]
+    return np.concatenate([inner[0], inner[-1], inner[:, 0], inner[:, -1]])
+
+
+def _past_printed_line(lum: np.ndarray, split: float) -> int:
+    """How many rows of `lum` (n, m) from its top a printed line along that edge takes, with a
+    margin: 0 if there is none. `split` parts dark from light (Otsu's threshold). A printed line is a thin band (at most a tenth of the side) in the
+    outer 15%, 80% dark (or light) along its length, and darker (lighter) than the row just inside
+    it along 70% of it: a box's side with the paper inside. (A digit's stroke is not so long; a
+    light digit cropped tight to its ink leaves no such band, so its border still tells its paper.)"""
+    n = len(lum)
+    depth, thin, cut = min(n - 1, int(0.15 * n) + 3), max(3, round(0.1 * n)), 0  # (+3: a small picture's blur)
+    for x, limit in ((lum, split), (-lum, -split)):  # a dark line on light paper, or a light one on dark
+        share = (x[:depth + 1] <= limit).mean(axis=1).tolist()  # the line's class, per row
+        lighter = (x[1:depth + 1] > x[:depth] + 0.1).mean(axis=1).tolist()  # the next row, past the line
+        run = 0
+        for d in range(depth):
+            run = run + 1 if share[d] >= 0.8 else 0
+            inside = share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and lighter[d] >= 0.7)
+            if 0 < run <= thin and inside:
+                cut = max(cut, d + 3)  # past the line's blurred inner edge
+    return cut
+
+
 def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, str]:
     """Ink strength in [0, ~1] per pixel (H, W) and the polarity, for an RGB float image.
 
-    Paper is what the border mostly looks like; that decides the polarity. The paper's colour
+    Paper is what the border mostly looks like (inside a printed box's lines: `paper_ring`); which
+    end of the picture's range it is nearer decides the polarity. The paper's colour
     under every pixel is then estimated with a morphological closing (opening for light ink):
     a window wider than any pen stroke wipes the strokes out but keeps what is larger than
     strokes, such as a shadow falling across the page. Ink is how far a pixel is from its own
@@ -235,23 +264,17 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, st
     marker's digit cropped small; where the window loses their middles, it is widened.
     """
     h, w = rgb.shape[:2]
-    ring = np.concatenate([rgb[0], rgb[-1], rgb[:, 0], rgb[:, -1]])
-    paper = np.median(ring, axis=0)
+    lum = luma(rgb)
+    paper = np.median(paper_ring(rgb, lum), axis=0)
     dist = _colour_distance(rgb, paper)
     if dist.max() < 0.06:
         raise NoDigitFound("no digit found: the image is blank (no ink stands out from the background)")
-    # Ink is the minority that departs furthest from the typical pixel; which way it departs is the
-    # polarity. (Counting pixels instead would be fooled by a vignette: a page lit in the middle
-    # has many pixels lighter than its border.)
-    lum = luma(rgb)
-    inner = lum
-    if luma(paper) < np.median(lum) - 0.15:
-        # The border is much darker than most of the image: a printed box around a small digit, or
-        # a table around the page. The box's lines would pass for the paper there: judge the inside.
-        bh, bw = round(0.15 * h), round(0.15 * w)
-        inner = lum[bh:h - bh, bw:w - bw]
-    lo, mid, hi = np.percentile(inner, [0.3, 50, 99.7])
-    polarity = "dark-on-light" if mid - lo >= hi - mid else "light-on-dark"
+    # Which end of the picture's range the paper is nearer is the polarity. (Not which way the
+    # minority of pixels departs from the median: a light digit cropped tight to its ink is most of
+    # its picture. Not counting pixels either: a vignette, a page lit in the middle, has many pixels
+    # lighter than its border.)
+    lo, hi = np.percentile(lum, [0.3, 99.7])
+    polarity = "dark-on-light" if luma(paper) >= (lo + hi) / 2 else "light-on-dark"
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
     k = max(5, round(0.25 * min(h, w))) | 1
     ink = _ink_against_paper(rgb, polarity, k)

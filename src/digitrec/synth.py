@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
@@ -328,7 +328,7 @@ def save_user_style_set(out_dir: str | Path, images: torch.Tensor | np.ndarray, 
     return csv_path
 
 
-FRAMES = ("photo", "tight", "box", "comb", "marker", "upscaled")
+FRAMES = ("photo", "tight", "box", "comb", "marker", "upscaled", "negative")
 
 
 def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
@@ -337,7 +337,9 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     box, 1-3 px lines close to the digit or touching it, cut from the form with a little beyond),
     "comb" (a form's comb field: a baseline and ticks either side, no top), "marker" (written with
     a thick marker, strokes about a sixth to a quarter of the digit's height, cropped tight), "upscaled"
-    (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight); "photo" as it is."""
+    (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight), "negative" (light ink on a
+    dark ground, cropped tight: a dark-mode canvas, chalk on a board, a negative scan; the ink is
+    then most of the picture); "photo" as it is."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     if frame == "photo":
@@ -345,6 +347,8 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     x0, y0, x1, y1 = box
     if frame == "tight":
         return img.crop(box)
+    if frame == "negative":
+        return ImageOps.invert(img.crop(box).convert("RGB"))
     if frame == "marker":  # the paper is light: a minimum filter spreads the dark ink
         grow = int(rng.uniform(0.025, 0.07) * (y1 - y0))  # per side, on top of the pen's own width
         wide = img.filter(ImageFilter.MinFilter(2 * grow + 1)) if grow else img
