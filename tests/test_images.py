@@ -76,6 +76,9 @@ def _write(tmp_path, name, data):
     pytest.param(lambda t: np.full((10, 10), np.nan), ["NaN"], id="array-nan"),
     pytest.param(lambda t: np.where(np.eye(10) > 0, np.inf, 0.5), ["infinite"], id="array-inf"),
     pytest.param(lambda t: {"image": 1}, ["dict"], id="dict"),
+    pytest.param(lambda t: io.StringIO("not bytes"), ["text", "'rb'"], id="text-file-object"),
+    pytest.param(lambda t: _closed(io.BytesIO(png_bytes(draw_zero()))), ["file object", "closed"], id="closed-file-object"),
+    pytest.param(lambda t: io.BytesIO(b"junk" * 10), ["not an image"], id="junk-file-object"),
     pytest.param(lambda t: None, ["NoneType"], id="None"),
     pytest.param(lambda t: 42, ["int"], id="int"),
 ])
@@ -87,6 +90,23 @@ def test_bad_input_raises_image_error_with_a_clear_message(make, words, tmp_path
     assert "\n" not in msg and len(msg) < 300
     for w in words:
         assert w in msg, msg
+
+
+def _closed(f):
+    f.close()
+    return f
+
+
+def test_a_file_object_reads_as_its_bytes_do(tmp_path):
+    # An upload (a web framework's file), or a file a caller opened: read as the same bytes would be.
+    data = png_bytes(draw_zero())
+    want = np.asarray(load_image(data))
+    (tmp_path / "zero.png").write_bytes(data)
+    with open(tmp_path / "zero.png", "rb") as f:
+        assert np.array_equal(np.asarray(load_image(f)), want)
+        assert describe(f, 0) == str(tmp_path / "zero.png")
+    assert np.array_equal(np.asarray(load_image(io.BytesIO(data))), want)
+    assert describe(io.BytesIO(data), 1) == "<BytesIO #1>"
 
 
 def test_a_tiny_real_image_is_not_a_bomb():

@@ -88,6 +88,11 @@ def test_predict_accepts_a_mix_of_inputs_and_keeps_their_order(rec, one_of_each,
     by_hand = rec.probabilities(np.stack([preprocess(s).image for s in inputs]))
     assert np.allclose(by_hand, np.array([p.probabilities for p in preds]), atol=1e-5)
 
+    # File objects (an upload, a file the caller opened) read as their bytes; an open file is named by its path.
+    with open(path, "rb") as f:
+        from_files = rec.predict([io.BytesIO(png_bytes(on_paper(x5))), f])
+    assert [(p.digit, p.source) for p in from_files] == [(5, "<BytesIO #0>"), (3, str(path))]
+
     # One input (not a list) gives a list of one.
     single = rec.predict(str(path))
     assert len(single) == 1 and single[0].digit == 3

@@ -30,16 +30,22 @@ class ImageError(DigitrecError):
 
 
 def load_image(source) -> Image.Image:
-    """Open a path, bytes, PIL image, or array (HxW, HxWx3, HxWx4; uint8, uint16, bool or float in
-    [0, 1]) as a PIL image with EXIF orientation applied. Raises ImageError with a clear reason."""
+    """Open a path, bytes, a binary file object (an upload, `open(path, "rb")`), PIL image, or
+    array (HxW, HxWx3, HxWx4; uint8, uint16, bool or float in [0, 1]) as a PIL image with EXIF
+    orientation applied. Raises ImageError with a clear reason."""
     if isinstance(source, Image.Image):
         img = source
-    elif isinstance(source, (str, Path, bytes, bytearray, memoryview)):
+    elif isinstance(source, os.PathLike):
+        img = _open_file(Path(source))
+    elif isinstance(source, (str, bytes, bytearray, memoryview)):
         img = _open_file(source)
+    elif hasattr(source, "read"):
+        img = _open_file(_read_stream(source))
     elif hasattr(source, "__array__"):
         img = _from_array(np.asarray(source))
     else:
-        raise ImageError(f"cannot read a {type(source).__name__} as an image; pass a path, bytes, a PIL image or an array")
+        raise ImageError(f"cannot read a {type(source).__name__} as an image; pass a path, bytes, a file "
+                         "object, a PIL image or an array")
     if img.width * img.height > MAX_PIXELS:
         raise ImageError(f"image is {img.width}x{img.height} pixels, more than the {MAX_PIXELS:,} allowed; scale it down first")
     if img.width < 1 or img.height < 1:
@@ -79,6 +85,19 @@ def _open_file(source) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(_named(name, f"cannot read the image ({_reason(e)})")) from None
     return img
+
+
+def _read_stream(f) -> bytes:
+    """The bytes of a file object opened for reading, at most MAX_FILE_BYTES of them."""
+    try:
+        data = f.read(MAX_FILE_BYTES + 1)
+    except (OSError, ValueError) as e:  # closed, or not readable
+        raise ImageError(f"cannot read the file object ({_reason(e)})") from None
+    if not isinstance(data, (bytes, bytearray)):
+        raise ImageError("the file object gives text, not bytes: open the image with mode 'rb'")
+    if len(data) > MAX_FILE_BYTES:
+        raise ImageError(f"the file object holds more than {MAX_FILE_BYTES >> 20} MB, larger than any image digitrec reads")
+    return bytes(data)
 
 
 def _named(name: str | None, message: str) -> str:
@@ -171,9 +190,12 @@ def resize(a: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 
 
 def describe(source, i: int) -> str:
-    """How results name an input: its path, or its type and position for in-memory images."""
-    if isinstance(source, (str, Path)):
-        return str(source)
+    """How results name an input: its path (a file object's too), or its type and position for
+    in-memory images."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if hasattr(source, "read") and isinstance(getattr(source, "name", None), str):
+        return source.name
     return f"<{type(source).__name__} #{i}>"
 
 
