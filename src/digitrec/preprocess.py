@@ -56,8 +56,10 @@ class Components:
     cut: np.ndarray | None  # ink removed with ruled lines, to give back where strokes cross them
 
 
-def ink_components(ink: np.ndarray) -> Components:
-    """Threshold the ink map and split it into pieces, setting aside ruled lines and shadows."""
+def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
+    """Threshold the ink map and split it into pieces, setting aside ruled lines and shadows.
+    `one_digit`: the ink is one digit's picture, where a line from edge to edge as thick as the pen
+    is the digit's own bar, cropped tight (`_bars`)."""
     h, w = ink.shape
     peak = float(np.percentile(ink, 99.9))
     if peak < 0.08:
@@ -75,6 +77,8 @@ def ink_components(ink: np.ndarray) -> Components:
         faint = ink > 0.5 * threshold
         band = dilate_mask(faint, np.ones((5, 1)))
         rows = _line_rows(faint, band.mean(axis=1) >= 0.9)
+        if one_digit:
+            rows &= ~_bars(faint, mask, rows)
         lines = mask & rows[:, None]
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
             cut = mask & dilate_mask(lines, np.ones((3, 1)))
@@ -149,6 +153,24 @@ def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
     return out
 
 
+def _bars(faint: np.ndarray, mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Of the ruled-line `rows`, those that are a digit's own bar: as thick as its pen. A 7's or a
+    2's bar, cropped tight, runs edge to edge as a ruled line does; a ruled line is thinner than the
+    pen that wrote over it. (Not for documents: a check's printed baseline can be as thick as a
+    fine ballpoint, and the bank checks read 179 -> 176 with it.)"""
+    out = np.zeros_like(rows)
+    rest = mask & ~rows[:, None]
+    if not rest.any():
+        return out
+    pen = 2 * float(np.percentile(distance_inside(rest)[rest], 90))  # the width of the thick strokes
+    groups, _ = ndi.label(rows)
+    for sl in ndi.find_objects(groups):
+        thick = float(np.median(faint[sl].sum(axis=0)))  # per column: a tilted line is thin in each
+        if thick >= 0.75 * pen:
+            out[sl] = True
+    return out
+
+
 def digit_mask(ink: np.ndarray) -> np.ndarray:
     """Boolean mask of the digit's strokes: threshold, then keep the components that make the digit."""
     return _digit_and_count(ink)[0]
@@ -157,7 +179,7 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
 def _digit_and_count(ink: np.ndarray) -> tuple[np.ndarray, int]:
     """The digit's mask, and how many digit-sized marks stand side by side in its row (1 for a digit alone)."""
     h, w = ink.shape
-    comp = ink_components(ink)
+    comp = ink_components(ink, one_digit=True)
     labels, slices, mass, keep, blob, cut = comp.labels, comp.slices, comp.mass, comp.keep.copy(), comp.blob, comp.cut
     n = len(slices)
     if not keep.any():
