@@ -72,8 +72,8 @@ def test_a_stroke_wider_than_the_paper_window_keeps_its_middle():
     img = page(120, 120, bg=230)
     ImageDraw.Draw(img).polygon([(50, 5), (70, 5), (85, 115), (35, 115)], fill=20)  # 20 px wide at the top, 50 at the foot
     rgb = np.asarray(img.convert("RGB"), np.float32) / 255
-    narrow = ink_map(rgb).ink
-    wide = ink_map(rgb, wide_strokes=True).ink
+    narrow, _ = ink_map(rgb)
+    wide, _ = ink_map(rgb, wide_strokes=True)
     assert narrow[15, 60] > 0.8 * narrow.max() and narrow[105, 60] < 0.1 * narrow.max()  # a document's reading keeps the hole
     assert wide[105, 60] > 0.8 * wide.max() and wide[60, 15] < 0.1 * wide.max()
 
@@ -87,7 +87,7 @@ def test_a_small_digit_in_a_printed_box_on_an_unevenly_lit_page_is_dark_on_light
     for k in range(18):  # and its stem, down to the left
         lum[13 + k, 26 - k // 2:29 - k // 2] = 0.15
     rgb = np.repeat(lum[:, :, None], 3, axis=2)
-    polarity = ink_map(rgb).polarity
+    _, polarity = ink_map(rgb)
     assert polarity == "dark-on-light"
 
 
@@ -110,7 +110,7 @@ def test_a_digit_that_is_most_of_its_picture_keeps_its_polarity(light_ink):
     assert (np.abs(rgb[..., 0] - rgb[0, 0, 0]) > 0.5).mean() > 0.6  # the ink really is the majority
     for margin in (0.0, 0.12):  # as `preprocess` looks at it: as it is, then with paper added all round
         framed, pad = with_margin(rgb, margin)
-        ink, polarity, _ = ink_map(framed, wide_strokes=True)
+        ink, polarity = ink_map(framed, wide_strokes=True)
         assert polarity == ("light-on-dark" if light_ink else "dark-on-light"), margin
     assert ink[pad + 30, pad + 2] > 0.5 and ink[pad + 30, pad + 20] < 0.1  # the stroke is ink, the hole paper
 

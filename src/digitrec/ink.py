@@ -12,7 +12,7 @@ form's box) can be wiped from the ink first (`clean_document`, `drop_box_edges`)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, NamedTuple, TypeVar
+from typing import Callable, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -39,7 +39,6 @@ class Ink:
     scale: float  # working pixels per source pixel (at most 1)
     source_size: tuple[int, int]  # (width, height) of the decoded source
     origin: tuple[int, int] = (0, 0)  # where the working image's corner is in the source (a zoom, a margin)
-    at_border: float = 0.0  # share of the image's border that is ink-coloured (`InkMap.at_border`)
 
     def box_to_source(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
         """A box (x0, y0, x1, y1) in working pixels -> the source's pixels, covering it wholly."""
@@ -156,9 +155,9 @@ def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 def _look(picture: _Picture, scale: float, pick: Callable[[np.ndarray], T], clean=None,
           wide: bool = False) -> tuple[Ink, T]:
-    ink, polarity, at_border = ink_map(picture.at(scale), wide_strokes=wide)
+    ink, polarity = ink_map(picture.at(scale), wide_strokes=wide)
     ink = clean(ink) if clean else ink
-    return Ink(ink, polarity, scale, picture.size, at_border=at_border), pick(ink)
+    return Ink(ink, polarity, scale, picture.size), pick(ink)
 
 
 def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int] | None:
@@ -252,18 +251,8 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
     return cut
 
 
-class InkMap(NamedTuple):
-    ink: np.ndarray  # (H, W) float32 ink strength in [0, ~1]
-    polarity: str  # "dark-on-light" or "light-on-dark"
-    # The share of the image's border (inside a form's printed lines: `paper_ring`) whose colour is
-    # nearer the ink's than the paper's: a digit cropped tight. (Its ink there is measured as paper, as a stroke wider than the window is, so
-    # the ink map alone does not show that it reaches the edge.)
-    at_border: float
-
-
-def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> InkMap:
-    """Ink strength in [0, ~1] per pixel (H, W), the polarity, and how much of the border is ink,
-    for an RGB float image.
+def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, str]:
+    """Ink strength in [0, ~1] per pixel (H, W) and the polarity, for an RGB float image.
 
     Paper is what the border mostly looks like (inside a printed box's lines: `paper_ring`); which
     end of the picture's range it is nearer decides the polarity. The paper's colour
@@ -276,8 +265,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> InkMap:
     """
     h, w = rgb.shape[:2]
     lum = luma(rgb)
-    ring = paper_ring(rgb, lum)
-    paper = np.median(ring, axis=0)
+    paper = np.median(paper_ring(rgb, lum), axis=0)
     dist = _colour_distance(rgb, paper)
     if dist.max() < 0.06:
         raise NoDigitFound("no digit found: the image is blank (no ink stands out from the background)")
@@ -299,8 +287,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> InkMap:
         holes = far & (ink < 0.3 * float(np.percentile(ink[far], 90)))
         if holes.sum() > 0.05 * far.sum():
             ink = _ink_against_paper(rgb, polarity, (2 * k) | 1)
-    at_border = float((_colour_distance(ring, paper) > 0.5 * float(dist.max())).mean())
-    return InkMap(ink, polarity, at_border)
+    return ink, polarity
 
 
 def _ink_against_paper(rgb: np.ndarray, polarity: str, k: int) -> np.ndarray:
