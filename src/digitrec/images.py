@@ -96,7 +96,8 @@ def _read_stream(f) -> bytes:
     if not isinstance(data, (bytes, bytearray)):
         raise ImageError("the file object gives text, not bytes: open the image with mode 'rb'")
     if len(data) > MAX_FILE_BYTES:
-        raise ImageError(f"the file object holds more than {MAX_FILE_BYTES >> 20} MB, larger than any image digitrec reads")
+        raise ImageError(f"the file object holds more than {MAX_FILE_BYTES >> 20} MB, larger than any image "
+                         "digitrec reads")
     return bytes(data)
 
 

@@ -233,12 +233,15 @@ def paper_ring(rgb: np.ndarray, lum: np.ndarray | None = None) -> np.ndarray:
 
 def _past_printed_line(lum: np.ndarray, split: float) -> int:
     """How many rows of `lum` (n, m) from its top a printed line along that edge takes, with a
-    margin: 0 if there is none. `split` parts dark from light (Otsu's threshold). A printed line is a thin band (at most a tenth of the side) in the
-    outer 15%, 80% dark (or light) along its length, and darker (lighter) than the row just inside
-    it along 70% of it: a box's side with the paper inside. (A digit's stroke is not so long; a
-    light digit cropped tight to its ink leaves no such band, so its border still tells its paper.)"""
+    margin: 0 if there is none. `split` parts dark from light (Otsu's threshold).
+
+    A printed line is a thin band (at most a tenth of the side) in the outer 15%, 80% dark (or
+    light) along its length, with the other class, or a row lighter (darker) along 70% of it, just
+    inside: a box's side with the paper inside. (A digit's stroke is not so long; a light digit
+    cropped tight to its ink leaves no such band, so its border still tells its paper.)"""
     n = len(lum)
-    depth, thin, cut = min(n - 1, int(0.15 * n) + 3), max(3, round(0.1 * n)), 0  # (+3: a small picture's blur)
+    depth = min(n - 1, int(0.15 * n) + 3)  # the outer 15%, and 3 rows for a small picture's blur
+    thin, cut = max(3, round(0.1 * n)), 0
     for x, limit in ((lum, split), (-lum, -split)):  # a dark line on light paper, or a light one on dark
         share = (x[:depth + 1] <= limit).mean(axis=1).tolist()  # the line's class, per row
         lighter = (x[1:depth + 1] > x[:depth] + 0.1).mean(axis=1).tolist()  # the next row, past the line

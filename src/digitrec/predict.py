@@ -112,7 +112,8 @@ class Recogniser:
         return np.concatenate(out) if out else np.empty((0, 10), np.float32)
 
     def predict(self, images, *, keep_preprocessed: bool = False) -> list[Prediction]:
-        """Read the digit in each image (a path, bytes, a binary file object, PIL image or array, or a list of them)."""
+        """Read the digit in each image (a path, bytes, a binary file object, PIL image or array, or
+        a list of them)."""
         preds = self.prepare(images)
         ready = [p for p in preds if p.preprocessed is not None]
         if ready:

@@ -204,7 +204,8 @@ def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[li
 
 class NumberReader:
     """Reads the handwritten number in an image: the line reader over the framed line, with the
-    digit model's opinion on digits that stand alone. Call `read` with a path, bytes, a binary file object, PIL image or array."""
+    digit model's opinion on digits that stand alone. Call `read` with a path, bytes, a binary file
+    object, PIL image or array."""
 
     def __init__(self, digits: Recogniser, reader: Checkpoint, *, calibrated: bool = True, vote: bool = True):
         self.digits = digits  # the digit model, for digits alone in their piece of ink
