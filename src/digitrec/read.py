@@ -43,11 +43,11 @@ from .ctc import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe, resize
+from .ink import NoDigitFound, clean_document, find_ink
 from .model_file import Checkpoint, normalise
 from .morphology import dilate_mask
 from .onnx_model import load_onnx
 from .predict import Recogniser, load_onnx_model, onnx_file, softmax
-from .ink import NoDigitFound, clean_document, find_ink
 from .preprocess import ink_components
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
