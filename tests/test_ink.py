@@ -13,7 +13,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import _histogram, _Picture, drop_box_sides, drop_fine_texture, ink_map, paper_ring, with_margin
+from digitrec.ink import (_histogram, _Picture, drop_box_edges, drop_box_sides, drop_fine_texture, ink_map, paper_ring,
+                          with_margin)
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -64,6 +65,43 @@ def test_a_box_side_at_the_edge_is_wiped_and_the_digit_touching_it_kept():
     assert clean[8:44, 40:44].min() == pytest.approx(0.9)
     assert (clean[8:44, 3:7] > 0).any()  # part of the digit beside the side is kept
     assert np.array_equal(drop_box_sides(clean), clean)  # no side left: nothing else is wiped
+
+
+def _boxed_seven(top: bool = True) -> np.ndarray:
+    """A 100x80 ink map: a printed box (2 px, faint) cut with 10 px of paper beyond it, and a 7
+    (4 px pen) whose bar runs along the box's top line from side to side. Without `top`, the
+    box is a comb field: a baseline and ticks half way up its sides, no top."""
+    ink = np.zeros((100, 80), np.float32)
+    ink[88:90, 10:70] = 0.5
+    ink[50:90, 10:12] = ink[50:90, 68:70] = 0.5
+    if top:
+        ink[10:12, 10:70] = 0.5
+        ink[10:90, 10:12] = ink[10:90, 68:70] = 0.5
+    ink[12:16, 12:68] = 0.9  # the 7's bar, against the top line
+    for y in range(16, 84):  # its stem, leaning left
+        x = 60 - (y - 16) // 3
+        ink[y, x:x + 4] = 0.9
+    return ink
+
+
+def test_a_closed_box_with_paper_beyond_it_is_wiped_and_the_digit_kept():
+    # Cut from a form with a margin, the box's sides do not reach the image's edges: they are
+    # measured against the ink's extent, and wiped as thick as the thinnest of them.
+    ink = _boxed_seven()
+    clean = drop_box_edges(ink)
+    assert clean[10:12].max() == 0 and clean[:, 10:12].max() == 0 and clean[:, 68:70].max() == 0
+    assert clean[88:90].max() == 0
+    assert (clean[13:16, 14:66] > 0).mean() > 0.95  # the bar along the top line is the digit's
+    assert np.array_equal(clean[16:84, 14:66], ink[16:84, 14:66])
+
+
+def test_a_comb_field_or_a_lone_square_is_not_a_closed_box():
+    comb = _boxed_seven(top=False)
+    assert np.array_equal(drop_box_edges(comb), comb)  # left to the box rule of `ink_components`
+    square = np.zeros((60, 60), np.float32)
+    square[10:50, 10:50] = 0.9
+    square[14:46, 14:46] = 0  # a square 0: four lines, and nothing inside them
+    assert np.array_equal(drop_box_edges(square), square)
 
 
 def test_a_stroke_wider_than_the_paper_window_keeps_its_middle():
