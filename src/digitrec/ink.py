@@ -371,31 +371,40 @@ def _drop_closed_box(ink: np.ndarray) -> np.ndarray:
     h, w = ink.shape
     if min(h, w) < 8 or ink.max() <= 0:
         return ink
-    faint = ink > 0.5 * otsu(ink)
-    rows, cols = np.flatnonzero(faint.any(axis=1)), np.flatnonzero(faint.any(axis=0))
-    r0, r1, c0, c1 = rows[0], rows[-1] + 1, cols[0], cols[-1] + 1
+    limit = 0.5 * otsu(ink)  # faint ink counts: printed lines are often fainter than the pen
+    faint = ink > limit
+    labels, n = ndi.label(faint, structure=np.ones((3, 3)))
+    if n == 0:
+        return ink
+    # The box (with whatever touches it) is the piece that spans most: specks beyond it are not.
+    slices = ndi.find_objects(labels)
+    biggest = int(np.argmax([(y.stop - y.start) * (x.stop - x.start) for y, x in slices])) + 1
+    sy, sx = slices[biggest - 1]
+    r0, r1, c0, c1 = sy.start, sy.stop, sx.start, sx.stop
     if min(r1 - r0, c1 - c0) < 8:
         return ink
-    sub = faint[r0:r1, c0:c1]
+    sub = labels[sy, sx] == biggest
     across = dilate_mask(sub, np.ones((3, 1))).mean(axis=1) >= 0.95  # per row, allowing a pixel of lean
     down = dilate_mask(sub, np.ones((1, 3))).mean(axis=0) >= 0.95
-    runs = [_run_from_edge(line) for line in (across, across[::-1], down, down[::-1])]
-    if min(runs) == 0:
+    runs = [_run_from_edge(line) for line in (across, across[::-1], down, down[::-1])]  # (start, length)
+    t = min(length for _, length in runs)  # the line, and a row inside it (the dilation's): its blurred inner edge
+    if t == 0:
         return ink
-    t = min(runs)  # the line, and a row inside it (the dilation's): its blurred inner edge
+    (top, _), (bottom, _), (left, _), (right, _) = runs
     out = ink.copy()
-    out[r0:r0 + t], out[r1 - t:r1], out[:, c0:c0 + t], out[:, c1 - t:c1] = 0, 0, 0, 0
-    return out if (out > 0.5 * otsu(ink)).sum() >= 0.1 * faint.sum() else ink
+    out[r0:r0 + top + t], out[r1 - bottom - t:r1] = 0, 0
+    out[:, c0:c0 + left + t], out[:, c1 - right - t:c1] = 0, 0
+    return out if (out > limit).sum() >= 0.1 * faint.sum() else ink
 
 
-def _run_from_edge(covered: np.ndarray) -> int:
-    """How many of the first rows of `covered` (bool per row, from an edge) are covered in a row,
-    starting in the first two (a blurred line's outermost row may be faint); 0 if none."""
-    first = 0 if covered[0] else 1
-    if not covered[first]:
-        return 0
-    run = np.flatnonzero(~covered[first:])
-    return first + (int(run[0]) if run.size else len(covered) - first)
+def _run_from_edge(covered: np.ndarray) -> tuple[int, int]:
+    """Where the first run of `covered` rows (bool per row, from an edge) starts, in the first two
+    (a speck beyond a line can stretch the extent by a row), and how long it is; (0, 0) if none."""
+    start = 0 if covered[0] else 1
+    if not covered[start]:
+        return 0, 0
+    gaps = np.flatnonzero(~covered[start:])
+    return start, int(gaps[0]) if gaps.size else len(covered) - start
 
 
 def clean_document(ink: np.ndarray) -> np.ndarray:
