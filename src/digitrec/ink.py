@@ -329,18 +329,19 @@ def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
     return ink
 
 
-def drop_box_sides(ink: np.ndarray) -> np.ndarray:
+def drop_box_sides(ink: np.ndarray, limit: float | None = None) -> np.ndarray:
     """The ink without the printed sides of a field's box at the image's left and right edges.
 
     A field cut from a form or a check keeps the box's vertical sides; written digits touch them,
     so they are not pieces of their own, and they read as a 1. A column near a side edge (its
     outer eighth) that ink covers over 95% of the height, allowing a lean of a pixel, is
     such a side: it is wiped, with a pixel either side. (Printed rules are often fainter than the
-    pen, so faint ink counts, as for ruled lines in `ink_components`.)"""
+    pen, so faint ink counts, as for ruled lines in `ink_components`: above `limit`, by default
+    half of Otsu's threshold.)"""
     h, w = ink.shape
     if min(h, w) < 8 or ink.max() <= 0:
         return ink
-    faint = ink > 0.5 * otsu(ink)
+    faint = ink > (0.5 * otsu(ink) if limit is None else limit)
     cover = dilate_mask(faint, np.ones((1, 3))).mean(axis=0)  # (w,)
     side = max(2, w // 8)
     out = ink.copy()
@@ -354,11 +355,14 @@ def drop_box_sides(ink: np.ndarray) -> np.ndarray:
 def drop_box_edges(ink: np.ndarray) -> np.ndarray:
     """`drop_box_sides` across and down: a digit's cell cut from a form keeps all four sides of its
     box (on generated boxed digits, from validation digits: 0.950 -> 0.963 read). A closed box cut
-    with paper beyond it goes first (`_drop_closed_box`)."""
-    return drop_box_sides(drop_box_sides(_drop_closed_box(ink)).T).T
+    with paper beyond it goes first (`_drop_closed_box`). Faint ink is measured once, on the ink as given."""
+    if min(ink.shape) < 8 or ink.max() <= 0:
+        return ink
+    limit = 0.5 * otsu(ink)
+    return drop_box_sides(drop_box_sides(_drop_closed_box(ink, limit), limit).T, limit).T
 
 
-def _drop_closed_box(ink: np.ndarray) -> np.ndarray:
+def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
     """The ink without a printed box that encloses it, where the box was cut with paper beyond it.
 
     `drop_box_sides` measures a side against the image's height, so a box that does not reach the
@@ -367,12 +371,11 @@ def _drop_closed_box(ink: np.ndarray) -> np.ndarray:
     what is inked, each covering 95% of it (a comb field has no top, and its ticks stop half way
     down, so it is left to the rule above). A box's four lines are printed alike, so each is wiped
     as thick as the thinnest of them, and a digit's bar that runs along one is kept. A digit that
-    is all that was found (a square 0) is not wiped: a tenth of the ink must stay."""
-    h, w = ink.shape
-    if min(h, w) < 8 or ink.max() <= 0:
-        return ink
-    limit = 0.5 * otsu(ink)  # faint ink counts: printed lines are often fainter than the pen
+    is all that was found (a square 0) is not wiped: a tenth of the ink must stay. Ink above
+    `limit` counts (`drop_box_sides`)."""
     faint = ink > limit
+    if faint.mean(axis=1).max() < 0.5 or faint.mean(axis=0).max() < 0.5:
+        return ink  # no line spans half the picture either way: no box (and no labelling, for most photos)
     labels, n = ndi.label(faint, structure=np.ones((3, 3)))
     if n == 0:
         return ink
