@@ -585,13 +585,18 @@ def test_a_box_around_the_digit_is_not_part_of_it(seven):
 def test_a_box_cut_with_paper_beyond_it_is_not_part_of_the_digit(seven, rect, width):
     # A cell cut from a form with a margin: the box's sides stop short of the image's edges, and
     # the 7's bar runs along its top line. (Before the box was measured against the ink's extent:
-    # the bar went with the top line, and a 1 was left, 0.10-0.15 from the free digit's view.)
+    # the bar went with the top line, and a 1 was left, 0.10-0.15 from the free digit's view and
+    # read as a 1 or a 7 at 0.76.) Where the bar crosses the line, the line's rows go with it.
+    from digitrec.loading import load_model
+
     img = paper_digit(seven, scale=6, size=(210, 220), at=(16, 16))
     ImageDraw.Draw(img).rectangle(rect, outline=60, width=width)
     p = preprocess(img)
     free = preprocess(paper_digit(seven, scale=6, size=(210, 220), at=(16, 16)))
-    assert np.abs(p.image - free.image).mean() < 0.03
+    assert np.abs(p.image - free.image).mean() < 0.05
     assert p.box[1] < rect[1] + width + 2  # the bar is kept
+    pred = load_model().predict([img])[0]
+    assert pred.digit == 7 and pred.confidence > 0.9
 
 
 def test_a_thick_marker_digit_that_fills_its_picture_is_found(mnist):

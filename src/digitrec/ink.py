@@ -250,7 +250,9 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
             run = run + 1 if share[d] >= 0.8 else 0
             inside = share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and lighter[d] >= 0.7)
             if 0 < run <= thin and inside:
-                cut = max(cut, d + 3)  # past the line's blurred inner edge
+                # Past the line's blurred inner edge: 2 rows, 1 in a small picture (under 38 px),
+                # where 2 would reach into a digit close to its box.
+                cut = max(cut, d + 1 + min(2, max(1, round(0.04 * n))))
     return cut
 
 
@@ -395,8 +397,8 @@ def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
         return ink
     (top, _), (bottom, _), (left, _), (right, _) = runs
     out = ink.copy()
-    out[r0:r0 + top + t], out[r1 - bottom - t:r1] = 0, 0
-    out[:, c0:c0 + left + t], out[:, c1 - right - t:c1] = 0, 0
+    out[r0 + top:r0 + top + t], out[r1 - bottom - t:r1 - bottom] = 0, 0
+    out[:, c0 + left:c0 + left + t], out[:, c1 - right - t:c1 - right] = 0, 0
     return out if (out > limit).sum() >= 0.1 * faint.sum() else ink
 
 
