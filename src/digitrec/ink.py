@@ -369,12 +369,13 @@ def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
 
     `drop_box_sides` measures a side against the image's height, so a box that does not reach the
     image's edges (a cell cut with a margin) keeps its sides. Here the sides are measured against
-    the ink's own extent instead, and only a closed box counts: four lines, one along each edge of
-    what is inked, each covering 95% of it (a comb field has no top, and its ticks stop half way
-    down, so it is left to the rule above). A box's four lines are printed alike, so each is wiped
-    as thick as the thinnest of them, and a digit's bar that runs along one is kept. A digit that
-    is all that was found (a square 0) is not wiped: a tenth of the ink must stay. Ink above
-    `limit` counts (`drop_box_sides`)."""
+    the extent of the piece of ink that spans most (the box, with whatever touches it; not specks
+    of noise beyond it), and only a closed box counts: four lines, one along each edge of that
+    extent, each covering 95% of it (a comb field has no top, and its ticks stop half way down, so
+    it is left to the rule above). A box's four lines are printed alike, so each is wiped from
+    where it starts, as thick as the thinnest of them, and a digit's bar that runs along one is
+    kept (where it crosses one, the line's rows go with it). A digit that is all that was found (a
+    square 0) is not wiped: a tenth of the ink must stay. Ink above `limit` counts (`drop_box_sides`)."""
     faint = ink > limit
     if faint.mean(axis=1).max() < 0.5 or faint.mean(axis=0).max() < 0.5:
         return ink  # no line spans half the picture either way: no box (and no labelling, for most photos)
