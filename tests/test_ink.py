@@ -168,6 +168,20 @@ def test_the_paper_is_read_inside_a_printed_box(dark_lines):
     assert np.allclose(np.median(ring, axis=0), 0.9 if dark_lines else 0.1)
 
 
+@pytest.mark.parametrize("dark_lines", [True, False])
+def test_the_paper_is_read_inside_a_tiny_printed_box(dark_lines):
+    # 19x19, a form's cell cut at its box: the 3-px sides are a third of every row, so the row
+    # inside the top line is 32% line-coloured. Measured between the sides it is paper, and the
+    # digit keeps its polarity (before, the box was taken for the paper and the 1 read light-on-dark).
+    lum = np.full((19, 19), 0.7, np.float32)
+    lum[:3, :] = lum[-3:, :] = lum[:, :3] = lum[:, -3:] = 0.22
+    lum[5:14, 8:11] = 0.25  # a 1
+    lum = lum if dark_lines else 1 - lum
+    rgb = np.repeat(lum[:, :, None], 3, axis=2)
+    assert np.allclose(np.median(paper_ring(rgb), axis=0), 0.7 if dark_lines else 0.3)
+    assert ink_map(rgb)[1] == ("dark-on-light" if dark_lines else "light-on-dark")
+
+
 @FAST
 @given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(max_dims=2, max_side=300),
                   elements=st.floats(0, 4, width=32)), st.sampled_from([2, 7, 128]))

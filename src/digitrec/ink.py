@@ -249,11 +249,27 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
         for d in range(depth):
             run = run + 1 if share[d] >= 0.8 else 0
             inside = share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and lighter[d] >= 0.7)
+            if 0 < run <= thin and not inside and share[d + 1] < 0.8:
+                inside = _between_sides(x[d + 1] <= limit, thin) <= 0.3
             if 0 < run <= thin and inside:
                 # Past the line's blurred inner edge: 2 rows, 1 in a small picture (under 38 px),
                 # where 2 would reach into a digit close to its box.
                 cut = max(cut, d + 1 + min(2, max(1, round(0.04 * n))))
     return cut
+
+
+def _between_sides(line_class: np.ndarray, thin: int) -> float:
+    """The share of a row's pixels in the line's class between a box's two sides: a row that starts
+    and ends with a thin run of that class (the perpendicular sides, a large share of a tiny
+    picture's row) is measured between them, where they leave at least half of it; any other row
+    gives 1. So does a row under 16 px: a digit cropped that small can be ringed by its own stroke."""
+    m = len(line_class)
+    if m < 16 or line_class.all():
+        return 1.0
+    a, b = int(np.argmin(line_class)), int(np.argmin(line_class[::-1]))
+    if not (0 < a <= thin and 0 < b <= thin and a + b <= m / 2):
+        return 1.0
+    return float(line_class[a:m - b].mean())
 
 
 def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, str]:
