@@ -236,8 +236,8 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
     margin: 0 if there is none. `split` parts dark from light (Otsu's threshold).
 
     A printed line is a thin band (at most a tenth of the side) in the outer 15%, 80% dark (or
-    light) along its length, with the other class, or a row lighter (darker) along 70% of it, just
-    inside: a box's side with the paper inside. (A digit's stroke is not so long; a light digit
+    light) along its length, with the other class (between the box's sides, in a tiny cell), or a
+    row lighter (darker) along 70% of it, just inside: a box's side with the paper inside. (A digit's stroke is not so long; a light digit
     cropped tight to its ink leaves no such band, so its border still tells its paper.)"""
     n = len(lum)
     depth = min(n - 1, int(0.15 * n) + 3)  # the outer 15%, and 3 rows for a small picture's blur
@@ -248,10 +248,12 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
         run = 0
         for d in range(depth):
             run = run + 1 if share[d] >= 0.8 else 0
-            inside = share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and lighter[d] >= 0.7)
-            if 0 < run <= thin and not inside and share[d + 1] < 0.8:
-                inside = _between_sides(x[d + 1] <= limit, thin) <= 0.3
-            if 0 < run <= thin and inside:
+            if not 0 < run <= thin:
+                continue
+            # Paper just inside: little of the line's class, or a row lighter along most of it, or
+            # little of it between a box's two sides (a third of a tiny cell's row).
+            if share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and (
+                    lighter[d] >= 0.7 or _between_sides(x[d + 1] <= limit, thin) <= 0.3)):
                 # Past the line's blurred inner edge: 2 rows, 1 in a small picture (under 38 px),
                 # where 2 would reach into a digit close to its box.
                 cut = max(cut, d + 1 + min(2, max(1, round(0.04 * n))))
