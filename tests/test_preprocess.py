@@ -599,6 +599,27 @@ def test_a_box_cut_with_paper_beyond_it_is_not_part_of_the_digit(seven, rect, wi
     assert pred.digit == 7 and pred.confidence > 0.9
 
 
+@pytest.mark.parametrize("side", [19, 22])
+def test_a_digit_in_a_tiny_cell_cut_at_its_box_stays_dark_on_light(mnist, side):
+    # A form's cell of 19-22 px cut at its printed box (3-px lines at the image's edges). Before:
+    # at 19 px the row inside the box's top line was a third line-coloured (its sides), so the box
+    # was taken for the paper; at 22 px, looked at again with paper added all round, that even band
+    # of paper was taken for a light printed line, and the box for the paper: light-on-dark, misread.
+    from digitrec.loading import load_model
+
+    cells, labels = [], []
+    for k in range(8):
+        small = Image.fromarray(255 - mnist.test_images[k].numpy().astype(np.uint8)).resize((side - 4, side - 4))
+        cell = Image.new("L", (side, side), 200)
+        cell.paste(Image.fromarray(np.minimum(np.asarray(small), 200)), (2, 2))
+        ImageDraw.Draw(cell).rectangle([0, 0, side - 1, side - 1], outline=50, width=3)
+        cells.append(cell)
+        labels.append(int(mnist.test_labels[k]))
+    assert all(preprocess(c).polarity == "dark-on-light" for c in cells)
+    preds = load_model().predict(cells)
+    assert sum(p.digit == y for p, y in zip(preds, labels)) >= 7
+
+
 def test_a_thick_marker_digit_that_fills_its_picture_is_found(mnist):
     # Marker digits cut tight from a form: in some the ink covers so much of the border that the
     # first look measures the ink as the paper and finds nothing; the second look, with paper

@@ -67,7 +67,7 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
     size = img.size
     if margin > 0:
         rgb, pad = with_margin(to_rgb(img), margin)
-        picture = _Picture(rgb=rgb)
+        picture = _Picture(rgb=rgb, paper=rgb[0, 0] if pad else None)  # the paper added is the paper
     else:
         picture, pad = _Picture(img), 0
     found, picked = _find(picture, fit, pick, clean, wide_strokes)
@@ -79,10 +79,11 @@ class _Picture:
     """A decoded image, turned into float RGB at the resolution it is looked at. An 8-bit picture
     (most photos and scans) is shrunk before it is converted: Pillow's box filter on bytes, the same
     pixels to within rounding (1/255), for a third of the work of converting all of a photo's pixels
-    first. The finer looks and zooms use the float picture (`exact`)."""
+    first. The finer looks and zooms use the float picture (`exact`). `paper`: the paper's colour
+    where it is known, not measured (the margin `find_ink` added)."""
 
-    def __init__(self, img: Image.Image | None = None, rgb: np.ndarray | None = None):
-        self.img, self._rgb = img, rgb
+    def __init__(self, img: Image.Image | None = None, rgb: np.ndarray | None = None, paper: np.ndarray | None = None):
+        self.img, self._rgb, self.paper = img, rgb, paper
         self.size = img.size if img is not None else (rgb.shape[1], rgb.shape[0])  # (width, height)
         self.bytes_first = img is not None and img.mode in ("L", "RGB") and "transparency" not in img.info
 
@@ -102,7 +103,7 @@ class _Picture:
     def exact(self) -> _Picture:
         """The same picture, converted before it is shrunk: for the finer looks, whose strokes are
         thinner than a working pixel and so faint that 8-bit rounding is a real share of their ink."""
-        return _Picture(rgb=self.rgb)
+        return _Picture(rgb=self.rgb, paper=self.paper)
 
 
 def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
@@ -155,7 +156,7 @@ def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 def _look(picture: _Picture, scale: float, pick: Callable[[np.ndarray], T], clean=None,
           wide: bool = False) -> tuple[Ink, T]:
-    ink, polarity = ink_map(picture.at(scale), wide_strokes=wide)
+    ink, polarity = ink_map(picture.at(scale), wide_strokes=wide, paper=picture.paper)
     ink = clean(ink) if clean else ink
     return Ink(ink, polarity, scale, picture.size), pick(ink)
 
@@ -237,8 +238,9 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
 
     A printed line is a thin band (at most a tenth of the side) in the outer 15%, 80% dark (or
     light) along its length, with the other class (between the box's sides, in a tiny cell), or a
-    row lighter (darker) along 70% of it, just inside: a box's side with the paper inside. (A digit's stroke is not so long; a light digit
-    cropped tight to its ink leaves no such band, so its border still tells its paper.)"""
+    row lighter (darker) along 70% of it, just inside: a box's side with the paper inside. (A
+    digit's stroke is not so long; a light digit cropped tight to its ink leaves no such band, so
+    its border still tells its paper.)"""
     n = len(lum)
     depth = min(n - 1, int(0.15 * n) + 3)  # the outer 15%, and 3 rows for a small picture's blur
     thin, cut = max(3, round(0.1 * n)), 0
@@ -274,7 +276,7 @@ def _between_sides(line_class: np.ndarray, thin: int) -> float:
     return float(line_class[a:m - b].mean())
 
 
-def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, str]:
+def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | None = None) -> tuple[np.ndarray, str]:
     """Ink strength in [0, ~1] per pixel (H, W) and the polarity, for an RGB float image.
 
     Paper is what the border mostly looks like (inside a printed box's lines: `paper_ring`); which
@@ -284,11 +286,13 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False) -> tuple[np.ndarray, st
     strokes, such as a shadow falling across the page. Ink is how far a pixel is from its own
     paper, relative to the light that paper gets, so shaded and lit strokes read the same.
     `wide_strokes` (for an image of one digit): strokes may be wider than that window, as a thick
-    marker's digit cropped small; where the window loses their middles, it is widened.
+    marker's digit cropped small; where the window loses their middles, it is widened. `paper`
+    (RGB): the paper's colour where it is known (`find_ink`'s margin, whose even band a small
+    picture's border could take for a printed line), else it is measured.
     """
     h, w = rgb.shape[:2]
     lum = luma(rgb)
-    paper = np.median(paper_ring(rgb, lum), axis=0)
+    paper = np.median(paper_ring(rgb, lum), axis=0) if paper is None else paper
     dist = _colour_distance(rgb, paper)
     if dist.max() < 0.06:
         raise NoDigitFound("no digit found: the image is blank (no ink stands out from the background)")
