@@ -113,4 +113,5 @@ def test_matching_recipe_names_the_recipe_that_trains_a_config_again():
     assert saved["recipe"] == "best" and matching_recipe(saved) == "robust"
     assert matching_recipe(dataclasses.asdict(config_from_flags(None, out="x"))) == DEFAULT_RECIPE
     assert matching_recipe(dataclasses.asdict(recipe("best", epochs=29))) is None  # no recipe has these settings
+    assert matching_recipe(dataclasses.asdict(recipe("robust", threads=1))) == "robust"  # how it ran, not what it learnt
     assert matching_recipe(dataclasses.asdict(ReaderConfig())) is None and matching_recipe(None) is None

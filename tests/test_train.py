@@ -37,6 +37,17 @@ def test_run_writes_metrics_best_and_last(tmp_path, mnist):
     assert load_checkpoint(out / "model.pt").arch == "mlp"
 
 
+def test_threads_sets_torchs_cpu_threads_and_is_recorded(tmp_path, mnist):
+    before = torch.get_num_threads()
+    n = before + 1  # a number torch is not already at, whatever this machine's default
+    try:
+        train(_quick(tmp_path, threads=n), data=mnist, progress=False)
+        assert torch.get_num_threads() == n
+    finally:
+        torch.set_num_threads(before)
+    assert torch.load(tmp_path / "run" / "model.pt", weights_only=True)["config"]["threads"] == n
+
+
 def test_same_seed_same_numbers_other_seed_other_numbers(tmp_path, mnist):
     a = train(_quick(tmp_path, "a", seed=3, arch="cnn", arch_args={"channels": [4, 8]}, augment=0.5), data=mnist, progress=False)
     b = train(_quick(tmp_path, "b", seed=3, arch="cnn", arch_args={"channels": [4, 8]}, augment=0.5), data=mnist, progress=False)

@@ -157,6 +157,8 @@ def train_model(cfg: TrainConfig | None = None, *, data: MNIST | None = None, re
     if resume is not None:
         cfg, saved = _read_last(Path(resume))
     run, st = _setup(cfg or RECIPES[DEFAULT_RECIPE], data, saved, command)
+    if run.cfg.threads:
+        torch.set_num_threads(run.cfg.threads)
     try:
         with StopOnInterrupt() as stop:
             while st.epoch < run.cfg.epochs and not st.interrupted:

@@ -54,6 +54,10 @@ class TrainConfig:
     members: int = _flag(1, "Train this many models (consecutive seeds) and save them as one ensemble.", min=1)
     compile: bool = _flag(False, "torch.compile the model (worth it on GPUs).")  # pays off on GPUs for long runs
     amp: bool = _flag(True, "bf16 mixed precision on CUDA [default: on where supported].")  # ignored on CPU
+    # Torch's default is a thread per core; on cores shared with other work its threads wait on one
+    # another (2 cores beside another training run: an epoch 17x slower on 2 threads than on 1).
+    threads: int = _flag(0, "CPU threads for torch (0 = torch's default, one per core; 1 on a machine busy with "
+                            "other work).", min=0)
     seed: int = _flag(0, "Seed of the weights, batch order and augmentation (the validation split stays fixed).")
     # Carved from the 60,000 training images; the test set is never used to choose.
     val_size: int = _flag(5000, "Validation images carved from the training set.", min=0, max=59999)
@@ -167,7 +171,7 @@ def config_from_flags(recipe_name: str | None = None, **flags) -> TrainConfig:
 
 # What a recipe does not fix: where and how a run ran (folder, device, data, torch.compile, mixed
 # precision), its seed, and the name it was started under.
-_NOT_RECIPE = ("out", "recipe", "device", "data_dir", "compile", "amp", "seed")
+_NOT_RECIPE = ("out", "recipe", "device", "data_dir", "compile", "amp", "seed", "threads")
 
 
 def _settings(config: Mapping) -> dict:
