@@ -170,7 +170,7 @@ def config_from_flags(recipe_name: str | None = None, **flags) -> TrainConfig:
 
 
 # What a recipe does not fix: where and how a run ran (folder, device, data, torch.compile, mixed
-# precision), its seed, and the name it was started under.
+# precision, CPU threads), its seed, and the name it was started under.
 _NOT_RECIPE = ("out", "recipe", "device", "data_dir", "compile", "amp", "seed", "threads")
 
 
