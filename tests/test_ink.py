@@ -13,8 +13,8 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import (_histogram, _Picture, drop_box_edges, drop_box_sides, drop_fine_texture, ink_map, paper_ring,
-                          with_margin)
+from digitrec.ink import (_histogram, _past_printed_line, _Picture, drop_box_edges, drop_box_sides, drop_fine_texture,
+                          ink_map, otsu, paper_ring, with_margin)
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -180,6 +180,18 @@ def test_the_paper_is_read_inside_a_tiny_printed_box(dark_lines):
     rgb = np.repeat(lum[:, :, None], 3, axis=2)
     assert np.allclose(np.median(paper_ring(rgb), axis=0), 0.7 if dark_lines else 0.3)
     assert ink_map(rgb)[1] == ("dark-on-light" if dark_lines else "light-on-dark")
+
+
+def test_a_tiny_box_with_a_pixel_of_paper_beyond_it_is_a_printed_line():
+    # 21x21: a 19-px cell's 3-px box with a pixel of paper beyond it, and a 1 from just inside the
+    # top line. The row inside that line is 43% dark (the sides and the 1), and it starts with
+    # paper, so no side was found at its ends: only the light pixel beyond was skipped (2 rows),
+    # and the paper was read on the box's line. Now the line is passed: 1 + 3 rows, and 1 more.
+    lum = np.full((21, 21), 0.7, np.float32)
+    box = lum[1:20, 1:20]
+    box[:3, :] = box[-3:, :] = box[:, :3] = box[:, -3:] = 0.22
+    box[3:14, 8:11] = 0.25
+    assert _past_printed_line(lum, otsu(lum)) == 5
 
 
 @FAST

@@ -265,15 +265,17 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
 def _between_sides(line_class: np.ndarray, thin: int) -> float:
     """The share of a row's pixels in the line's class between a box's two sides: a row that starts
     and ends with a thin run of that class (the perpendicular sides, a large share of a tiny
-    picture's row) is measured between them, where they leave at least half of it; any other row
-    gives 1. So does a row under 16 px: a digit cropped that small can be ringed by its own stroke."""
+    picture's row; each may start a pixel in, past paper beyond the box: `_run_from_edge`) is
+    measured between them, where they leave at least half of it; any other row gives 1. So does a
+    row under 16 px: a digit cropped that small can be ringed by its own stroke."""
     m = len(line_class)
     if m < 16 or line_class.all():
         return 1.0
-    a, b = int(np.argmin(line_class)), int(np.argmin(line_class[::-1]))
-    if not (0 < a <= thin and 0 < b <= thin and a + b <= m / 2):
+    (s0, a), (s1, b) = _run_from_edge(line_class), _run_from_edge(line_class[::-1])
+    start, stop = s0 + a, m - s1 - b
+    if not (0 < a <= thin and 0 < b <= thin and start + m - stop <= m / 2):
         return 1.0
-    return float(line_class[a:m - b].mean())
+    return float(line_class[start:stop].mean())
 
 
 def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | None = None) -> tuple[np.ndarray, str]:
