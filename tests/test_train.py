@@ -7,9 +7,10 @@ import time
 import pytest
 import torch
 
-from digitrec.checkpoint import load_checkpoint
+from digitrec.checkpoint import atomic_save, load_checkpoint, make_checkpoint
 from digitrec.errors import CheckpointError, ConfigError
 from digitrec.loop import TrainState
+from digitrec.model_file import normalise, shipped_path
 from digitrec.models import create_model
 from digitrec.recipes import OPTIMIZERS, recipe
 from digitrec.train import prepare_run_dir, train
@@ -142,6 +143,33 @@ def test_init_starts_from_a_checkpoint_of_the_same_architecture(tmp_path, mnist)
     assert again.best_val_accuracy == pytest.approx(first.best_val_accuracy, abs=0.002)  # it kept what it had learned
     with pytest.raises(CheckpointError, match="not cnn"):
         train(_quick(tmp_path, "bad", arch="cnn", init=str(tmp_path / "first" / "model.pt")), data=mnist, progress=False)
+
+
+def test_a_student_learns_what_its_teacher_says_not_only_the_labels(tmp_path, mnist):
+    # A teacher that is right but one digit off: its weights for digit d moved to d + 1.
+    trained = train(_quick(tmp_path, "trained", epochs=2), data=mnist, progress=False)
+    ckpt = torch.load(tmp_path / "trained" / "model.pt", weights_only=True)
+    model = create_model("mlp")
+    model.load_state_dict({k: v.roll(1, dims=0) if k.startswith("fc2.") else v for k, v in ckpt["state_dict"].items()})
+    atomic_save(make_checkpoint(model, "mlp", {}), tmp_path / "off-by-one.pt")
+    assert trained.best_val_accuracy > 0.85
+
+    labels = train(_quick(tmp_path, "labels", teacher=str(tmp_path / "off-by-one.pt"), distill=0.0), data=mnist,
+                   progress=False)
+    teacher = train(_quick(tmp_path, "teacher", teacher=str(tmp_path / "off-by-one.pt"), distill=1.0), data=mnist,
+                    progress=False)
+    assert labels.best_val_accuracy > 0.8  # weight 0: the labels alone, as without a teacher
+    assert teacher.best_val_accuracy < 0.1  # weight 1: the teacher's answers, one digit off the labels
+    student = load_checkpoint(tmp_path / "teacher" / "model.pt").model
+    x = mnist.test_images[:500].float().div(255).unsqueeze(1)
+    agree = (student(normalise(x)).argmax(1) == (mnist.test_labels[:500] + 1) % 10).float().mean()
+    assert agree > 0.8
+    assert torch.load(tmp_path / "teacher" / "model.pt", weights_only=True)["config"]["teacher"].endswith("off-by-one.pt")
+
+
+def test_a_teacher_that_reads_lines_is_refused(tmp_path, mnist):
+    with pytest.raises(CheckpointError, match="line"):
+        train(_quick(tmp_path, teacher=str(shipped_path("line"))), data=mnist, progress=False)
 
 
 def test_prepare_run_dir_refuses_a_run_unless_forced(tmp_path, mnist):

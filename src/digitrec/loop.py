@@ -27,12 +27,13 @@ from tqdm.auto import tqdm
 
 from . import distributed
 from .augment import augment_batch
-from .checkpoint import atomic_save, checkpoint_bytes, initial_weights, make_checkpoint, read_checkpoint
+from .checkpoint import (atomic_save, checkpoint_bytes, initial_weights, load_checkpoint, make_checkpoint,
+                         read_checkpoint, require_digit_model)
 from .data import MNIST, load_mnist
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, OutputError
 from .evaluate import accuracy_and_loss, predict_logits
-from .model_file import MNIST_MEAN, MNIST_STD, normalise
+from .model_file import MNIST_MEAN, MNIST_STD, Checkpoint, normalise
 from .models import count_parameters, create_model, model_tasks
 from .optim import make_optimizer, make_schedule, steps_per_batch
 from .recipes import DEFAULT_RECIPE, RECIPES, TrainConfig
@@ -114,6 +115,7 @@ class _Run:
     use_amp: bool
     meta: dict  # recorded in every checkpoint: config, data fingerprint, command, processes
     data: MNIST  # the whole dataset: its test set scores the best model at the end
+    teacher: Checkpoint | None = None  # --teacher, in eval mode on the device
 
     @property
     def main(self) -> bool:  # only rank 0 writes files, metrics and progress
@@ -223,10 +225,19 @@ def _setup(cfg: TrainConfig, data: MNIST | None, saved: dict | None, command: st
     use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
     run = _Run(cfg, device, rank, world, to_float_images(data.train_images[train_idx], device),
                data.train_labels[train_idx].to(device), data.train_images[val_idx], data.train_labels[val_idx],
-               steps_per_epoch, local_batch, net, use_amp, meta, data)
+               steps_per_epoch, local_batch, net, use_amp, meta, data,
+               _load_teacher(cfg.teacher, device) if cfg.teacher else None)
     if run.main:
         _tidy_run_folder(run.out, st.history)
     return run, st
+
+
+def _load_teacher(path: str, device: torch.device) -> Checkpoint:
+    """--teacher's model, in eval mode on the device, laid out as the student is for fast convolutions."""
+    teacher = require_digit_model(load_checkpoint(path, device))
+    if device.type in ("cpu", "cuda"):
+        teacher.model.to(memory_format=torch.channels_last)
+    return teacher
 
 
 def _tidy_run_folder(out: Path, history: list[dict]) -> None:
@@ -279,13 +290,24 @@ def _train_step(run: _Run, st: TrainState, xb: torch.Tensor, yb: torch.Tensor) -
     xb = augment_batch(xb, cfg.augment, st.gen, elastic=cfg.elastic, labels=yb, styles=cfg.styles, glyphs=cfg.glyphs,
                        noise=cfg.noise, extremes=cfg.extremes)
     with torch.autocast(run.device.type, dtype=torch.bfloat16, enabled=run.use_amp):
-        loss = F.cross_entropy(run.net(normalise(xb)), yb, label_smoothing=cfg.label_smoothing)
+        loss = F.cross_entropy(run.net(normalise(xb)), _targets(run, xb, yb), label_smoothing=cfg.label_smoothing)
     st.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     st.optimizer.step()
     if st.schedule is not None and steps_per_batch(cfg.schedule):
         st.schedule.step()
     return loss
+
+
+def _targets(run: _Run, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    """The labels (B,), or with a teacher the (B, 10) mix of their one-hot rows and its probabilities
+    on the same augmented images (raw softmax, not calibrated: the softer, the more it tells)."""
+    if run.teacher is None:
+        return yb
+    t = run.teacher
+    with torch.no_grad():
+        soft = F.softmax(t.model(normalise(xb, t.mean, t.std)).float(), dim=1)  # (B, 10)
+    return (1 - run.cfg.distill) * F.one_hot(yb, 10).float() + run.cfg.distill * soft
 
 
 def _train_epoch(run: _Run, st: TrainState, stop: StopOnInterrupt, progress: bool) -> None:

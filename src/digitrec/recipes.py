@@ -51,6 +51,13 @@ class TrainConfig:
     extremes: float = _flag(0.0, "Strength of the hard cases: tilts up to 45 degrees, lines across the digit, "
                                  "hollow strokes, inverted bands.", min=0)
     label_smoothing: float = _flag(0.0, "Label smoothing of the cross-entropy loss.", min=0, max=1)
+    # Knowledge distillation (Hinton et al. 2015): the targets mix the labels with a trained model's
+    # probabilities on the same augmented batch, so one model can learn what an ensemble knows and
+    # still run at one model's speed.
+    teacher: str = _flag("", "Also learn from this trained model's probabilities (a checkpoint, e.g. an "
+                             "ensemble): knowledge distillation.", path="file")
+    distill: float = _flag(0.5, "Weight of --teacher's probabilities in the targets (the labels get the rest).",
+                           min=0, max=1)
     members: int = _flag(1, "Train this many models (consecutive seeds) and save them as one ensemble.", min=1)
     compile: bool = _flag(False, "torch.compile the model (worth it on GPUs).")  # pays off on GPUs for long runs
     amp: bool = _flag(True, "bf16 mixed precision on CUDA [default: on where supported].")  # ignored on CPU
