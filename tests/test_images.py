@@ -64,6 +64,9 @@ def _write(tmp_path, name, data):
     pytest.param(lambda t: b"\x00\x01 not an image at all" * 10, ["not an image"], id="junk-bytes"),
     pytest.param(lambda t: _write(t, "half.png", _truncated("PNG")), ["complete"], id="truncated-png"),
     pytest.param(lambda t: _write(t, "half.jpg", _truncated("JPEG")), ["complete"], id="truncated-jpeg"),
+    # Cut inside its header: PIL's header reader then fails with an OSError of its own.
+    pytest.param(lambda t: _write(t, "head.jpg", png_bytes(draw_zero(), "JPEG")[:300]), ["head.jpg", "complete"],
+                 id="jpeg-cut-in-its-header"),
     pytest.param(lambda t: _png_claiming(30000, 30000), ["pixels"], id="bomb-30000x30000"),
     pytest.param(lambda t: _png_claiming(math.isqrt(MAX_PIXELS) + 100, math.isqrt(MAX_PIXELS) + 100),
                  ["pixels", "allowed"], id="bomb-over-MAX_PIXELS"),

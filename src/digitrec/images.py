@@ -83,7 +83,7 @@ def _open_file(source) -> Image.Image:
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise ImageError(_named(name, f"refused, {_reason(e)}")) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ImageError(_named(name, f"cannot read the image ({_reason(e)})")) from None
+        raise ImageError(_named(name, f"cannot read the image ({_reason(e)}); is the file complete?")) from None
     return img
 
 
@@ -123,7 +123,7 @@ def _read_image_file(path: Path) -> bytes:
                     Image.open(f)  # reads the header alone
             except UnidentifiedImageError:
                 raise ImageError(f"{path}: {_NOT_AN_IMAGE}") from None
-            except (SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
+            except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError):
                 pass  # an image, but a damaged or huge one: decoding says which, in its own words
             if size > MAX_FILE_BYTES:
                 raise ImageError(f"{path}: {size / 2**20:,.0f} MB, larger than any image digitrec reads "
