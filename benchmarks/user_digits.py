@@ -15,6 +15,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import binomtest
 
 from digitrec.evaluate import BINS, accuracy_at_coverage, expected_calibration_error
 from digitrec.loading import load_model
@@ -60,8 +61,10 @@ def main() -> None:
 
     n = len(results)
     ok, nok = sum(x["ok"] for x in results), sum(x["naive_ok"] for x in results)
-    print(f"model {args.model or 'shipped'}: {n} images; digitrec preprocessing {ok}/{n} = {ok / n:.4f}; "
-          f"naive resize {nok}/{n} = {nok / n:.4f}")
+    # The interval says how far a figure from 467 images can move by chance (Wilson's score interval).
+    lo, hi = binomtest(ok, n).proportion_ci(0.95, method="wilson")
+    print(f"model {args.model or 'shipped'}: {n} images; digitrec preprocessing {ok}/{n} = {ok / n:.4f} "
+          f"(95% interval {lo:.3f}-{hi:.3f}); naive resize {nok}/{n} = {nok / n:.4f}")
     conf = np.array([x["confidence"] if x["error"] is None else 0.0 for x in results])
     right = np.array([x["ok"] for x in results])
     cov = "  ".join(f"{c:.0%} {accuracy_at_coverage(conf, right, c):.4f}" for c in (0.9, 0.8))
