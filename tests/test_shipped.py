@@ -14,7 +14,7 @@ from digitrec.evaluate import evaluate_checkpoint
 from digitrec.export import onnx_bytes
 from digitrec.loading import load_model
 from digitrec.model_file import SHIPPED, shipped_onnx_path, shipped_path
-from digitrec.onnx_model import initializers_sha256, load_onnx
+from digitrec.onnx_model import load_onnx
 from digitrec.recipes import ReaderConfig, matching_recipe
 from digitrec.train import RECIPES
 
@@ -64,11 +64,21 @@ def test_predict_and_info_use_the_shipped_model_by_default(tmp_path, mnist):
     assert np.isclose(sum(load_model().predict([page])[0].probabilities), 1.0)
 
 
+def _same_weights(fresh, shipped) -> bool:
+    """Whether two ONNX graphs hold the same weights, up to float rounding. Not bit for bit: the
+    exporter folds batch norm into the convolutions, and that arithmetic differs by an ulp from one
+    CPU to another (seen: 1.2e-7 on a new machine); the shipped file's own hash still guards its bytes."""
+    numpy_helper = pytest.importorskip("onnx.numpy_helper")
+    a, b = ({t.name: numpy_helper.to_array(t) for t in g.graph.initializer} for g in (fresh, shipped))
+    return a.keys() == b.keys() and all(a[k].shape == b[k].shape and np.allclose(a[k], b[k], rtol=1e-5, atol=1e-6)
+                                        for k in a)
+
+
 def test_the_shipped_onnx_export_is_the_shipped_model(mnist):
     # scripts/build-onnx wrote it: the weights a fresh export has, the same temperature and the same answers.
     onnx = pytest.importorskip("onnx")
     ck, shipped = load_checkpoint(shipped_path()), load_onnx(shipped_onnx_path())
-    assert shipped.meta["weights_sha256"] == initializers_sha256(onnx.load_from_string(onnx_bytes(ck)))
+    assert _same_weights(onnx.load_from_string(onnx_bytes(ck)), onnx.load(str(shipped_onnx_path())))
     assert shipped.temperature == ck.temperature != 1.0 and shipped.meta["metrics"] == ck.meta["metrics"]
     x = mnist.test_images[:2000].numpy() / 255
     a, b = load_model(backend="torch").probabilities(x), load_model(backend="onnx").probabilities(x)
@@ -94,7 +104,7 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist):
 
     ck, shipped = load_checkpoint(shipped_path("line")), load_onnx(shipped_onnx_path("line"))
     assert shipped.task == "line" and shipped.backend == "onnx"
-    assert shipped.meta["weights_sha256"] == initializers_sha256(onnx.load_from_string(onnx_bytes(ck)))
+    assert _same_weights(onnx.load_from_string(onnx_bytes(ck)), onnx.load(str(shipped_onnx_path("line"))))
     assert shipped.temperature == ck.temperature != 1.0
     assert shipped.meta["calibration"] == ck.meta["calibration"] and shipped.meta["metrics"] == ck.meta["metrics"]
     model = ck.model.eval()
