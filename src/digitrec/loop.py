@@ -307,7 +307,7 @@ def _targets(run: _Run, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
     t = run.teacher
     with torch.no_grad():
         soft = F.softmax(t.model(normalise(xb, t.mean, t.std)).float(), dim=1)  # (B, 10)
-    return (1 - run.cfg.distill) * F.one_hot(yb, 10).float() + run.cfg.distill * soft
+    return (1 - run.cfg.distill) * F.one_hot(yb, soft.shape[1]).float() + run.cfg.distill * soft
 
 
 def _train_epoch(run: _Run, st: TrainState, stop: StopOnInterrupt, progress: bool) -> None:
