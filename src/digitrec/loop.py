@@ -235,9 +235,15 @@ def _setup(cfg: TrainConfig, data: MNIST | None, saved: dict | None, command: st
 def _load_teacher(path: str, device: torch.device) -> Checkpoint:
     """--teacher's model, in eval mode on the device, laid out as the student is for fast convolutions."""
     teacher = require_digit_model(load_checkpoint(path, device))
-    if device.type in ("cpu", "cuda"):
-        teacher.model.to(memory_format=torch.channels_last)
+    teacher.model = _fast_layout(teacher.model, device)
     return teacher
+
+
+def _fast_layout(model: nn.Module, device: torch.device) -> nn.Module:
+    """`model`, channels-last where it has convolutions: ~2x faster on CPU, and for cuDNN."""
+    if device.type in ("cpu", "cuda") and any(p.dim() == 4 for p in model.parameters()):
+        model = model.to(memory_format=torch.channels_last)
+    return model
 
 
 def _tidy_run_folder(out: Path, history: list[dict]) -> None:
@@ -258,9 +264,7 @@ def _build(cfg: TrainConfig, device: torch.device, world: int, steps_per_epoch: 
     model = create_model(cfg.arch, **cfg.arch_args)
     if cfg.init:
         model.load_state_dict(initial_weights(cfg.init, cfg.arch, cfg.arch_args))
-    model = model.to(device)
-    if device.type in ("cpu", "cuda") and any(p.dim() == 4 for p in model.parameters()):
-        model = model.to(memory_format=torch.channels_last)  # ~2x faster convolutions on CPU, and for cuDNN
+    model = _fast_layout(model.to(device), device)
     net = distributed.wrap(model, device) if world > 1 else model
     if cfg.compile:
         net = torch.compile(net)
