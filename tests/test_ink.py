@@ -7,17 +7,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import (_histogram, _past_printed_line, _Picture, drop_box_edges, drop_box_sides, drop_fine_texture,
-                          ink_map, otsu, paper_ring, with_margin)
-
-FAST = settings(max_examples=50, deadline=None, derandomize=True,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+from digitrec.ink import (_past_printed_line, _Picture, drop_box_edges, drop_box_sides, drop_fine_texture, ink_map,
+                          paper_ring, with_margin)
+from digitrec.stats import otsu
 
 
 def page(w=400, h=300, bg=255, mode="L"):
@@ -192,16 +187,6 @@ def test_a_tiny_box_with_a_pixel_of_paper_beyond_it_is_a_printed_line():
     box[:3, :] = box[-3:, :] = box[:, :3] = box[:, -3:] = 0.22
     box[3:14, 8:11] = 0.25
     assert _past_printed_line(lum, otsu(lum)) == 5
-
-
-@FAST
-@given(hnp.arrays(st.sampled_from([np.float32, np.float64]), hnp.array_shapes(max_dims=2, max_side=300),
-                  elements=st.floats(0, 4, width=32)), st.sampled_from([2, 7, 128]))
-def test_the_threshold_histogram_counts_as_numpy_does(values, bins):
-    # Otsu's histogram is hand-rolled for speed; its counts and edges must stay numpy's, ulps included.
-    edges, counts = _histogram(values, bins)
-    want_counts, want_edges = np.histogram(values, bins=bins, range=(0.0, float(values.max()) + 1e-6))
-    assert np.array_equal(counts, want_counts) and np.array_equal(edges, want_edges)
 
 
 @pytest.mark.parametrize("mode", ["RGB", "L"])

@@ -19,6 +19,7 @@ from scipy import ndimage as ndi
 
 from .images import resize
 from .morphology import dilate, dilate_mask, distance_inside
+from .stats import percentile
 
 BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
 MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordinates
@@ -44,7 +45,7 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int
     crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
     cmask = mask[y0:y1, x0:x1]
     # Contrast: stroke cores at 1, like MNIST's saturated 255s.
-    crop = np.clip(crop / max(float(np.percentile(crop[cmask], 90)), 1e-6), 0, 1)
+    crop = np.clip(crop / max(percentile(crop[cmask], 90), 1e-6), 0, 1)
 
     # Work at 4x the final box so morphology has pixels to act on, then shrink with area averaging.
     h, w = crop.shape

@@ -21,6 +21,7 @@ from scipy import ndimage as ndi
 from .errors import DigitrecError
 from .images import load_image, luma, resize, to_rgb
 from .morphology import closing, dilate_mask, opening
+from .stats import otsu, percentile
 
 FINER = 4  # when nothing is found in a shrunk image, look again at this many times the resolution
 T = TypeVar("T")
@@ -184,33 +185,6 @@ def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int
     return tuple(int(round(v / scale)) for v in box)
 
 
-OTSU_BINS = 128
-
-
-def otsu(values: np.ndarray) -> float:
-    """Otsu's threshold of non-negative `values` over 128 bins from 0 to their maximum."""
-    edges, hist = _histogram(values, OTSU_BINS)
-    w = np.cumsum(hist).astype(np.float64)
-    m = np.cumsum(hist * (edges[:-1] + edges[1:]) / 2)
-    w0, w1 = w[:-1], w[-1] - w[:-1]
-    between = np.where((w0 > 0) & (w1 > 0), (m[:-1] * w[-1] - m[-1] * w0) ** 2 / np.maximum(w0 * w1, 1e-12), 0)
-    return float(edges[1:-1][np.argmax(between)])
-
-
-def _histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """np.histogram(values, bins, range=(0, max + 1e-6)) for non-negative values, the same counts
-    at half the cost: its bin search (scale, then the one-ulp fix at the edges) without its checks
-    and blocks, which cost more than the counting on a working image's 30,000 pixels."""
-    v = values.ravel()
-    top = float(v.max()) + 1e-6
-    edges = np.linspace(0.0, top, bins + 1, dtype=np.result_type(v.dtype, np.float32))  # as numpy's: float32 for float32
-    idx = (v / top * bins).astype(np.intp)
-    idx[idx == bins] -= 1
-    idx[v < edges[idx]] -= 1
-    idx[(v >= edges[idx + 1]) & (idx != bins - 1)] += 1
-    return edges, np.bincount(idx, minlength=bins)
-
-
 def _colour_distance(rgb: np.ndarray, colour: np.ndarray) -> np.ndarray:
     """Euclidean distance (H, W) of each pixel's RGB from `colour`: np.linalg.norm over the
     channels, spelled out (a reduction over a last axis of 3 is 10x slower)."""
@@ -302,7 +276,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
     # minority of pixels departs from the median: a light digit cropped tight to its ink is most of
     # its picture. Not counting pixels either: a vignette, a page lit in the middle, has many pixels
     # lighter than its border.)
-    lo, hi = np.percentile(lum, [0.3, 99.7])
+    lo, hi = percentile(lum, 0.3), percentile(lum, 99.7)
     polarity = "dark-on-light" if luma(paper) >= (lo + hi) / 2 else "light-on-dark"
     # A quarter of the short side is wider than the strokes of a digit that fills the frame.
     k = max(5, round(0.25 * min(h, w))) | 1
@@ -313,7 +287,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
     # A shadow is taken for paper too, rightly, but it is much lighter than the ink's core.
     if wide_strokes and k < min(h, w):
         far = dist > 0.7 * float(dist.max())  # the colours furthest from the paper: the ink's core
-        holes = far & (ink < 0.3 * float(np.percentile(ink[far], 90)))
+        holes = far & (ink < 0.3 * percentile(ink[far], 90))
         if holes.sum() > 0.05 * far.sum():
             ink = _ink_against_paper(rgb, polarity, (2 * k) | 1)
     return ink, polarity

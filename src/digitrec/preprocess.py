@@ -25,8 +25,9 @@ from scipy import ndimage as ndi
 
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image
-from .ink import NoDigitFound, drop_box_edges, find_ink, otsu
+from .ink import NoDigitFound, drop_box_edges, find_ink
 from .morphology import dilate_mask, distance_inside
+from .stats import otsu, percentile
 
 WORK_SIDE = 192  # long side of a digit's working resolution: ample for a 20 px result, cheap to filter
 MARGIN = 0.12  # paper added all round a digit's image (`ink.with_margin`): a tight crop is framed as a photo is
@@ -61,7 +62,7 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     `one_digit`: the ink is one digit's picture, where a line from edge to edge as thick as the pen
     is the digit's own bar, cropped tight (`_bars`)."""
     h, w = ink.shape
-    peak = float(np.percentile(ink, 99.9))
+    peak = percentile(ink, 99.9)
     if peak < 0.08:
         raise NoDigitFound("no digit found: the marks are too faint")
     threshold = max(otsu(ink), 0.25 * peak)
@@ -77,7 +78,7 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         faint = ink > 0.5 * threshold
         band = dilate_mask(faint, np.ones((5, 1)))
         rows = _line_rows(faint, band.mean(axis=1) >= 0.9)
-        if one_digit:
+        if one_digit and rows.any():  # (most photos have no line: then no pen to measure)
             rows &= ~_bars(faint, mask, rows)
         lines = mask & rows[:, None]
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
@@ -162,7 +163,7 @@ def _bars(faint: np.ndarray, mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
     rest = mask & ~rows[:, None]
     if not rest.any():
         return out
-    pen = 2 * float(np.percentile(distance_inside(rest)[rest], 90))  # the width of the thick strokes
+    pen = 2 * percentile(distance_inside(rest)[rest], 90)  # the width of the thick strokes
     groups, _ = ndi.label(rows)
     for sl in ndi.find_objects(groups):
         thick = float(np.median(faint[sl].sum(axis=0)))  # per column: a tilted line is thin in each
