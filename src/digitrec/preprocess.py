@@ -86,13 +86,17 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
             mask &= ~cut
             # Where a stroke overlaps a line, its ink is darker than the line's: give it back below.
             cut &= ink > 1.5 * float(np.median(ink[lines]))
-    mask &= ~_box_lines(mask)
     labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+    slices = ndi.find_objects(labels)
+    box = _box_lines(labels, slices)
+    if box.any():
+        mask &= ~box
+        labels, n = ndi.label(mask, structure=np.ones((3, 3)))
+        slices = ndi.find_objects(labels)
     if n == 0:
         raise NoDigitFound("no digit found")
-    mass = ndi.sum_labels(ink, labels, np.arange(1, n + 1))
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]  # ndi.sum_labels' own sums
     inside = distance_inside(mask)
-    slices = ndi.find_objects(labels)
     keep, blob = np.ones(n, bool), np.zeros(n, bool)
     for i, sl in enumerate(slices):
         bh, bw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
@@ -108,17 +112,16 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     return Components(labels, slices, mass, keep, blob, cut)
 
 
-def _box_lines(mask: np.ndarray) -> np.ndarray:
-    """The straight sides of a printed box (a form's cell) around the writing, as a mask.
+def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
+    """The straight sides of a printed box (a form's cell) around the writing, as a mask, from the
+    pieces of ink (`labels` and their `slices`).
 
     A piece of ink is a box when at least three of its sides are straight lines: rows (columns)
     near its top and bottom (left and right) edges that its ink covers over 75% of its width
     (height), around a hollow; no digit has three. The digit inside often touches the box, so only those lines go,
     not the piece."""
-    h, w = mask.shape
-    out = np.zeros_like(mask)
-    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
-    for i, (sy, sx) in enumerate(ndi.find_objects(labels)):
+    out = np.zeros(labels.shape, bool)
+    for i, (sy, sx) in enumerate(slices):
         bh, bw = sy.stop - sy.start, sx.stop - sx.start
         if min(bh, bw) < 8:
             continue
