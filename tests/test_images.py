@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from digitrec.errors import DigitrecError
-from digitrec.images import MAX_PIXELS, ImageError, describe, header_pixels, load_image, resize, to_rgb
+from digitrec.images import MAX_PIXELS, ImageError, describe, header_pixels, load_image, load_reduced, resize, to_rgb
 
 
 def draw_zero():
@@ -124,6 +124,50 @@ def test_load_image_and_to_rgb():
     assert isinstance(img, Image.Image) and img.size == (400, 300)
     rgb = to_rgb(img)
     assert rgb.shape == (300, 400, 3) and rgb.dtype == np.float32 and rgb.min() >= 0 and rgb.max() <= 1
+
+
+def _jpeg(size, orientation=1) -> bytes:
+    """A JPEG of a dark diagonal bar on light paper, stored at `size`, with an EXIF orientation tag."""
+    img = Image.new("RGB", size, (235, 232, 225))
+    ImageDraw.Draw(img).line([(0, 0), size], fill=(20, 20, 60), width=max(2, size[0] // 100))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=90, exif=exif)
+    return buf.getvalue()
+
+
+def _half(w, h):
+    return w // 2, h // 2
+
+
+@pytest.mark.parametrize("need,factor", [(lambda w, h: (w // 2, h // 2), 2), (lambda w, h: (w // 5, h // 5), 4),
+                                         (lambda w, h: (w // 100, h // 100), 8), (lambda w, h: (w, h), 1),
+                                         (lambda w, h: (w // 3 * 2, h // 3 * 2), 1)])
+def test_a_big_jpeg_is_decoded_reduced_as_far_as_the_size_asked_for_allows(need, factor):
+    data = _jpeg((1600, 1200))
+    img, k, size = load_reduced(data, need)
+    assert k == factor and size == (1600, 1200)
+    assert img.size == (1600 // factor, 1200 // factor)
+    assert img.size[0] >= need(1600, 1200)[0] and img.size[1] >= need(1600, 1200)[1]
+    full = np.asarray(load_image(data).reduce(factor), np.float32)
+    assert np.abs(np.asarray(img, np.float32) - full).mean() < 4  # the same picture, a little differently smoothed
+
+
+def test_a_reduced_phone_photo_stored_sideways_is_upright_with_its_upright_size():
+    # Stored 1600x1200 with "rotate 90" (6): upright it is 1200x1600, and `need` is asked in those terms.
+    asked = []
+    img, k, size = load_reduced(_jpeg((1600, 1200), orientation=6), lambda w, h: asked.append((w, h)) or (w // 4, h // 4))
+    assert asked == [(1200, 1600)] and size == (1200, 1600) and k == 4 and img.size == (300, 400)
+
+
+def test_only_jpeg_files_are_reduced():
+    png = png_bytes(draw_zero())
+    img, k, size = load_reduced(png, _half)
+    assert k == 1 and img.size == size == (400, 300)
+    given = Image.open(io.BytesIO(_jpeg((1600, 1200))))  # a user's PIL image is used as it is, not drafted
+    img, k, size = load_reduced(given, _half)
+    assert k == 1 and img.size == size == (1600, 1200)
 
 
 def test_header_pixels_refuses_by_the_header_before_decoding():

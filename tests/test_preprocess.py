@@ -15,7 +15,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from conftest import on_paper as paper_digit
+from conftest import ballpoint_page, on_paper as paper_digit
 from digitrec.synth import iter_framed_set, iter_user_style_set
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
@@ -643,3 +643,16 @@ def test_the_same_image_gives_the_same_view_whatever_came_before(mnist):
     for other in pictures[:40]:
         preprocess(other)
         assert np.array_equal(preprocess(pictures[242]).image, alone)
+
+
+def test_a_phone_photo_decoded_reduced_finds_the_digit_where_the_full_decode_does():
+    # A 3000x4000 JPEG is decoded at half its size (what the looks need, twice over): the same digit
+    # framed, its box in the source's pixels within the reduction's two pixels.
+    page = ballpoint_page([[(0, 0.05), (0.6, 0.0), (0.25, 1.0)], [(0.12, 0.5), (0.5, 0.5)]], at=(900, 1300),
+                          height=700, width=14)
+    buf = io.BytesIO()
+    page.save(buf, "JPEG", quality=90)
+    reduced, full = preprocess(buf.getvalue()), preprocess(Image.open(io.BytesIO(buf.getvalue())))
+    assert reduced.source_size == full.source_size == (3000, 4000)
+    assert max(abs(a - b) for a, b in zip(reduced.box, full.box)) <= 4, (reduced.box, full.box)
+    assert np.abs(reduced.image - full.image).mean() < 0.02

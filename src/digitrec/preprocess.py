@@ -25,7 +25,7 @@ from scipy import ndimage as ndi
 
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image
-from .ink import NoDigitFound, drop_box_edges, find_ink
+from .ink import NoDigitFound, decode, drop_box_edges, find_ink
 from .morphology import dilate_mask, distance_inside
 from .stats import otsu, percentile
 
@@ -245,7 +245,7 @@ def preprocess(source) -> Preprocessed:
 
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
-    img = load_image(source)  # decoded once, for both looks
+    img = decode(source, (WORK_SIDE, WORK_SIDE))  # decoded once, for both looks
     try:
         found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges,
                                          wide_strokes=True)
