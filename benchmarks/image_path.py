@@ -12,7 +12,9 @@ Prints, in one run on the same files (`synth.save_user_style_set(..., seed=0, fm
     the shipped model's ONNX export (the default, no torch imported) and with `--backend torch`;
   * `digitrec read` on the 300 bank-check amounts as a whole process, when ../shared is beside the clone,
     on the shipped models' ONNX exports (the default, no torch imported) and with `--backend torch`;
-  * a cold one-image `digitrec read samples/number.jpg` on each backend, the median of --cold runs.
+  * a cold one-image `digitrec read samples/number.jpg` on each backend, the median of --cold runs;
+  * with --big N: N phone-photo-sized JPEGs (1,500-4,000 px, `synth.StyleConfig(long_side=...)`),
+    decoded alone and preprocessed (a big JPEG is decoded at a reduced scale: `images.load_reduced`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from PIL import Image
 
 from digitrec.data import load_mnist
 from digitrec.preprocess import NoDigitFound, preprocess
-from digitrec.synth import save_user_style_set
+from digitrec.synth import StyleConfig, save_user_style_set
 
 CHECKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "number-strings" / "bank-checks"
 
@@ -84,6 +86,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000, help="user-style JPEGs to make and read")
     p.add_argument("--top", type=int, default=12, help="functions to list in each profile")
     p.add_argument("--cold", type=int, default=5, help="cold one-image runs to take the median of")
+    p.add_argument("--big", type=int, default=0, help="also time this many phone-photo-sized JPEGs")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
 
@@ -114,6 +117,27 @@ def main() -> None:
     for backend in ("auto", "torch"):
         cold = statistics.median(whole_process("read", number, "--backend", backend) for _ in range(args.cold))
         print(f"cold one-image read, {backend:<5}         {cold:.2f} s  (median of {args.cold})")
+    if args.big:
+        big_photos(data, args.big)
+
+
+def big_photos(data, n: int) -> None:
+    """Decoding alone against preprocessing, on phone-photo-sized JPEGs of MNIST test digits."""
+    folder = Path(tempfile.mkdtemp(prefix="digitrec-big-photos-"))
+    save_user_style_set(folder, data.test_images, data.test_labels, n, seed=0, fmt="jpg",
+                        style=StyleConfig(long_side=(1500, 4000)))
+    files = sorted(folder.glob("*.jpg"))
+    t0 = time.perf_counter()
+    for f in files:
+        Image.open(f).convert("L")
+    print(f"\n{n} photos 1,500-4,000 px: decode only {rate(n, time.perf_counter() - t0)}")
+    t0 = time.perf_counter()
+    for f in files:
+        try:
+            preprocess(f)
+        except NoDigitFound:
+            pass
+    print(f"{n} photos 1,500-4,000 px: preprocess  {rate(n, time.perf_counter() - t0)}")
 
 
 if __name__ == "__main__":
