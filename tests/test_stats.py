@@ -46,6 +46,11 @@ def test_a_percentile_of_a_photos_worth_of_values_is_numpys():
                 assert percentile(values, q) == float(np.percentile(values, q)), (n, values.dtype, q)
 
 
+def test_a_percentile_of_no_values_is_an_error_not_a_number():
+    with pytest.raises(ValueError):
+        percentile(np.array([], np.float32), 50)
+
+
 @pytest.mark.parametrize("dark,light", [(0.1, 0.9), (0.0, 0.3), (2.0, 3.5)])
 def test_otsu_splits_two_groups_of_values_between_them(dark, light):
     rng = np.random.default_rng(1)

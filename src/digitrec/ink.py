@@ -73,10 +73,10 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
              wide_strokes: bool = False) -> tuple[Ink, T]:
     """Decode `source` (or take it as `decode` gave it), measure its ink at the largest resolution
     that fits `fit` (width, height), and return it with what `pick(ink)` finds there (a digit's mask,
-    a line's pieces). `clean`, if
-    given, is applied to the ink first (`drop_fine_texture` for documents). `margin` adds that share
-    of the long side of paper all round first (`with_margin`): a digit cropped tight, touching the
-    image's edges, then has paper around it as every photo does. `wide_strokes`: see `ink_map`.
+    a line's pieces). `clean`, if given, is applied to the ink first (`drop_fine_texture` for
+    documents). `margin` adds that share of the long side of paper all round first (`with_margin`):
+    a digit cropped tight, touching the image's edges, then has paper around it as every photo does.
+    `wide_strokes`: see `ink_map`.
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint

@@ -17,6 +17,8 @@ def percentile(values: np.ndarray, q: float) -> float:
     """np.percentile(values, q) for one q (its default "linear" method) of finite values: one
     partition at the two ranks around q, and numpy's interpolation in the values' own dtype."""
     v = values.ravel()
+    if v.size == 0:
+        raise ValueError("a percentile of no values")
     virtual = (v.size - 1) * (q / 100)
     lo = int(np.floor(virtual))
     hi = min(lo + 1, v.size - 1)
