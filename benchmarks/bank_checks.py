@@ -67,7 +67,7 @@ def rapidocr(folder: Path, rows: list[tuple[str, str]]) -> tuple[dict, float]:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="digit model (default: the shipped one)")
-    p.add_argument("--reader", default=None, help="line reader (default: the shipped one)")
+    p.add_argument("--reader", action="append", help="line reader; again for readers that vote (default: the shipped pair)")
     p.add_argument("--data", type=Path, default=DEFAULT_DIR)
     p.add_argument("--peer", action="store_true", help="also run RapidOCR (pip install -e '.[bench]')")
     p.add_argument("--json", type=Path, default=None, help="write the report, every image's reading included")

@@ -28,7 +28,7 @@ from digitrec.tensors import split_train_val
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default=None, help="checkpoint (default: the shipped model)")
-    p.add_argument("--reader", default=None, help="line reader checkpoint (default: the shipped reader)")
+    p.add_argument("--reader", action="append", help="line reader checkpoint; again for readers that vote (default: the shipped pair)")
     p.add_argument("--digits", default="test", choices=["test", "val"],
                    help="compose from MNIST test digits (to report) or the 5,000 validation digits held out of "
                         "the training set (to choose settings on)")

@@ -128,6 +128,7 @@ def test_calibrate_reader_fits_on_numbers_written_with_held_out_digits(reader_re
     r = reader_record
     assert r["n"] == 96 and "validation digits" in r["fitted_on"] and r["digit_model"] in ("digitrec-digits.pt", "digitrec-digits.onnx")  # the shipped one, or its ONNX export
     assert 0.05 < r["temperature"] < 20 and r["number"][0] > 0
+    assert [name.split(".")[0] for name in r["readers"]] == ["weights/digitrec-reader", "weights/digitrec-reader-b"]  # which voted
     # Fitted by log loss on these very numbers: the calibration error they leave is no larger.
     assert r["after"]["ece"] <= r["before"]["ece"] + 0.02
 
@@ -147,8 +148,12 @@ def test_a_calibrated_reader_applies_its_temperature_and_number_map(reader_recor
     assert b.confidence < a.confidence
 
 
-def test_the_shipped_reader_is_calibrated():
-    ck = load_checkpoint(shipped_path("line"))
+@pytest.mark.parametrize("name, readers", [("line", ["reader/reader.pt", "reader-b/reader.pt"]),
+                                           ("line-b", ["reader-b/reader.pt"])])
+def test_the_shipped_readers_are_calibrated(name, readers):
+    # scripts/build-reader: the first reader for the pair reading together, the second for reading alone.
+    ck = load_checkpoint(shipped_path(name))
     cal = ck.meta["calibration"]
     assert ck.temperature == cal["temperature"] != 1.0 and len(cal["number"]) == 2
     assert cal["after"]["ece"] < cal["before"]["ece"]
+    assert cal["readers"] == readers

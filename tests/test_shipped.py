@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image, ImageDraw
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 from digitrec.checkpoint import load_checkpoint, weights_sha256
 from digitrec.evaluate import evaluate_checkpoint
 from digitrec.export import onnx_bytes
@@ -85,15 +85,23 @@ def test_the_shipped_onnx_export_is_the_shipped_model(mnist):
     assert b.dtype == np.float32 and (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 1e-5
 
 
-def test_the_shipped_reader_is_what_build_reader_trains():
-    # scripts/build-reader runs `digitrec train-reader` with its defaults: the shipped reader must record them
-    # (settings added since it was trained take their defaults; CPU threads change nothing it learns).
-    saved = dict(load_checkpoint(shipped_path("line")).meta["config"])
+@pytest.mark.parametrize("name, flags, command", [
+    ("line", {}, "train-reader --out runs/reader --force"),
+    ("line-b", {"flag_length": 1.0}, "train-reader --flag-length 1.0 --out runs/reader-b --force"),
+])
+def test_the_shipped_readers_are_what_build_reader_trains(name, flags, command):
+    # scripts/build-reader runs `digitrec train-reader` with its defaults, and the second reader with
+    # lead-ins up to the whole height: the shipped readers must record that (settings added since they
+    # were trained take their defaults; CPU threads change nothing they learn).
+    saved = dict(load_checkpoint(shipped_path(name)).meta["config"])
     saved["channels"] = tuple(saved["channels"])
-    assert dataclasses.replace(ReaderConfig(**saved), threads=0) == ReaderConfig()
+    assert dataclasses.replace(ReaderConfig(**saved), threads=0) == ReaderConfig(**flags)
+    script = (REPO / "scripts" / "build-reader").read_text()
+    assert command in script
 
 
-def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist):
+@pytest.mark.parametrize("name", ["line", "line-b"])
+def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist, name):
     # scripts/build-onnx wrote it: the weights a fresh export has, the same calibration (temperature and
     # number map), and the same log-probabilities at any width.
     onnx = pytest.importorskip("onnx")
@@ -102,9 +110,9 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist):
     from digitrec.read import READ_FIT, _line_pieces
     from digitrec.synth import iter_number_set
 
-    ck, shipped = load_checkpoint(shipped_path("line")), load_onnx(shipped_onnx_path("line"))
+    ck, shipped = load_checkpoint(shipped_path(name)), load_onnx(shipped_onnx_path(name))
     assert shipped.task == "line" and shipped.backend == "onnx"
-    assert _same_weights(onnx.load_from_string(onnx_bytes(ck)), onnx.load(str(shipped_onnx_path("line"))))
+    assert _same_weights(onnx.load_from_string(onnx_bytes(ck)), onnx.load(str(shipped_onnx_path(name))))
     assert shipped.temperature == ck.temperature != 1.0
     assert shipped.meta["calibration"] == ck.meta["calibration"] and shipped.meta["metrics"] == ck.meta["metrics"]
     model = ck.model.eval()

@@ -139,9 +139,10 @@ def reading_set(data: MNIST, val_size: int = VAL_SIZE, per_cell: int = PER_CELL,
 
 def calibrate_reader(reader: NumberReader, data: MNIST, *, per_cell: int = PER_CELL, seed: int = 0,
                      progress: Callable[[int], object] | None = None) -> dict:
-    """Fit the line reader's calibration (with `reader.digits` as its digit model) on `reading_set`;
-    returns the record its checkpoint keeps under "calibration". `progress(1)` is called per number read."""
-    raw = NumberReader(reader.digits, reader.reader, calibrated=False)
+    """Fit the line reader's calibration (with `reader.digits` as its digit model, and its other
+    readers voting) on `reading_set`; returns the record its first reader's checkpoint keeps under
+    "calibration". `progress(1)` is called per number read."""
+    raw = NumberReader(reader.digits, reader.readers, calibrated=False)
     val_size = int((reader.reader.meta.get("config") or {}).get("val_size") or VAL_SIZE)
     readings, labels = [], []
     for img, text in reading_set(data, val_size, per_cell, seed):
@@ -166,6 +167,7 @@ def calibrate_reader(reader: NumberReader, data: MNIST, *, per_cell: int = PER_C
             "fitted_on": (f"{len(readings)} numbers of 1-8 digits written with the {val_size} validation digits held "
                           f"out of training (synth, every spacing, papers {', '.join(PAPERS)}, seed {seed})"),
             "digit_model": Path(reader.digits.checkpoint.path or "").name,  # a name: no local paths in files we ship
+            "readers": ["/".join(Path(r.path or "").parts[-2:]) for r in reader.readers],  # run/reader.pt: which voted
             "number_accuracy": round(float(right.mean()), 6),
             "before": {"ece": round(expected_calibration_error(before, right), 6)},
             "after": {"ece": round(expected_calibration_error(after, right), 6),

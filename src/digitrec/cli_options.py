@@ -34,9 +34,10 @@ def backend_option(default: str = "torch"):
 
 
 def reader_option(f):
-    return click.option("--reader", "reader_path", type=click.Path(dir_okay=False), default=None,
-                        help="Line reader checkpoint from `digitrec train-reader` [default: the one shipped "
-                             "with digitrec].")(f)
+    return click.option("--reader", "reader_path", type=click.Path(dir_okay=False), multiple=True,
+                        callback=lambda ctx, param, value: value or None,
+                        help="Line reader checkpoint from `digitrec train-reader`; give it again for readers "
+                             "that vote on unsure readings [default: the two shipped with digitrec].")(f)
 
 
 def processes_option(f):

@@ -121,15 +121,19 @@ def ensemble(model_paths, out, data_dir, device):
               help="Validation digits also rendered as photos and scans and preprocessed for the fit (a digit model).")
 @click.option("--digits-model", type=click.Path(dir_okay=False), default=None,
               help="For a line reader: the digit model it reads with [default: the shipped one].")
+@click.option("--vote-with", type=click.Path(dir_okay=False), multiple=True,
+              help="For a line reader: another reader that votes with it on unsure readings, as `digitrec read "
+                   "--reader MODEL_PATH --reader FILE` reads (give it once per reader).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 @data_option
-def calibrate(model_path, out, styled, digits_model, quiet, data_dir):
+def calibrate(model_path, out, styled, digits_model, vote_with, quiet, data_dir):
     """Make a model's confidences probabilities: fit its calibration on held-out digits and keep it.
 
     A digit model gets a temperature, fitted on the validation split it was trained without (as
     MNIST has it, and rendered as photos and scans), never on the test set. A line reader
     (`digitrec train-reader`'s reader.pt) gets a temperature for its digits and a map for its
-    numbers' confidence, fitted on 1,536 numbers written with those validation digits. predict,
+    numbers' confidence, fitted on 1,536 numbers written with those validation digits (as read with
+    the readers of --vote-with voting, which the shipped reader is calibrated for). predict,
     read, serve and export apply them from then on; `digitrec evaluate` and `evaluate-read`
     report the calibration error they leave.
 
@@ -137,7 +141,7 @@ def calibrate(model_path, out, styled, digits_model, quiet, data_dir):
     Example:
       digitrec calibrate runs/best/model.pt
       digitrec evaluate --model runs/best/model.pt --figures runs/best/figures   # reliability.png
-      digitrec calibrate runs/reader/reader.pt
+      digitrec calibrate runs/reader/reader.pt --vote-with runs/reader-b/reader.pt
     """
     from .calibration import READING_SET, calibrate as fit, calibrate_reader, save_calibrated
     from .checkpoint import load_checkpoint
@@ -148,7 +152,8 @@ def calibrate(model_path, out, styled, digits_model, quiet, data_dir):
     ck, data = load_checkpoint(model_path), load_mnist(data_dir)
     if ck.task == "line":
         with progress_bar(READING_SET, "number", quiet) as bar:
-            record = calibrate_reader(NumberReader(load_model(digits_model), ck), data, progress=bar.update)
+            voters = [load_checkpoint(p) for p in vote_with]
+            record = calibrate_reader(NumberReader(load_model(digits_model), [ck, *voters]), data, progress=bar.update)
     else:
         record = fit(ck, data, styled=styled)
     path = save_calibrated(model_path, record, out)

@@ -19,14 +19,14 @@ from .device import use_inference_threads
 from .errors import ConfigError, DigitrecError, OutputError, require
 from .files import IMAGE_SUFFIXES, expand_paths
 from .loading import load_model
-from .read import load_reader
+from .read import Readers, load_reader
 
 FORMATS = ("jsonl", "parquet")
 TASKS = ("digit", "number")
 
 
 def predict_cluster(inputs, out: str | Path, *, fmt: str = "jsonl", task: str = "digit", model: str | None = None,
-                    reader: str | None = None, backend: str = "torch", min_confidence: float = 0.0,
+                    reader: Readers = None, backend: str = "torch", min_confidence: float = 0.0,
                     workers: int = 2, batch_size: int = 64, address: str | None = None,
                     force: bool = False) -> dict:
     """Read every image that `inputs` names (files, folders, globs as `digitrec predict` takes them;
@@ -52,7 +52,9 @@ def predict_cluster(inputs, out: str | Path, *, fmt: str = "jsonl", task: str = 
     ds = read_binary_files(files, include_paths=True, num_cpus=0, concurrency=workers,
                            file_extensions=None if _all_local(files) else _extensions())
     # The actors may start in another folder or on another machine: give them absolute paths.
-    model, reader = (os.path.abspath(p) if p and os.path.isfile(p) else p for p in (model, reader))
+    model = os.path.abspath(model) if model and os.path.isfile(model) else model
+    readers = None if not reader else [reader] if isinstance(reader, (str, Path)) else list(reader)
+    reader = readers and [os.path.abspath(p) if os.path.isfile(p) else str(p) for p in readers]
     ds = ds.map_batches(Predictor, fn_constructor_kwargs={"task": task, "model": model, "reader": reader,
                                                           "backend": backend, "min_confidence": min_confidence},
                         batch_size=batch_size, batch_format="pyarrow", num_cpus=1,
@@ -97,7 +99,7 @@ class Predictor:
     One thread per actor (preprocessing and torch): Ray gives each actor one CPU, and more threads
     would fight the other actors for it."""
 
-    def __init__(self, task: str = "digit", model: str | None = None, reader: str | None = None,
+    def __init__(self, task: str = "digit", model: str | None = None, reader: list[str] | None = None,
                  backend: str = "torch", min_confidence: float = 0.0):
         use_inference_threads(1)
         self.task = task

@@ -23,16 +23,19 @@ from .errors import CheckpointError, ConfigError
 
 MNIST_MEAN, MNIST_STD = 0.1307, 0.3081  # the tutorial's (and torchvision's) MNIST statistics
 CLASSES = [str(d) for d in range(10)]
-# The models that ship inside the package (weights/), per task: the digit classifier behind
-# predict and serve, and the line reader behind read.
-SHIPPED = {"digit": "digitrec-digits.pt", "line": "digitrec-reader.pt"}
+# The models that ship inside the package (weights/), by name: the digit classifier behind predict
+# and serve ("digit"), and the two line readers behind read ("line", and "line-b", trained to take
+# 1s with lead-ins up to their whole height), which vote on a reading the first is unsure of.
+SHIPPED = {"digit": "digitrec-digits.pt", "line": "digitrec-reader.pt", "line-b": "digitrec-reader-b.pt"}
+SHIPPED_READERS = ("line", "line-b")
 # What to pass instead, per task, when a file holds the wrong kind of model.
 _WHAT = {"digit": ("a digit model", "a model.pt written by `digitrec train`"),
          "line": ("a line reader", "a reader.pt written by `digitrec train-reader` (`digitrec read --reader`)")}
 
 
 def shipped_path(task: str = "digit") -> Path:
-    """Path of the model for `task` ("digit" or "line") that ships inside the package."""
+    """Path of the model that ships inside the package for `task` ("digit", "line"; or "line-b",
+    the second line reader)."""
     return Path(str(resources.files("digitrec") / "weights" / SHIPPED[task]))
 
 

@@ -198,8 +198,8 @@ def softmax(z: np.ndarray) -> np.ndarray:
 def onnx_file(path: str | Path | None = None, backend: str = "auto", device: str = "auto",
               task: str = "digit") -> Path | None:
     """The .onnx file that runs as the model at `path` without PyTorch, or None when PyTorch must
-    load it. An .onnx file always runs so. The shipped model for `task` ("digit", or "line": the
-    reader behind `read`) runs as its ONNX export when `path` is None, with backend "onnx", and with
+    load it. An .onnx file always runs so. The shipped model for `task` ("digit"; "line" or "line-b":
+    the readers behind `read`) runs as its ONNX export when `path` is None, with backend "onnx", and with
     "auto" when onnxruntime and onnx are installed and the device is the CPU ("auto" or "cpu"): the
     same weights and calibration, and no `import torch`."""
     if backend not in BACKENDS:

@@ -18,13 +18,15 @@ ink map and finer looks, with shadows, specks and ruled lines set aside by
    MNIST's training digits) reads the strip column by column, and CTC's best path (`ctc.decode`)
    gives the digits. It never has to decide where one digit ends: digits that touch or overlap are read
    from the columns they share, a digit broken in two is still one. An unsure reading is read
-   again from the strip squeezed and stretched sideways, and the three vote (`read_strip`).
+   again from the strip squeezed and stretched sideways, and by the second shipped reader (trained
+   to take 1s with long lead-ins) from all three, and the six readings vote (`read_strip`).
 4. Each digit's box is its group's ink, split at the midpoints between digits read in the same
    group. A digit alone in its group is also framed as a single digit (`frame_like_mnist`) and
    read by the digit model; its answer is the product of the two models' probabilities.
 
 With onnxruntime installed, the shipped models run as their ONNX exports (`backend="auto"`, as for
-`predict`) and reading never imports torch; a PyTorch checkpoint (`--reader reader.pt`) runs on torch.
+`predict`) and reading never imports torch; a PyTorch checkpoint (`--reader reader.pt`, given once
+or once per reader that votes) runs on torch.
 
 Cutting touching digits apart and scoring the cuts with the single-digit classifier was tried
 first and fails: a digit classifier is confident on almost any slice of ink (0% of touching
@@ -34,6 +36,7 @@ first and fails: a digit classifier is confident on almost any slice of ink (0% 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,16 +47,17 @@ from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe, resize
 from .ink import NoDigitFound, clean_document, find_ink
-from .model_file import Checkpoint, normalise
+from .model_file import SHIPPED_READERS, Checkpoint, normalise, shipped_path
 from .morphology import dilate_mask
 from .onnx_model import load_onnx
 from .predict import Recogniser, load_onnx_model, onnx_file, softmax
 from .preprocess import ink_components
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
-# An unsure reading is read again from the strip squeezed and stretched sideways, and the three
-# vote: a wide digit read as two, or two narrow ones read as one, rarely survives both. On validation
-# numbers (4 digits, 150 each) the line reader alone reads 139 vs 135 with a gap and 136 vs 134 touching.
+# An unsure reading is read again from the strip squeezed and stretched sideways, by every reader,
+# and the readings vote: a wide digit read as two, or two narrow ones read as one, rarely survives
+# both. On validation numbers (4 digits, 150 each) one line reader alone reads 139 vs 135 with a gap
+# and 136 vs 134 touching; two readers voting read 184 of the 300 bank checks against one's 179.
 VOTE_SCALES = (0.85, 1.18)
 SURE = 0.9  # a reading whose symbols' confidences multiply to this is not read again
 DATE = re.compile(r"\d{1,2}/\d{1,2}/(\d{2}|\d{4})")
@@ -203,21 +207,23 @@ def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[li
 
 
 class NumberReader:
-    """Reads the handwritten number in an image: the line reader over the framed line, with the
+    """Reads the handwritten number in an image: the line readers over the framed line, with the
     digit model's opinion on digits that stand alone. Call `read` with a path, bytes, a binary file
-    object, PIL image or array."""
+    object, PIL image or array.
 
-    def __init__(self, digits: Recogniser, reader: Checkpoint, *, calibrated: bool = True, vote: bool = True):
+    `readers` is one line reader or several (`load_line_readers`): the first reads every line, the
+    others only vote on the lines it is unsure of (`read_strip`). The first one's calibration is
+    the reading's, fitted for the readers it was fitted with (`calibration.calibrate_reader`)."""
+
+    def __init__(self, digits: Recogniser, readers: Checkpoint | Sequence[Checkpoint], *, calibrated: bool = True,
+                 vote: bool = True):
         self.digits = digits  # the digit model, for digits alone in their piece of ink
         self.vote = vote  # unsure readings read again, squeezed and stretched (`read_strip`)
-        self.reader = reader.require("line")
-        if self.reader.backend == "onnx":
-            self._run = self.reader.model  # onnx_model.OnnxModel: numpy in, numpy out
-        else:  # a PyTorch reader: only then does reading import torch
-            from .device import run_numpy
-
-            model = self.reader.model.cpu().eval()
-            self._run = lambda x: run_numpy(model, x)  # noqa: E731
+        self.readers = [r.require("line") for r in ([readers] if isinstance(readers, Checkpoint) else readers)]
+        if not self.readers:
+            raise ValueError("NumberReader needs at least one line reader")
+        self.reader = self.readers[0]
+        self._runs = [_runner(r) for r in self.readers]
         # The reader's calibration (`calibration.calibrate_reader`): a temperature for each digit's
         # probabilities and a logistic map for the number's; calibrated=False reads raw (to fit them).
         cal = self.reader.meta.get("calibration") if calibrated else None
@@ -226,26 +232,31 @@ class NumberReader:
 
     @property
     def uses_torch(self) -> bool:
-        """Whether either model runs on PyTorch (then its CPU threads are worth setting)."""
-        return self.reader.backend != "onnx" or self.digits.checkpoint.backend != "onnx"
+        """Whether any model runs on PyTorch (then its CPU threads are worth setting)."""
+        return any(r.backend != "onnx" for r in self.readers) or self.digits.checkpoint.backend != "onnx"
 
-    def read_line(self, strip: np.ndarray) -> np.ndarray:
-        """The line reader's log-probabilities (T, classes), float32, for a framed line (28, W) in [0, 1]."""
-        x = normalise(np.asarray(strip, dtype=np.float32)[None, None], self.reader.mean, self.reader.std)
-        return np.asarray(self._run(x), dtype=np.float32)[0]
+    def read_line(self, strip: np.ndarray, which: int = 0) -> np.ndarray:
+        """Line reader `which`'s log-probabilities (T, classes), float32, for a framed line (28, W) in [0, 1]."""
+        r = self.readers[which]
+        x = normalise(np.asarray(strip, dtype=np.float32)[None, None], r.mean, r.std)
+        return np.asarray(self._runs[which](x), dtype=np.float32)[0]
 
     def read_strip(self, strip: np.ndarray) -> tuple[list[Decoded], float]:
         """The symbols read from a framed line, and the sideways scale of the strip they were read
-        from: the strip as it is when the reading is sure (SURE), else the majority of it and its
-        squeezed and stretched copies (VOTE_SCALES), the strip as it is when all three differ."""
+        from: the first reader's reading of the strip as it is when it is sure (SURE), else the
+        majority of every reader's readings of it and its squeezed and stretched copies
+        (VOTE_SCALES); on a tie, the first of them in that order (the first reader, as it is)."""
         first = decode(self.read_line(strip)[None])[0]
         if not self.vote or np.prod([d.confidence for d in first]) >= SURE:
             return first, 1.0
         h, w = strip.shape
         scaled = [resize(strip, (max(4, int(round(w * a / 4)) * 4), h)) for a in VOTE_SCALES]  # widths: multiples of 4
-        readings = [(first, 1.0)] + [(decode(self.read_line(s)[None])[0], s.shape[1] / w) for s in scaled]
+        readings = [(first, 1.0)]
+        for which in range(len(self.readers)):
+            readings += [(decode(self.read_line(s, which)[None])[0], s.shape[1] / w)
+                         for s in ([] if which == 0 else [strip]) + scaled]
         said = [tuple(d.symbol for d in symbols) for symbols, _ in readings]
-        best = max(said, key=said.count)  # the first of the most frequent: the strip as it is on a tie
+        best = max(said, key=said.count)  # the first of the most frequent
         return readings[said.index(best)]
 
     def read(self, source, *, name: str | None = None) -> Reading:
@@ -296,6 +307,16 @@ class NumberReader:
         return probs
 
 
+def _runner(reader: Checkpoint):
+    """numpy in, numpy out for a line reader: its onnxruntime session, or its PyTorch model on the CPU."""
+    if reader.backend == "onnx":
+        return reader.model  # onnx_model.OnnxModel
+    from .device import run_numpy  # a PyTorch reader: only then does reading import torch
+
+    model = reader.model.cpu().eval()
+    return lambda x: run_numpy(model, x)
+
+
 def _slashes_in_dates(digit: list[bool], symbols: list[str]) -> list[bool]:
     """Which symbols to keep as digits: the digits, and every "/" unless the line reads as a date
     (29/11/26, 29/11/2026). A slash is written like a slanted 1; outside a date it is the 1
@@ -335,24 +356,40 @@ def number_confidence(digit_confidences: list[float], scale: tuple[float, float]
     return float(1 / (1 + np.exp(-(a * np.log(prod / (1 - prod)) + b))))
 
 
-def load_reader(model: str | Path | None = None, reader: str | Path | None = None, *, backend: str = "auto",
+Readers = str | Path | Sequence[str | Path] | None
+
+
+def load_reader(model: str | Path | None = None, reader: Readers = None, *, backend: str = "auto",
                 device: str = "cpu") -> NumberReader:
     """A NumberReader with the digit model at `model` (as `loading.load_model` takes it) and the line
-    reader at `reader` (a reader.pt from `digitrec train-reader`, or its ONNX export); the shipped
-    ones when None. backend="auto" runs the shipped models' ONNX exports where onnxruntime is
-    installed, and imports torch only for a model that needs it (`predict.onnx_file`)."""
+    reader(s) at `reader` (as `load_line_readers` takes them); the shipped ones when None.
+    backend="auto" runs the shipped models' ONNX exports where onnxruntime is installed, and
+    imports torch only for a model that needs it (`predict.onnx_file`)."""
     digits_onnx = onnx_file(model, backend, device)
-    reader_onnx = onnx_file(reader, backend, device, task="line")
     if digits_onnx is not None:
         digits = load_onnx_model(digits_onnx)
     else:
         from .loading import load_model
 
         digits = load_model(model, backend=backend, device=device)
-    if reader_onnx is not None:
-        line = load_onnx(reader_onnx)
-    else:
-        from .loading import load
+    return NumberReader(digits, load_line_readers(reader, backend=backend, device=device))
 
-        line = load(reader, task="line", backend=backend)  # on the CPU: a line at a time
-    return NumberReader(digits, line)
+
+def load_line_readers(reader: Readers = None, *, backend: str = "auto", device: str = "cpu") -> list[Checkpoint]:
+    """The line readers at `reader`: one file (a reader.pt from `digitrec train-reader`, or its ONNX
+    export) or several, the first reading and the others voting; the shipped pair when None (or empty)."""
+    if not reader:
+        return [_line_reader(None, name, backend, device) for name in SHIPPED_READERS]
+    paths = [reader] if isinstance(reader, (str, Path)) else list(reader)
+    return [_line_reader(p, "line", backend, device) for p in paths]
+
+
+def _line_reader(path: str | Path | None, name: str, backend: str, device: str) -> Checkpoint:
+    """The line reader at `path`, or the shipped one called `name`, as `onnx_file` says to run it."""
+    onnx = onnx_file(path, backend, device, task=name)
+    if onnx is not None:
+        return load_onnx(onnx)
+    from .loading import load
+
+    # On the CPU: a line at a time. A shipped file missing from an installation is named by load.
+    return load(path if path is not None or name == "line" else shipped_path(name), task="line", backend=backend)

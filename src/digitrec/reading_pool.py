@@ -16,12 +16,12 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .read import NumberReader, Reading, load_reader
+from .read import NumberReader, Readers, Reading, load_reader
 
 _reader: NumberReader | None = None  # a worker process's own reader, loaded by `_start`
 
 
-def _start(model: str | None, reader: str | None, backend: str) -> None:
+def _start(model: str | None, reader: list[str] | None, backend: str) -> None:
     global _reader
     _reader = load_reader(model, reader, backend=backend)
 
@@ -30,11 +30,12 @@ def _read(path: str) -> Reading:
     return _reader.read(path, name=path)
 
 
-def read_files(paths: list[str], *, model: str | Path | None = None, reader: str | Path | None = None,
+def read_files(paths: list[str], *, model: str | Path | None = None, reader: Readers = None,
                backend: str = "auto", processes: int = 2) -> Iterator[Reading]:
     """The readings of `paths` in their order, read by `processes` worker processes, each loading
-    the digit model `model` and the line reader `reader` (as `load_reader` takes them)."""
-    args = (None if model is None else str(model), None if reader is None else str(reader), backend)
+    the digit model `model` and the line reader(s) `reader` (as `load_reader` takes them)."""
+    readers = None if not reader else [str(reader)] if isinstance(reader, (str, Path)) else [str(r) for r in reader]
+    args = (None if model is None else str(model), readers, backend)
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
                              initargs=args) as pool:
         yield from pool.map(_read, paths, chunksize=max(1, len(paths) // (8 * processes)))

@@ -39,9 +39,9 @@ from .errors import require
 from .forms import form_files
 from .images import header_pixels, header_size
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
-from .loading import load, load_model
+from .loading import load_model
 from .predict import Prediction, Recogniser
-from .read import NumberReader
+from .read import NumberReader, load_line_readers
 
 # The serve extra: FastAPI and python-multipart (its form parser). Without them, importing this
 # module says in one line which extra installs them.
@@ -204,10 +204,10 @@ def _answer_errors_as_json(app: FastAPI, limits: Limits) -> None:
 def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: Limits = Limits(),
                allowed_hosts=("*",)) -> FastAPI:
     """The FastAPI application serving `rec` (digits) and `reader` (numbers; default: the shipped
-    line reader with `rec`, on onnxruntime when `rec` runs there), answering requests whose Host is
+    line readers with `rec`, on onnxruntime when `rec` runs there), answering requests whose Host is
     one of `allowed_hosts`."""
     batcher = Batcher(rec)
-    reader = reader or NumberReader(rec, load(task="line", backend="auto" if rec.runs == "onnx" else "torch"))
+    reader = reader or NumberReader(rec, load_line_readers(backend="auto" if rec.runs == "onnx" else "torch"))
     bodies = Budget(limits.bytes_in_flight, "bytes of request bodies")
     workers = Workers(max(4, os.cpu_count() or 1), Budget(limits.pixels_in_flight, "decoded pixels"))
 
