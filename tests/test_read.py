@@ -9,7 +9,8 @@ from PIL import Image
 from conftest import REPO, ballpoint_page, bound_by_permissions, run_cli
 from digitrec.errors import CheckpointError
 from digitrec.loading import load_model
-from digitrec.read import NumberReader, load_reader, number_confidence
+from digitrec.model_file import shipped_path
+from digitrec.read import NumberReader, load_reader, number_confidence, reader_paths
 from digitrec.synth import StyleConfig, iter_number_set, render_number
 
 
@@ -102,8 +103,6 @@ def test_cli_read_text_json_and_annotate(tmp_path, clear_numbers):
     text = run_cli("read", str(paths[0]))
     assert text.returncode == 0 and text.stdout.startswith(f"{paths[0]}: ")
     # --reader once per reader that votes: the shipped pair's checkpoints read as their ONNX exports do.
-    from digitrec.model_file import shipped_path
-
     pair = run_cli("read", str(paths[0]), "--reader", str(shipped_path("line")), "--reader", str(shipped_path("line-b")))
     assert pair.returncode == 0 and pair.stdout.split("  ")[0] == text.stdout.split("  ")[0]
 
@@ -137,8 +136,6 @@ def test_http_read(rec, clear_numbers):
 
 
 def test_a_digit_model_is_refused_as_the_line_reader_and_the_reader_as_a_digit_model(seed_model_path):
-    from digitrec.model_file import shipped_path
-
     with pytest.raises(CheckpointError, match="a digit model .*not a line reader"):
         load_reader(reader=seed_model_path)
     with pytest.raises(CheckpointError, match="a line reader .*not a digit model"):
@@ -290,3 +287,9 @@ def test_read_in_worker_processes_prints_what_one_process_prints(tmp_path, mnist
     outs = [run_cli("read", str(tmp_path), "--json", "-q", "--processes", n) for n in ("1", "2")]
     assert [o.returncode for o in outs] == [1, 1]  # the broken file, in both
     assert outs[0].stdout == outs[1].stdout and outs[0].stdout.count("\n") == 13
+
+
+def test_reader_paths_names_one_reader_or_several_and_none_for_the_shipped_pair(tmp_path):
+    assert reader_paths(None) == reader_paths(()) == []
+    assert reader_paths(tmp_path / "a.pt") == [str(tmp_path / "a.pt")]
+    assert reader_paths([tmp_path / "a.pt", "b.onnx"]) == [str(tmp_path / "a.pt"), "b.onnx"]

@@ -19,7 +19,7 @@ from .device import use_inference_threads
 from .errors import ConfigError, DigitrecError, OutputError, require
 from .files import IMAGE_SUFFIXES, expand_paths
 from .loading import load_model
-from .read import Readers, load_reader
+from .read import Readers, load_reader, reader_paths
 
 FORMATS = ("jsonl", "parquet")
 TASKS = ("digit", "number")
@@ -53,8 +53,7 @@ def predict_cluster(inputs, out: str | Path, *, fmt: str = "jsonl", task: str = 
                            file_extensions=None if _all_local(files) else _extensions())
     # The actors may start in another folder or on another machine: give them absolute paths.
     model = os.path.abspath(model) if model and os.path.isfile(model) else model
-    readers = None if not reader else [reader] if isinstance(reader, (str, Path)) else list(reader)
-    reader = readers and [os.path.abspath(p) if os.path.isfile(p) else str(p) for p in readers]
+    reader = [os.path.abspath(p) if os.path.isfile(p) else p for p in reader_paths(reader)] or None
     ds = ds.map_batches(Predictor, fn_constructor_kwargs={"task": task, "model": model, "reader": reader,
                                                           "backend": backend, "min_confidence": min_confidence},
                         batch_size=batch_size, batch_format="pyarrow", num_cpus=1,

@@ -251,10 +251,10 @@ class NumberReader:
             return first, 1.0
         h, w = strip.shape
         scaled = [resize(strip, (max(4, int(round(w * a / 4)) * 4), h)) for a in VOTE_SCALES]  # widths: multiples of 4
-        readings = [(first, 1.0)]
-        for which in range(len(self.readers)):
-            readings += [(decode(self.read_line(s, which)[None])[0], s.shape[1] / w)
-                         for s in ([] if which == 0 else [strip]) + scaled]
+        views = [strip] + scaled  # the first reader has read the strip as it is already
+        readings = [(first, 1.0)] + [(decode(self.read_line(s, which)[None])[0], s.shape[1] / w)
+                                     for which in range(len(self.readers))
+                                     for s in (views[1:] if which == 0 else views)]
         said = [tuple(d.symbol for d in symbols) for symbols, _ in readings]
         best = max(said, key=said.count)  # the first of the most frequent
         return readings[said.index(best)]
@@ -359,6 +359,13 @@ def number_confidence(digit_confidences: list[float], scale: tuple[float, float]
 Readers = str | Path | Sequence[str | Path] | None
 
 
+def reader_paths(reader: Readers) -> list[str]:
+    """The line reader files that `reader` names (one path or several), as strings; [] for the shipped pair."""
+    if not reader:
+        return []
+    return [str(reader)] if isinstance(reader, (str, Path)) else [str(r) for r in reader]
+
+
 def load_reader(model: str | Path | None = None, reader: Readers = None, *, backend: str = "auto",
                 device: str = "cpu") -> NumberReader:
     """A NumberReader with the digit model at `model` (as `loading.load_model` takes it) and the line
@@ -378,9 +385,9 @@ def load_reader(model: str | Path | None = None, reader: Readers = None, *, back
 def load_line_readers(reader: Readers = None, *, backend: str = "auto", device: str = "cpu") -> list[Checkpoint]:
     """The line readers at `reader`: one file (a reader.pt from `digitrec train-reader`, or its ONNX
     export) or several, the first reading and the others voting; the shipped pair when None (or empty)."""
-    if not reader:
+    paths = reader_paths(reader)
+    if not paths:
         return [_line_reader(None, name, backend, device) for name in SHIPPED_READERS]
-    paths = [reader] if isinstance(reader, (str, Path)) else list(reader)
     return [_line_reader(p, "line", backend, device) for p in paths]
 
 

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from .read import NumberReader, Readers, Reading, load_reader
+from .read import NumberReader, Readers, Reading, load_reader, reader_paths
 
 _reader: NumberReader | None = None  # a worker process's own reader, loaded by `_start`
 
@@ -34,8 +34,7 @@ def read_files(paths: list[str], *, model: str | Path | None = None, reader: Rea
                backend: str = "auto", processes: int = 2) -> Iterator[Reading]:
     """The readings of `paths` in their order, read by `processes` worker processes, each loading
     the digit model `model` and the line reader(s) `reader` (as `load_reader` takes them)."""
-    readers = None if not reader else [str(reader)] if isinstance(reader, (str, Path)) else [str(r) for r in reader]
-    args = (None if model is None else str(model), readers, backend)
+    args = (None if model is None else str(model), reader_paths(reader) or None, backend)
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
                              initargs=args) as pool:
         yield from pool.map(_read, paths, chunksize=max(1, len(paths) // (8 * processes)))
