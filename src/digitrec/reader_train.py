@@ -24,6 +24,7 @@ from .checkpoint import atomic_save, initial_weights, make_checkpoint, read_chec
 from .ctc import BLANK, CLASSES, decode
 from .data import MNIST, load_mnist
 from .errors import CheckpointError, ConfigError
+from .fonts import font_digits, load_fonts
 from .framing import STRIP_HEIGHT
 from .lines import compose_lines
 from .loop import StopOnInterrupt
@@ -78,7 +79,7 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     torch.manual_seed(cfg.seed)
     data = data or load_mnist(data_dir)
     tr, va = split_train_val(len(data.train_images), cfg.val_size)
-    images, labels = data.train_images[tr], data.train_labels[tr]
+    images, labels, fonts = _with_font_digits(data.train_images[tr], data.train_labels[tr], cfg)
     val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
     run = _Run(cfg, {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1})
     if saved:
@@ -105,7 +106,7 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     run.model.load_state_dict(run.best_state)
     metrics = {"val": {"line_accuracy": run.best, "lines": sum(len(v[0]) for v in val)},
                "train_seconds": time.perf_counter() - t0, "train_lines": run.seen}
-    extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0],
+    extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0], "fonts": fonts,
              **({"command": command} if command else {})}
     ckpt = make_checkpoint(run.model, "linecnn", run.arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, out / READER)
@@ -167,6 +168,19 @@ def _trim_metrics(out: Path, step: int) -> None:
     path = out / METRICS
     lines = path.read_text().splitlines() if path.exists() and step else []
     path.write_text("".join(ln + "\n" for ln in lines if json.loads(ln)["step"] <= step))
+
+
+def _with_font_digits(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> tuple[torch.Tensor, torch.Tensor, list]:
+    """The digits training lines draw from: MNIST's and, with `cfg.fonts`, every font's digits
+    (`fonts.font_digits`), repeated to make up a share `cfg.font_share` of them; and the fonts' names.
+    Validation lines stay MNIST's held-out digits alone."""
+    if not cfg.fonts or cfg.font_share <= 0:
+        return images, labels, []
+    fonts = load_fonts(cfg.fonts)
+    x, y = font_digits(fonts)
+    reps = max(1, round(cfg.font_share / (1 - cfg.font_share) * len(images) / len(x)))
+    return (torch.cat([images, x.repeat(reps, 1, 1)]), torch.cat([labels, y.repeat(reps).to(labels.dtype)]),
+            [" ".join(f.getname()) for f in fonts])
 
 
 def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> list[tuple]:

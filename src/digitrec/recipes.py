@@ -233,6 +233,9 @@ class ReaderConfig:
     joins: float = _flag(0.0, "Share of neighbouring digits written close together that are joined by a cursive "
                          "stroke.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
+    fonts: str = _flag("", "Folder of handwriting fonts (`bash scripts/fetch-fonts DIR`) whose digits join MNIST's "
+                       "training digits.", path=True)
+    font_share: float = _flag(0.15, "Share of the training lines' digits drawn from --fonts.", min=0, max=0.9)
     clutter: float = _flag(1.0, "Strength of document clutter: guide lines, security-pattern waves, box edges.",
                            min=0)
     channels: tuple[int, int, int] = _flag((16, 32, 64), "Channels of the reader's three convolution blocks, "
