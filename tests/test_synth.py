@@ -261,3 +261,23 @@ def test_framed_digits(digits):
         assert sum(sides) >= 3, (i, sides)
     with pytest.raises(ValueError):
         frame_digit(img, box, "circle", rng)
+
+
+def test_a_number_written_in_a_font_is_read_as_written():
+    """`write_number`: one hand's digits on paper, as `digitrec read` meets a number (the shipped reader)."""
+    import matplotlib
+    from PIL import ImageFont
+
+    from digitrec.read import load_reader
+    from digitrec.synth import write_number
+
+    font = ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf", 96)
+    short = write_number("40", font, np.random.default_rng(1), StyleConfig.clean())
+    long = write_number("4096127", font, np.random.default_rng(1), StyleConfig.clean())
+    assert long.width > 2 * short.width and long.mode == "RGB"
+    grey = np.asarray(long.convert("L"), np.float32)
+    assert np.percentile(grey, 50) > 150 and grey.min() < 100  # dark ink on light paper
+    reader = load_reader()
+    for seed, paper in enumerate(["plain", "ruled", "squared"]):
+        img = write_number("27058", font, np.random.default_rng(seed), StyleConfig(paper=paper))
+        assert reader.read(img).text == "27058"

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter, ImageOps
+from PIL import Image, ImageDraw, ImageFilter, ImageFont, ImageOps
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
@@ -451,6 +451,41 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
         line = base + rng.uniform(0, 0.06) * dh
         ruling = (line, dh * (rng.uniform(0.06, 0.14) if style.paper == "security" else rng.uniform(1.2, 1.5)))
     return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=ruling), boxes
+
+
+def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
+                 style: StyleConfig = StyleConfig()) -> Image.Image:
+    """Write `text` in a handwriting font as one person writes a number on paper: the font's own
+    digits and spacing (one writer's hand, not MNIST's), each glyph spaced a little wider or closer
+    and jittered about the baseline, the whole leaning and turned a little; the paper, light and
+    camera effects (and a notebook's ruling, `style.paper`) are `ink_on_paper`'s, as for `render_number`."""
+    dh = float(rng.uniform(36, 110))  # writing height in px
+    probe = font.getbbox("0", anchor="ls")
+    font = font.font_variant(size=max(8, round(font.size * dh / max(1, probe[3] - probe[1]))))
+    pad = int(dh)
+    width = int(font.getlength(text) + dh * (0.3 * len(text) + 2)) + 2 * pad
+    height = int(3 * dh) + 2 * pad
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    base = height * 0.5 + dh * 0.5  # where the digits sit
+    x = pad + dh * rng.uniform(0.3, 0.7)
+    for ch in text:
+        draw.text((x, base + rng.uniform(-0.05, 0.05) * dh), ch, fill=255, font=font, anchor="ls")
+        x += font.getlength(ch) + dh * rng.uniform(-0.05, 0.2)
+    shear, turn = rng.uniform(-0.2, 0.2), rng.uniform(-4, 4)
+    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, shear, -shear * base, 0, 1, 0),
+                              Image.Resampling.BILINEAR).rotate(turn, Image.Resampling.BILINEAR, center=(width / 2, base))
+    x0, y0, x1, y1 = canvas.getbbox() or (0, 0, width, height)
+    margin = lambda: int(dh * rng.uniform(0.3, 0.7))  # noqa: E731
+    left, right = max(0, x0 - margin()), min(width, x1 + margin())
+    top, bottom = max(0, int(base - 1.5 * dh)), min(height, int(base + 1.0 * dh))
+    mask = np.asarray(canvas.crop((left, min(top, y0), right, max(bottom, y1))), np.float32) / 255.0
+    base -= min(top, y0)
+    ruling = None
+    if style.paper != "plain":
+        ruling = (base + rng.uniform(0, 0.06) * dh,
+                  dh * (rng.uniform(0.06, 0.14) if style.paper == "security" else rng.uniform(1.2, 1.5)))
+    return ink_on_paper(mask, rng, replace(style, thickness_px=0), ruling=ruling)
 
 
 def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
