@@ -32,18 +32,21 @@ from digitrec.fonts import load_fonts
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig, write_number
 
+PAPERS = ("plain", "ruled", "squared", "security")
 
-def write_set(fonts: list, out: Path, paper: str, lengths: list[int], n: int, seed: int) -> list[str]:
+
+def write_set(fonts: list, out: Path, paper: str, lengths: list[int], n: int, seed: int,
+              height: tuple[float, float]) -> list[str]:
     """n numbers of each length on `paper` in out/, with out/labels.csv; returns each image's font."""
     out.mkdir(parents=True, exist_ok=True)
     rows, used = [], []
     for length in lengths:
-        for i, child in enumerate(np.random.SeedSequence([seed, length, ("plain", "ruled", "squared").index(paper)]).spawn(n)):
+        for i, child in enumerate(np.random.SeedSequence([seed, length, PAPERS.index(paper)]).spawn(n)):
             rng = np.random.default_rng(child)
             text = str(rng.integers(1, 10)) + "".join(str(d) for d in rng.integers(0, 10, length - 1))
             font = fonts[(i + length) % len(fonts)]
             name = f"{length}-{i:04d}.jpg"
-            write_number(text, font, rng, StyleConfig(paper=paper)).save(out / name, quality=92)
+            write_number(text, font, rng, StyleConfig(paper=paper), height).save(out / name, quality=92)
             rows.append((name, text))
             used.append(" ".join(font.getname()))
     with open(out / "labels.csv", "w", newline="") as f:
@@ -57,9 +60,12 @@ def main() -> None:
     p.add_argument("--skip", nargs="*", default=[], help="font files (stems) to leave out, e.g. those a reader trained on")
     p.add_argument("--model", default=None, help="digit model (default: the shipped one)")
     p.add_argument("--reader", action="append", help="line reader; again for readers that vote (default: the shipped pair)")
-    p.add_argument("--papers", nargs="+", default=["plain", "ruled", "squared"], choices=["plain", "ruled", "squared"])
+    p.add_argument("--papers", nargs="+", default=["plain", "ruled", "squared"], choices=PAPERS,
+                   help="a notebook's paper, or a check's printed security pattern")
     p.add_argument("--lengths", nargs="+", type=int, default=[3, 4, 5, 6])
     p.add_argument("--n", type=int, default=128, help="numbers per paper and length")
+    p.add_argument("--height", nargs=2, type=float, default=[36, 110], metavar=("LO", "HI"),
+                   help="range of the digits' height in px (20 40: as small as on a scanned check)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="folder for the images and labels (default: a temp folder)")
     p.add_argument("--gallery", default=None, help="write a PNG of the wrong readings (of the last paper)")
@@ -73,7 +79,7 @@ def main() -> None:
     print("|---|" + "---|" * (len(args.lengths) + 4))
     misses: dict[str, int] = defaultdict(int)
     for paper in args.papers:
-        used = write_set(fonts, out / paper, paper, args.lengths, args.n, args.seed)
+        used = write_set(fonts, out / paper, paper, args.lengths, args.n, args.seed, tuple(args.height))
         report, readings, labels = evaluate_folder(reader, out / paper)
         cells = [score(readings[i * args.n:(i + 1) * args.n], labels[i * args.n:(i + 1) * args.n])["whole"]
                  for i in range(len(args.lengths))]

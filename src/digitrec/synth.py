@@ -454,12 +454,13 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
 
 
 def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
-                 style: StyleConfig = StyleConfig()) -> Image.Image:
+                 style: StyleConfig = StyleConfig(), height: tuple[float, float] = (36, 110)) -> Image.Image:
     """Write `text` in a handwriting font as one person writes a number on paper: the font's own
     digits and spacing (one writer's hand, not MNIST's), each glyph spaced a little wider or closer
     and jittered about the baseline, the whole leaning and turned a little; the paper, light and
-    camera effects (and a notebook's ruling, `style.paper`) are `ink_on_paper`'s, as for `render_number`."""
-    dh = float(rng.uniform(36, 110))  # writing height in px
+    camera effects (and a notebook's ruling, `style.paper`) are `ink_on_paper`'s, as for `render_number`.
+    `height`: the range of the digits' height in px (a bank check's field is scanned with them 20-40 px tall)."""
+    dh = float(rng.uniform(*height))
     probe = font.getbbox("0", anchor="ls")
     font = font.font_variant(size=max(8, round(font.size * dh / max(1, probe[3] - probe[1]))))
     pad = int(dh)
