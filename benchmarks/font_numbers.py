@@ -90,9 +90,10 @@ def main() -> None:
             misses[font] += r.text != t
         if args.gallery and paper == args.papers[-1]:
             save_gallery(out / paper, readings, labels, args.gallery)
-    worst = sorted(misses.items(), key=lambda kv: -kv[1])[:8]
-    print("\nfonts read worst (wrong numbers of", len(args.papers) * len(args.lengths) * args.n // len(fonts), "each):",
-          ", ".join(f"{name} {k}" for name, k in worst))
+    worst = [(name, k) for name, k in sorted(misses.items(), key=lambda kv: -kv[1])[:8] if k]
+    total = len(args.papers) * len(args.lengths) * args.n
+    print(f"\nfonts read worst (wrong numbers, of about {total / len(fonts):.2g} each): "
+          + (", ".join(f"{name} {k}" for name, k in worst) or "none"))
 
 
 if __name__ == "__main__":
