@@ -444,13 +444,17 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
         boxes.append((x, y, x + pw, y + ph))
     right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
     acc = acc[:, :min(right, width)]
-    # A notebook's writer sits the digits on a line; the lines are ~1.3 writing heights apart. A
-    # check's pattern is much finer: lines a tenth of the writing's height apart.
-    ruling = None
-    if style.paper != "plain":
-        line = base + rng.uniform(0, 0.06) * dh
-        ruling = (line, dh * (rng.uniform(0.06, 0.14) if style.paper == "security" else rng.uniform(1.2, 1.5)))
-    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=ruling), boxes
+    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng)), boxes
+
+
+def _ruling(base: float, dh: float, paper: str, rng: np.random.Generator) -> tuple[float, float] | None:
+    """`ink_on_paper`'s ruling for digits `dh` px tall sitting on row `base`: a notebook's writer sits
+    them on a line, the lines ~1.3 writing heights apart; a check's pattern is much finer, lines a
+    tenth of the writing's height apart."""
+    if paper == "plain":
+        return None
+    line = base + rng.uniform(0, 0.06) * dh
+    return line, dh * (rng.uniform(0.06, 0.14) if paper == "security" else rng.uniform(1.2, 1.5))
 
 
 def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
@@ -465,10 +469,10 @@ def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
     font = font.font_variant(size=max(8, round(font.size * dh / max(1, probe[3] - probe[1]))))
     pad = int(dh)
     width = int(font.getlength(text) + dh * (0.3 * len(text) + 2)) + 2 * pad
-    height = int(3 * dh) + 2 * pad
-    canvas = Image.new("L", (width, height), 0)
+    tall = int(3 * dh) + 2 * pad
+    canvas = Image.new("L", (width, tall), 0)
     draw = ImageDraw.Draw(canvas)
-    base = height * 0.5 + dh * 0.5  # where the digits sit
+    base = tall * 0.5 + dh * 0.5  # where the digits sit
     x = pad + dh * rng.uniform(0.3, 0.7)
     for ch in text:
         draw.text((x, base + rng.uniform(-0.05, 0.05) * dh), ch, fill=255, font=font, anchor="ls")
@@ -476,17 +480,12 @@ def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
     shear, turn = rng.uniform(-0.2, 0.2), rng.uniform(-4, 4)
     canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, shear, -shear * base, 0, 1, 0),
                               Image.Resampling.BILINEAR).rotate(turn, Image.Resampling.BILINEAR, center=(width / 2, base))
-    x0, y0, x1, y1 = canvas.getbbox() or (0, 0, width, height)
-    margin = lambda: int(dh * rng.uniform(0.3, 0.7))  # noqa: E731
-    left, right = max(0, x0 - margin()), min(width, x1 + margin())
-    top, bottom = max(0, int(base - 1.5 * dh)), min(height, int(base + 1.0 * dh))
-    mask = np.asarray(canvas.crop((left, min(top, y0), right, max(bottom, y1))), np.float32) / 255.0
-    base -= min(top, y0)
-    ruling = None
-    if style.paper != "plain":
-        ruling = (base + rng.uniform(0, 0.06) * dh,
-                  dh * (rng.uniform(0.06, 0.14) if style.paper == "security" else rng.uniform(1.2, 1.5)))
-    return ink_on_paper(mask, rng, replace(style, thickness_px=0), ruling=ruling)
+    x0, y0, x1, y1 = canvas.getbbox() or (0, 0, width, tall)
+    left = max(0, x0 - int(dh * rng.uniform(0.3, 0.7)))  # paper either side, as a writer leaves it
+    right = min(width, x1 + int(dh * rng.uniform(0.3, 0.7)))
+    top, bottom = min(max(0, int(base - 1.5 * dh)), y0), max(min(tall, int(base + 1.0 * dh)), y1)
+    mask = np.asarray(canvas.crop((left, top, right, bottom)), np.float32) / 255.0
+    return ink_on_paper(mask, rng, replace(style, thickness_px=0), ruling=_ruling(base - top, dh, style.paper, rng))
 
 
 def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
