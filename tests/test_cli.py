@@ -7,6 +7,7 @@ import sys
 import time
 
 import click
+import numpy as np
 import pytest
 import torch
 
@@ -257,6 +258,25 @@ def test_ensemble_combines_checkpoints_and_flattens_ensembles(tmp_path, seed_mod
     proc = run_cli("ensemble", str(pair), str(small_model_path), "--out", str(tmp_path / "three.pt"), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr
     assert len(load_checkpoint(tmp_path / "three.pt").arch_args["members"]) == 3
+
+
+def test_ensemble_of_one_model_with_tilts_reads_each_digit_turned_too(tmp_path, small_model_path, mnist):
+    from digitrec.checkpoint import load_checkpoint
+    from digitrec.loading import load_model
+
+    out = tmp_path / "tilted.pt"
+    proc = run_cli("ensemble", str(small_model_path), "--tilt", "8", "--tilt", "-8", "--out", str(out), "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
+    assert "1 member, 3 views each" in proc.stdout
+    ck = load_checkpoint(out)
+    assert ck.arch_args["tilts"] == [8.0, -8.0] and ck.meta["config"]["tilts"] == [8.0, -8.0]
+    # It reads MNIST as well as the model alone, and runs the same on onnxruntime (views and all).
+    images = mnist.test_images[:500].numpy().astype(np.float32) / 255
+    labels = mnist.test_labels[:500].numpy()
+    alone = (load_model(small_model_path).probabilities(images).argmax(1) == labels).mean()
+    p_torch = load_model(out).probabilities(images)
+    assert (p_torch.argmax(1) == labels).mean() >= alone - 0.004
+    assert np.abs(p_torch - load_model(out, backend="onnx").probabilities(images)).max() < 1e-4
 
 
 def test_ensemble_refuses_a_line_reader(tmp_path, seed_model_path):

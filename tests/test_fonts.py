@@ -14,7 +14,7 @@ from scipy import ndimage as ndi
 
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import ConfigError
-from digitrec.fonts import FONTS, RENDER_SIZE, font_digits, load_fonts
+from digitrec.fonts import FONTS, RENDER_SIZE, font_digits, load_fonts, with_font_digits
 from digitrec.model_file import normalise, shipped_path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -45,6 +45,19 @@ def test_the_digit_model_reads_font_digits_as_their_labels(dejavu):
     with torch.inference_mode():
         read = model(normalise(x[:, None].float() / 255)).argmax(1)
     assert (read == y).sum() >= 38
+
+
+def test_font_digits_join_training_digits_in_their_share(tmp_path, mnist):
+    for face in FACES[:2]:
+        (tmp_path / face).write_bytes((TTF / face).read_bytes())
+    images, labels = mnist.train_images[:4000], mnist.train_labels[:4000]
+    pool, pool_labels, names = with_font_digits(images, labels, tmp_path, 0.2)
+    assert names == ["DejaVu Sans Book", "DejaVu Serif Book"]
+    assert len(pool) == len(pool_labels) and torch.equal(pool[:4000], images)
+    assert abs((len(pool) - 4000) / len(pool) - 0.2) < 0.01
+    assert torch.bincount(pool_labels[4000:]).tolist() == [(len(pool) - 4000) // 10] * 10  # every digit alike
+    assert with_font_digits(images, labels, "", 0.2)[0] is images  # no fonts: MNIST alone
+    assert with_font_digits(images, labels, tmp_path, 0.0)[0] is images
 
 
 def test_load_fonts_reads_a_folder_sorted_and_ignores_other_files(tmp_path):

@@ -82,6 +82,23 @@ def test_ensemble_averages_member_probabilities():
         create_model("ensemble", members=[])
 
 
+def test_a_tilted_ensemble_also_reads_the_digit_turned():
+    torch.manual_seed(0)
+    members = [{"arch": "cnn", "arch_args": {"channels": [4, 8]}}]
+    # A quarter turn of a 28x28 image about its centre moves every pixel onto another exactly, so
+    # the view inside the model is exactly torch.rot90's.
+    ens = create_model("ensemble", members=members, tilts=[90]).eval()
+    x = torch.rand(5, 1, 28, 28)
+    m = ens.members[0]
+    with torch.no_grad():
+        expected = (m(x).softmax(-1) + m(torch.rot90(x, 1, dims=(2, 3))).softmax(-1)) / 2
+        assert torch.allclose(ens(x).exp(), expected, atol=1e-5)
+        upright = create_model("ensemble", members=members, tilts=[]).eval()
+        upright.load_state_dict(ens.state_dict())  # the views' grids are not weights
+        assert torch.allclose(upright(x).exp(), m(x).softmax(-1), atol=1e-6)
+    assert "grids" not in "".join(ens.state_dict())
+
+
 def test_every_model_has_a_task_and_list_models_filters_by_it():
     assert list_models("line") == ["linecnn"]
     assert set(list_models("digit")) | set(list_models("line")) == set(list_models())

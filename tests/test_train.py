@@ -3,12 +3,15 @@ import os
 import signal
 import threading
 import time
+from pathlib import Path
 
+import matplotlib
 import pytest
 import torch
 
 from digitrec.checkpoint import atomic_save, load_checkpoint, make_checkpoint
 from digitrec.errors import CheckpointError, ConfigError
+from digitrec.fonts import font_digits, load_fonts
 from digitrec.loop import TrainState
 from digitrec.model_file import normalise, shipped_path
 from digitrec.models import create_model
@@ -189,3 +192,19 @@ def test_resume_needs_a_training_state(tmp_path, mnist):
     torch.save({"state_dict": {}}, tmp_path / "x" / "last.pt")
     with pytest.raises(CheckpointError, match="not a digitrec training state"):
         train(resume=tmp_path / "x", data=mnist, progress=False)
+
+
+def test_fonts_digits_join_the_training_images_and_are_named_in_the_checkpoint(tmp_path, mnist):
+    fonts = tmp_path / "fonts"
+    fonts.mkdir()
+    for face in ("DejaVuSans.ttf", "DejaVuSerif.ttf"):
+        (fonts / face).write_bytes((Path(matplotlib.get_data_path()) / "fonts" / "ttf" / face).read_bytes())
+    res = train(_quick(tmp_path, fonts=str(fonts), font_share=0.2), data=mnist, progress=False)
+    best = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
+    assert best["fonts"] == ["DejaVu Sans Book", "DejaVu Serif Book"]
+    assert res.test_accuracy > 0.85  # validation and test stay MNIST's
+    # The fonts' 20 digits were a fifth of its training images: it has learnt them.
+    x, y = font_digits(load_fonts(fonts))
+    model = load_checkpoint(tmp_path / "run" / "model.pt").model.eval()
+    with torch.no_grad():
+        assert (model(normalise(x[:, None].float() / 255)).argmax(1) == y).sum() >= 19

@@ -94,22 +94,30 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
 @click.command()
 @click.argument("model_paths", metavar="MODEL...", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), required=True, help="Where to write the ensemble checkpoint.")
+@click.option("--tilt", "tilts", type=float, multiple=True, metavar="DEGREES",
+              help="Also show every member the digit turned by this angle, probabilities averaged (test-time "
+                   "augmentation; repeat it: --tilt 8 --tilt -8).")
 @data_option
 @device_option
-def ensemble(model_paths, out, data_dir, device):
+def ensemble(model_paths, out, tilts, data_dir, device):
     """Combine trained digit models into one ensemble checkpoint (probabilities averaged), and
-    report its accuracy on the validation split and the test set.
+    report its accuracy on the validation split and the test set. One model with --tilt reads
+    each digit upright and turned.
 
     \b
-    Example:
+    Examples:
       digitrec ensemble runs/ensemble/model.pt runs/robust/model.pt --out runs/five/model.pt
+      digitrec ensemble runs/robust/model.pt --tilt 8 --tilt -8 --out runs/robust-tilted/model.pt
     """
     from .data import load_mnist
     from .ensemble import combine_checkpoints
 
-    ckpt = combine_checkpoints(list(model_paths), out, load_mnist(data_dir), device=device, command=command_line())
+    ckpt = combine_checkpoints(list(model_paths), out, load_mnist(data_dir), device=device, command=command_line(),
+                               tilts=tilts)
     m = ckpt["metrics"]
-    click.echo(f"{len(ckpt['arch_args']['members'])} members: validation accuracy {m['val']['accuracy']:.4f}; "
+    n = len(ckpt["arch_args"]["members"])
+    views = f", {len(tilts) + 1} views each" if tilts else ""
+    click.echo(f"{n} member{'s' * (n != 1)}{views}: validation accuracy {m['val']['accuracy']:.4f}; "
                f"test accuracy {m['test']['accuracy']:.4f}; saved {out}")
 
 

@@ -77,10 +77,12 @@ def _train_member(mcfg: TrainConfig, data: MNIST, resume: bool, progress: bool, 
 
 
 def assemble_ensemble(members: list, out: str | Path, data: MNIST, *, val_size: int = VAL_SIZE, device: str = "auto",
-                      config: dict | None = None, extra: dict | None = None) -> dict:
+                      config: dict | None = None, extra: dict | None = None, tilts: tuple[float, ...] = ()) -> dict:
     """Save loaded digit-model checkpoints (`checkpoint.Checkpoint`s; an ensemble counts as its
     members) as one `ensemble` checkpoint at `out`, probabilities averaged, with its accuracy on the
-    validation split and the test set and each member's recorded metrics. Returns the checkpoint dict."""
+    validation split and the test set and each member's recorded metrics. With `tilts` (degrees)
+    every member also reads the digit turned by each angle (a member ensemble's own tilts are
+    replaced by these). Returns the checkpoint dict."""
     flat = []
     for m in members:
         require_digit_model(m)
@@ -91,7 +93,8 @@ def assemble_ensemble(members: list, out: str | Path, data: MNIST, *, val_size: 
         raise ConfigError(f"members normalise their input differently ({sorted(norms)}); an ensemble shares one")
     (mean, std), = norms
     device = resolve_device(device)
-    model = create_model("ensemble", members=[spec for spec, _ in flat])
+    args = {"members": [spec for spec, _ in flat], **({"tilts": [float(t) for t in tilts]} if tilts else {})}
+    model = create_model("ensemble", **args)
     for sub, (_, trained) in zip(model.members, flat):
         sub.load_state_dict(trained.state_dict())
     model.to(device)
@@ -101,7 +104,7 @@ def assemble_ensemble(members: list, out: str | Path, data: MNIST, *, val_size: 
     test_acc, test_loss = accuracy_and_loss(model, data.test_images, data.test_labels, mean, std, device=device)
     metrics = {"val": {"accuracy": val_acc, "loss": val_loss}, "test": {"accuracy": test_acc, "loss": test_loss},
                "members": [{k: m.meta.get("metrics", {}).get(k) for k in ("val", "test")} for m in members]}
-    ckpt = make_checkpoint(model, "ensemble", {"members": [spec for spec, _ in flat]}, mean=mean, std=std,
+    ckpt = make_checkpoint(model, "ensemble", args, mean=mean, std=std,
                            config=config, metrics=metrics, data_sha256=data.fingerprint,
                            extra={"parameters": count_parameters(model), **(extra or {})})
     atomic_save(ckpt, Path(out))
@@ -109,10 +112,12 @@ def assemble_ensemble(members: list, out: str | Path, data: MNIST, *, val_size: 
 
 
 def combine_checkpoints(paths: list[str], out: str | Path, data: MNIST, *, device: str = "auto",
-                        command: str | None = None) -> dict:
-    """`digitrec ensemble`: the checkpoint files at `paths` as one ensemble at `out`, recording
-    which files it was made from (and `command`). Returns the checkpoint dict."""
+                        command: str | None = None, tilts: tuple[float, ...] = ()) -> dict:
+    """`digitrec ensemble`: the checkpoint files at `paths` as one ensemble at `out` (each member
+    also reading the digit turned by each of `tilts`, in degrees), recording which files it was
+    made from (and `command`). Returns the checkpoint dict."""
     members = [load_checkpoint(p) for p in paths]
-    return assemble_ensemble(members, out, data, device=device,
-                             config={"recipe": "combined", "members_from": list(paths)},
+    return assemble_ensemble(members, out, data, device=device, tilts=tilts,
+                             config={"recipe": "combined", "members_from": list(paths),
+                                     **({"tilts": list(tilts)} if tilts else {})},
                              extra={"command": command} if command else {})

@@ -12,7 +12,8 @@ so each is one more writer, of one more style:
 Each digit is rendered large, then framed exactly as a user's digit is (`framing.frame_like_mnist`:
 stroke width normalised, 20x20 box, centre of mass at the centre), so it differs from MNIST's in
 how it was written, not in how it was prepared. The line reader's training draws a share of its
-digits from them (`digitrec train-reader --fonts DIR`), through the same augmentation as MNIST's.
+digits from them (`digitrec train-reader --fonts DIR`), the digit model a share of its training
+images (`digitrec train --fonts DIR`), through the same augmentation as MNIST's (`with_font_digits`).
 """
 
 from __future__ import annotations
@@ -81,3 +82,17 @@ def font_digits(fonts: list[ImageFont.FreeTypeFont]) -> tuple[torch.Tensor, torc
     images = [render_digit(font, d) for font in fonts for d in range(10)]
     x = torch.from_numpy(np.round(np.stack(images) * 255).astype(np.uint8))
     return x, torch.arange(10).repeat(len(fonts))
+
+
+def with_font_digits(images: torch.Tensor, labels: torch.Tensor, folder: str | Path,
+                     share: float) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """MNIST-style `images` (N, 28, 28) uint8 and `labels` with every font's digits in `folder`
+    added, repeated to make up a share `share` of the result; and the fonts' names. Unchanged
+    (no names) without a folder or a share."""
+    if not folder or share <= 0:
+        return images, labels, []
+    fonts = load_fonts(folder)
+    x, y = font_digits(fonts)
+    reps = max(1, round(share / (1 - share) * len(images) / len(x)))
+    return (torch.cat([images, x.repeat(reps, 1, 1)]), torch.cat([labels, y.repeat(reps).to(labels.dtype)]),
+            [" ".join(f.getname()) for f in fonts])

@@ -33,6 +33,7 @@ from .data import MNIST, load_mnist
 from .device import resolve_device
 from .errors import CheckpointError, ConfigError, OutputError
 from .evaluate import accuracy_and_loss, predict_logits
+from .fonts import with_font_digits
 from .model_file import MNIST_MEAN, MNIST_STD, Checkpoint, normalise
 from .models import count_parameters, create_model, model_tasks
 from .optim import make_optimizer, make_schedule, steps_per_batch
@@ -207,10 +208,13 @@ def _setup(cfg: TrainConfig, data: MNIST | None, saved: dict | None, command: st
     train_idx, val_idx = split_train_val(len(data.train_labels), cfg.val_size)
     if cfg.subset:
         train_idx = train_idx[: cfg.subset]
+    # Validation stays MNIST's held-out digits alone: the fonts' are training images only.
+    images, labels, fonts = with_font_digits(data.train_images[train_idx], data.train_labels[train_idx],
+                                             cfg.fonts, cfg.font_share)
     # With several processes each takes every world-th image of the epoch's (shared) permutation and
     # batch_size / world of them per step, so the global batch and the step count match one process.
     local_batch = cfg.batch_size // world
-    steps_per_epoch = math.ceil(len(train_idx) // world / local_batch)  # the last, smaller batch is kept
+    steps_per_epoch = math.ceil(len(labels) // world / local_batch)  # the last, smaller batch is kept
     st, net = _build(cfg, device, world, steps_per_epoch)
     if saved is not None:
         if saved["train_state"].get("world", 1) != world:
@@ -221,10 +225,11 @@ def _setup(cfg: TrainConfig, data: MNIST | None, saved: dict | None, command: st
         command = saved.get("command") or command
 
     meta = dict(config=dataclasses.asdict(cfg), data_sha256=data.fingerprint,
-                extra={**({"command": command} if command else {}), **({"processes": world} if world > 1 else {})})
+                extra={**({"command": command} if command else {}), **({"processes": world} if world > 1 else {}),
+                           **({"fonts": fonts} if fonts else {})})
     use_amp = cfg.amp and device.type == "cuda" and torch.cuda.is_bf16_supported()
-    run = _Run(cfg, device, rank, world, to_float_images(data.train_images[train_idx], device),
-               data.train_labels[train_idx].to(device), data.train_images[val_idx], data.train_labels[val_idx],
+    run = _Run(cfg, device, rank, world, to_float_images(images, device), labels.to(device),
+               data.train_images[val_idx], data.train_labels[val_idx],
                steps_per_epoch, local_batch, net, use_amp, meta, data,
                _load_teacher(cfg.teacher, device) if cfg.teacher else None)
     if run.main:

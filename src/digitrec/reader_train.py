@@ -24,7 +24,7 @@ from .checkpoint import atomic_save, initial_weights, make_checkpoint, read_chec
 from .ctc import BLANK, CLASSES, decode
 from .data import MNIST, load_mnist
 from .errors import CheckpointError, ConfigError
-from .fonts import font_digits, load_fonts
+from .fonts import with_font_digits
 from .framing import STRIP_HEIGHT
 from .lines import compose_lines
 from .loop import StopOnInterrupt
@@ -79,7 +79,7 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     torch.manual_seed(cfg.seed)
     data = data or load_mnist(data_dir)
     tr, va = split_train_val(len(data.train_images), cfg.val_size)
-    images, labels, fonts = _with_font_digits(data.train_images[tr], data.train_labels[tr], cfg)
+    images, labels, fonts = with_font_digits(data.train_images[tr], data.train_labels[tr], cfg.fonts, cfg.font_share)
     val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
     run = _Run(cfg, {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1})
     if saved:
@@ -168,19 +168,6 @@ def _trim_metrics(out: Path, step: int) -> None:
     path = out / METRICS
     lines = path.read_text().splitlines() if path.exists() and step else []
     path.write_text("".join(ln + "\n" for ln in lines if json.loads(ln)["step"] <= step))
-
-
-def _with_font_digits(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> tuple[torch.Tensor, torch.Tensor, list]:
-    """The digits training lines draw from: MNIST's and, with `cfg.fonts`, every font's digits
-    (`fonts.font_digits`), repeated to make up a share `cfg.font_share` of them; and the fonts' names.
-    Validation lines stay MNIST's held-out digits alone."""
-    if not cfg.fonts or cfg.font_share <= 0:
-        return images, labels, []
-    fonts = load_fonts(cfg.fonts)
-    x, y = font_digits(fonts)
-    reps = max(1, round(cfg.font_share / (1 - cfg.font_share) * len(images) / len(x)))
-    return (torch.cat([images, x.repeat(reps, 1, 1)]), torch.cat([labels, y.repeat(reps).to(labels.dtype)]),
-            [" ".join(f.getname()) for f in fonts])
 
 
 def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> list[tuple]:

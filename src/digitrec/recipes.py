@@ -46,6 +46,9 @@ class TrainConfig:
     styles: float = _flag(0.0, "Share of 1s drawn with a European lead-in flag (MNIST has almost none).", min=0, max=1)
     glyphs: float = _flag(0.0, "Share of 2s, 4s and 9s replaced by drawings in styles MNIST lacks (curled 2s, one-stroke "
                           "4s, hooked 9s).", min=0, max=1)
+    fonts: str = _flag("", "Folder of handwriting fonts (`bash scripts/fetch-fonts DIR`) whose digits join MNIST's "
+                       "training images.", path=True)
+    font_share: float = _flag(0.1, "Share of the training images that are --fonts' digits.", min=0, max=0.9)
     noise: float = _flag(0.0, "Strength of the noise family: specks, blotches, broken strokes, uneven brightness.",
                          min=0)
     extremes: float = _flag(0.0, "Strength of the hard cases: tilts up to 45 degrees, lines across the digit, "
