@@ -4,7 +4,7 @@
     python benchmarks/font_numbers.py --fonts runs/fonts       # 3 papers x lengths 3-6, 128 numbers each
     python benchmarks/font_numbers.py --fonts runs/fonts --out runs/font-numbers --gallery worst.png
 
-Each number is written by `synth.write_number` in one font (each font in turn, so every hand counts
+Each number is written by `synth_numbers.write_number` in one font (each font in turn, so every hand counts
 alike), with the font's own digits and spacing, on paper photographed as the user-style sets are.
 The fonts are 64 people's hands that are not MNIST's writers: European 1s, crossed 7s, open 4s,
 hooked 9s, print and cursive, thin pen and marker. So this measures what the generated MNIST
@@ -30,7 +30,8 @@ import numpy as np
 from digitrec.evaluate_read import evaluate_folder, save_gallery, score
 from digitrec.fonts import load_fonts
 from digitrec.read import load_reader
-from digitrec.synth import StyleConfig, write_number
+from digitrec.synth import StyleConfig
+from digitrec.synth_numbers import write_number
 
 PAPERS = ("plain", "ruled", "squared", "security")
 

@@ -3,7 +3,7 @@
     python benchmarks/read_numbers.py                       # lengths 2 4 6 8, every spacing, 100 each
     python benchmarks/read_numbers.py --lengths 4 --n 300 --model runs/best/model.pt
 
-Numbers come from our own generator (`synth.render_number`): MNIST test digits written side by
+Numbers come from our own generator (`synth_numbers.render_number`): MNIST test digits written side by
 side with a clear gap, touching, or overlapping, with baseline jitter, size changes, slant, and the
 same paper, lighting and camera effects as the single-digit user-style set; dark ink on light
 paper. A number counts as right only if every digit is right and none is missing or extra.
@@ -21,7 +21,8 @@ import numpy as np
 from digitrec.data import load_mnist
 from digitrec.evaluate import accuracy_at_coverage, expected_calibration_error
 from digitrec.read import load_reader
-from digitrec.synth import SPACINGS, StyleConfig, iter_number_set
+from digitrec.synth import StyleConfig
+from digitrec.synth_numbers import SPACINGS, iter_number_set
 from digitrec.tensors import split_train_val
 
 

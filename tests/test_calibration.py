@@ -17,7 +17,7 @@ from digitrec.loading import TorchRecogniser
 from digitrec.model_file import shipped_path
 from digitrec.predict import Recogniser
 from digitrec.read import NumberReader, load_reader, number_confidence
-from digitrec.synth import render_number
+from digitrec.synth_numbers import render_number
 
 
 def _sampled(temperature: float, n: int = 20000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:

@@ -260,7 +260,8 @@ def test_predict_help_shows_an_example():
 
 
 def test_a_number_given_to_predict_suggests_read(tmp_path, mnist):
-    from digitrec.synth import StyleConfig, iter_number_set
+    from digitrec.synth import StyleConfig
+    from digitrec.synth_numbers import iter_number_set
 
     (img, text, _), = iter_number_set(mnist.test_images, mnist.test_labels, 1, 4, "gap", seed=7, style=StyleConfig.clean())
     img.save(tmp_path / "number.png")

@@ -13,7 +13,8 @@ from digitrec.errors import DataError
 from digitrec.evaluate_read import (accuracy_at_coverage, edit_distance, evaluate_folder, read_labels, save_gallery,
                                     score)
 from digitrec.read import DigitRead, Reading, load_reader
-from digitrec.synth import StyleConfig, iter_number_set
+from digitrec.synth import StyleConfig
+from digitrec.synth_numbers import iter_number_set
 
 
 def test_edit_distance():

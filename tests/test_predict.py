@@ -260,7 +260,8 @@ def test_importing_the_package_does_not_import_torch():
 
 
 def test_a_number_given_to_predict_is_said_to_be_a_number(mnist):
-    from digitrec.synth import StyleConfig, iter_number_set
+    from digitrec.synth import StyleConfig
+    from digitrec.synth_numbers import iter_number_set
 
     rec = load_model()
     numbers = [img for img, _, _ in iter_number_set(mnist.test_images, mnist.test_labels, 10, 3, "gap", seed=7,

@@ -11,7 +11,8 @@ from digitrec.errors import CheckpointError
 from digitrec.loading import load_model
 from digitrec.model_file import shipped_path
 from digitrec.read import NumberReader, load_reader, number_confidence, reader_paths
-from digitrec.synth import StyleConfig, iter_number_set, render_number
+from digitrec.synth import StyleConfig
+from digitrec.synth_numbers import iter_number_set, render_number
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from digitrec.read import load_reader
 from digitrec.reading_pool import read_files
-from digitrec.synth import iter_number_set
+from digitrec.synth_numbers import iter_number_set
 
 
 def test_worker_processes_read_what_one_reader_reads_in_order(tmp_path, mnist):

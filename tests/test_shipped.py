@@ -108,7 +108,7 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist, name):
     from digitrec.framing import frame_strip
     from digitrec.ink import clean_document, find_ink
     from digitrec.read import READ_FIT, _line_pieces
-    from digitrec.synth import iter_number_set
+    from digitrec.synth_numbers import iter_number_set
 
     ck, shipped = load_checkpoint(shipped_path(name)), load_onnx(shipped_onnx_path(name))
     assert shipped.task == "line" and shipped.backend == "onnx"

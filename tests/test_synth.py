@@ -8,7 +8,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 from PIL import Image
-from scipy import ndimage as ndi
 
 from digitrec.synth import (StyleConfig, canvas_size, ink_on_paper, iter_user_style_set, place_digit, render_digit,
                             render_digit_with_box, save_user_style_set)
@@ -206,40 +205,6 @@ def test_place_digit_fits_small_and_extreme_canvases(digits):
         place_digit(x[0], (10, 40), rng(0))
 
 
-def test_numbers_on_ruled_and_squared_paper(mnist):
-    from digitrec.synth import StyleConfig, render_number
-
-    digits = [mnist.test_images[i].numpy() for i in range(3)]
-    plain, _ = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean())
-    ruled, boxes = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="ruled"))
-    squared, _ = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="squared"))
-    p, r, q = (np.asarray(im.convert("L"), np.float32) for im in (plain, ruled, squared))
-    assert p.shape == r.shape == q.shape
-    free_rows = [y for y in range(r.shape[0]) if not any(b[1] <= y < b[3] for b in boxes)]
-    # Ruling darkens whole rows edge to edge where the plain paper is blank; squared paper columns too.
-    dark_rows = [y for y in free_rows if (r[y] < p[y] - 20).mean() > 0.9]
-    assert dark_rows and not [y for y in free_rows if (p[y] < 200).mean() > 0.9]
-    assert ((q < p - 20).mean(0) > 0.9).any() and not ((r < p - 20).mean(0) > 0.9).any()
-
-
-def test_numbers_on_a_checks_security_pattern(mnist):
-    from digitrec.synth import StyleConfig, render_number
-
-    digits = [mnist.test_images[i].numpy() for i in range(3)]
-    secure, boxes = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="security"))
-    s = np.asarray(secure.convert("L"), np.float32)
-    free = np.ones(s.shape, bool)
-    for x0, y0, x1, y1 in boxes:
-        free[y0:y1, x0:x1] = False
-    paper, pen = np.percentile(s[free], 95), np.percentile(s, 0.5)
-    darker = (s < paper - 10) & free
-    # Fine lines all over the paper, every few rows, each fainter than the pen.
-    assert 0.03 < darker.sum() / free.sum() < 0.5
-    rows = np.nonzero(darker.any(1))[0]
-    assert ndi.label(darker.any(1))[1] >= 8 and rows[-1] - rows[0] > 0.8 * s.shape[0]
-    assert s[free].min() > pen + 0.3 * (paper - pen)
-
-
 def test_framed_digits(digits):
     from digitrec.synth import frame_digit, render_digit_with_box
 
@@ -261,23 +226,3 @@ def test_framed_digits(digits):
         assert sum(sides) >= 3, (i, sides)
     with pytest.raises(ValueError):
         frame_digit(img, box, "circle", rng)
-
-
-def test_a_number_written_in_a_font_is_read_as_written():
-    """`write_number`: one hand's digits on paper, as `digitrec read` meets a number (the shipped reader)."""
-    import matplotlib
-    from PIL import ImageFont
-
-    from digitrec.read import load_reader
-    from digitrec.synth import write_number
-
-    font = ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf", 96)
-    short = write_number("40", font, np.random.default_rng(1), StyleConfig.clean())
-    long = write_number("4096127", font, np.random.default_rng(1), StyleConfig.clean())
-    assert long.width > 2 * short.width and long.mode == "RGB"
-    grey = np.asarray(long.convert("L"), np.float32)
-    assert np.percentile(grey, 50) > 150 and grey.min() < 100  # dark ink on light paper
-    reader = load_reader()
-    for seed, paper in enumerate(["plain", "ruled", "squared"]):
-        img = write_number("27058", font, np.random.default_rng(seed), StyleConfig(paper=paper))
-        assert reader.read(img).text == "27058"

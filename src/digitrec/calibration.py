@@ -12,7 +12,7 @@ digits rendered as photos and scans (`synth`) and preprocessed as a user's image
 confidence a user sees is for their images, not for MNIST's.
 
 The line reader (`calibrate_reader`) is fitted the same way on whole numbers written with those
-validation digits (`synth.iter_number_set`: every length, spacing and paper): a temperature for
+validation digits (`synth_numbers.iter_number_set`: every length, spacing and paper): a temperature for
 each digit's probabilities, and a logistic map (Platt scaling) from the product of the digits'
 confidences to the probability that the whole number is right, which also counts the digits a
 reading misses or adds.
@@ -33,7 +33,8 @@ from .errors import CheckpointError
 from .evaluate import BINS, calibration_summary, expected_calibration_error, predict_logits
 from .preprocess import NoDigitFound, preprocess
 from .read import NumberReader, Reading, number_confidence, tempered
-from .synth import SPACINGS, StyleConfig, iter_number_set, iter_user_style_set
+from .synth import StyleConfig, iter_user_style_set
+from .synth_numbers import SPACINGS, iter_number_set
 from .tensors import VAL_SIZE, split_train_val, to_float_images
 
 T_RANGE = (0.05, 20.0)  # the temperatures considered

@@ -1,0 +1,126 @@
+"""Synthetic whole numbers on paper, to measure reading (`digitrec read`) end to end.
+
+Two writers of a number, both finished by `synth.ink_on_paper` (paper, light, a notebook's ruling
+or a check's printed pattern, camera) so that they share the single digits' look:
+
+* :func:`render_number` sets MNIST digits side by side, with a clear gap, touching or overlapping,
+  and says where each digit is (`iter_number_set` draws a set of them);
+* :func:`write_number` writes a number in a handwriting font (`digitrec.fonts`): hands that are
+  not MNIST's.
+
+As in `synth`, every random choice comes from the ``numpy.random.Generator`` passed in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .synth import Box, StyleConfig, as_numpy, ink_on_paper, place_digit
+
+if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
+    import torch
+
+SPACINGS = ("gap", "touching", "overlapping")
+
+
+def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: str = "gap",
+                  style: StyleConfig = StyleConfig()) -> tuple[Image.Image, list[Box]]:
+    """Write MNIST digits side by side as one number on paper; return the picture and each digit's box.
+
+    spacing: "gap" (clear space between digits), "touching" (each digit slid left until its ink
+    meets its neighbour's) or "overlapping" (slid further, strokes crossing). Sizes vary by
+    +-15%, baselines jitter, each digit has its own slant; the paper, light and camera effects
+    are `ink_on_paper`'s.
+    """
+    if spacing not in SPACINGS:
+        raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
+    dh = float(rng.uniform(36, 110))  # writing height in px
+    patches = []
+    for d in digits:
+        size = dh * rng.uniform(0.85, 1.15)
+        side = int(size * 1.7) + 16
+        st = replace(style, digit_frac=(size / side, size / side), rotation=5.0, shear=0.15, thickness_px=0)
+        mask, (x0, y0, x1, y1) = place_digit(d, (side, side), rng, st)
+        patches.append(mask[y0:y1, x0:x1])
+    height = int(dh * 2.0 + max(p.shape[0] for p in patches))
+    width = int(sum(p.shape[1] for p in patches) + dh * (0.6 * len(patches) + 1.5))
+    acc = np.zeros((height, width), np.float32)
+    boxes: list[Box] = []
+    base = height * 0.5 + dh * 0.5  # where bottoms of the digits sit
+    x = int(dh * rng.uniform(0.3, 0.7))
+    for i, p in enumerate(patches):
+        ph, pw = p.shape
+        y = int(np.clip(base - ph + rng.uniform(-0.08, 0.08) * dh, 1, height - ph - 1))
+        if i:
+            prev = boxes[-1]
+            if spacing == "gap":
+                x = prev[2] + int(rng.uniform(0.12, 0.45) * dh)
+            else:  # slide left from a small gap until the inks meet
+                x = prev[2] + 2
+                while x > prev[0] and not (acc[y:y + ph, x:x + pw] * p > 0.25).any():
+                    x -= 1
+                if spacing == "overlapping":
+                    x -= int(rng.uniform(0.06, 0.16) * dh)
+                x = max(x, prev[0] + 1)
+        acc[y:y + ph, x:x + pw] = np.maximum(acc[y:y + ph, x:x + pw], p)
+        boxes.append((x, y, x + pw, y + ph))
+    right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
+    acc = acc[:, :min(right, width)]
+    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng)), boxes
+
+
+def _ruling(base: float, dh: float, paper: str, rng: np.random.Generator) -> tuple[float, float] | None:
+    """`ink_on_paper`'s ruling for digits `dh` px tall sitting on row `base`: a notebook's writer sits
+    them on a line, the lines ~1.3 writing heights apart; a check's pattern is much finer, lines a
+    tenth of the writing's height apart."""
+    if paper == "plain":
+        return None
+    line = base + rng.uniform(0, 0.06) * dh
+    return line, dh * (rng.uniform(0.06, 0.14) if paper == "security" else rng.uniform(1.2, 1.5))
+
+
+def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generator,
+                 style: StyleConfig = StyleConfig(), height: tuple[float, float] = (36, 110)) -> Image.Image:
+    """Write `text` in a handwriting font as one person writes a number on paper: the font's own
+    digits and spacing (one writer's hand, not MNIST's), each glyph spaced a little wider or closer
+    and jittered about the baseline, the whole leaning and turned a little; the paper, light and
+    camera effects (and a notebook's ruling, `style.paper`) are `ink_on_paper`'s, as for `render_number`.
+    `height`: the range of the digits' height in px (a bank check's field is scanned with them 20-40 px tall)."""
+    dh = float(rng.uniform(*height))
+    probe = font.getbbox("0", anchor="ls")
+    font = font.font_variant(size=max(8, round(font.size * dh / max(1, probe[3] - probe[1]))))
+    pad = int(dh)
+    width = int(font.getlength(text) + dh * (0.3 * len(text) + 2)) + 2 * pad
+    tall = int(3 * dh) + 2 * pad
+    canvas = Image.new("L", (width, tall), 0)
+    draw = ImageDraw.Draw(canvas)
+    base = tall * 0.5 + dh * 0.5  # where the digits sit
+    x = pad + dh * rng.uniform(0.3, 0.7)
+    for ch in text:
+        draw.text((x, base + rng.uniform(-0.05, 0.05) * dh), ch, fill=255, font=font, anchor="ls")
+        x += font.getlength(ch) + dh * rng.uniform(-0.05, 0.2)
+    shear, turn = rng.uniform(-0.2, 0.2), rng.uniform(-4, 4)
+    canvas = canvas.transform(canvas.size, Image.Transform.AFFINE, (1, shear, -shear * base, 0, 1, 0),
+                              Image.Resampling.BILINEAR).rotate(turn, Image.Resampling.BILINEAR, center=(width / 2, base))
+    x0, y0, x1, y1 = canvas.getbbox() or (0, 0, width, tall)
+    left = max(0, x0 - int(dh * rng.uniform(0.3, 0.7)))  # paper either side, as a writer leaves it
+    right = min(width, x1 + int(dh * rng.uniform(0.3, 0.7)))
+    top, bottom = min(max(0, int(base - 1.5 * dh)), y0), max(min(tall, int(base + 1.0 * dh)), y1)
+    mask = np.asarray(canvas.crop((left, top, right, bottom)), np.float32) / 255.0
+    return ink_on_paper(mask, rng, replace(style, thickness_px=0), ruling=_ruling(base - top, dh, style.paper, rng))
+
+
+def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
+                    seed: int = 0, style: StyleConfig = StyleConfig()) -> Iterator[tuple[Image.Image, str, list[Box]]]:
+    """Yield n (picture, text, boxes) numbers of `length` digits drawn at random from `images`."""
+    images, labels = as_numpy(images), as_numpy(labels)
+    for child in np.random.SeedSequence([seed, length, SPACINGS.index(spacing)]).spawn(n):
+        rng = np.random.default_rng(child)
+        idx = rng.integers(0, len(images), length)
+        img, boxes = render_number([images[i] for i in idx], rng, spacing, style)
+        yield img, "".join(str(int(labels[i])) for i in idx), boxes
