@@ -1,5 +1,8 @@
+import hashlib
 import io
 import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -9,7 +12,7 @@ from conftest import REPO, flip_bytes, run_cli
 from digitrec.checkpoint import load_checkpoint
 from digitrec.errors import CheckpointError
 from digitrec.model_file import shipped_path
-from digitrec.export import HASH_KEY, META_KEY, initializers_sha256
+from digitrec.export import FILE_HASH_KEY, HASH_KEY, META_KEY, initializers_sha256
 from digitrec.loading import load_model
 
 onnx = pytest.importorskip("onnx")
@@ -115,7 +118,10 @@ def test_the_exported_model_keeps_its_calibration(exported):
 
 def test_an_export_records_the_sha256_of_its_weights_and_a_corrupted_one_is_refused(exported, tmp_path):
     proto = onnx.load(str(exported))
-    assert {p.key: p.value for p in proto.metadata_props}[HASH_KEY] == initializers_sha256(proto)
+    props = {p.key: p.value for p in proto.metadata_props}
+    assert props[HASH_KEY] == initializers_sha256(proto)
+    data = exported.read_bytes()
+    assert hashlib.sha256(data.replace(props[FILE_HASH_KEY].encode(), b"0" * 64)).hexdigest() == props[FILE_HASH_KEY]
     # These flipped bytes used to load and answer: only the hash tells them from good weights.
     bad = flip_bytes(exported, tmp_path / "flipped.onnx", 3000)
     with pytest.raises(CheckpointError, match="flipped.onnx: damaged model file .*SHA-256"):
@@ -124,16 +130,38 @@ def test_an_export_records_the_sha256_of_its_weights_and_a_corrupted_one_is_refu
     assert proc.returncode == 1 and proc.stdout == "" and proc.stderr.count("\n") == 1 and "damaged" in proc.stderr
 
 
-def test_an_export_without_a_hash_still_loads(exported, tmp_path):
+def _without(exported, keys, out):
+    """`exported` as an older digitrec wrote it: without the metadata entries `keys`."""
     proto = onnx.load(str(exported))
-    keep = [(p.key, p.value) for p in proto.metadata_props if p.key != HASH_KEY]  # as exported before hashes
+    keep = [(p.key, p.value) for p in proto.metadata_props if p.key not in keys]
     del proto.metadata_props[:]
     for key, value in keep:
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
-    older = tmp_path / "older.onnx"
-    onnx.save(proto, str(older))
+    onnx.save(proto, str(out))
+    return out
+
+
+def test_an_export_without_a_hash_still_loads(exported, tmp_path):
+    older = _without(exported, (HASH_KEY, FILE_HASH_KEY), tmp_path / "older.onnx")
     assert load_model(older).checkpoint.backend == "onnx"
+
+
+def test_an_export_with_only_the_weights_hash_is_still_checked(exported, tmp_path):
+    older = _without(exported, (FILE_HASH_KEY,), tmp_path / "older.onnx")  # as exported before file hashes
+    assert load_model(older).checkpoint.backend == "onnx"
+    with pytest.raises(CheckpointError, match="damaged model file"):
+        load_model(flip_bytes(older, tmp_path / "flipped.onnx", 3000))
+
+
+def test_the_shipped_exports_load_without_the_onnx_package():
+    """`import onnx` takes most of a second (ml_dtypes): a cold `predict` or `read` checks the
+    shipped files' integrity with hashlib, and reads their metadata from onnxruntime."""
+    code = ("import sys; from digitrec.loading import load; from digitrec.read import load_reader; "
+            "load(backend='auto'); load_reader(backend='auto'); print(sorted(m for m in sys.modules if m.split('.')[0] == 'onnx'))")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "[]"
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # the TorchScript exporter announces its own end

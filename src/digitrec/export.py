@@ -11,6 +11,7 @@ batch and the width dynamic.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import io
 import json
 import warnings
@@ -20,14 +21,14 @@ import torch
 
 from .errors import require
 from .model_file import Checkpoint
-from .onnx_model import HASH_KEY, META_KEY, OnnxModel, initializers_sha256
+from .onnx_model import FILE_HASH_KEY, HASH_KEY, META_KEY, UNHASHED, OnnxModel, initializers_sha256
 from .storage import atomic_write
 
 OPSET = 17
 
 
 def _metadata(ck: Checkpoint) -> dict:
-    # The checkpoint's weights_sha256 hashes torch tensors; the file gets its own (HASH_KEY).
+    # The checkpoint's weights_sha256 hashes torch tensors; the file gets its own (HASH_KEY, FILE_HASH_KEY).
     meta = {k: v for k, v in ck.meta.items() if k not in ("state_dict", "train_state", "backend", "weights_sha256")}
     return {**meta, "task": ck.task, "arch": ck.arch, "arch_args": ck.arch_args, "normalization": {"mean": ck.mean, "std": ck.std},
             "classes": ck.classes, "input_size": ck.input_size, "source_kind": ck.kind}
@@ -49,11 +50,16 @@ def onnx_bytes(ck: Checkpoint) -> bytes:
         torch.onnx.export(model, (example,), buf, dynamo=False, opset_version=OPSET, input_names=names[:1],
                           output_names=names[1:], dynamic_axes={names[0]: axes, names[1]: out_axes})
     proto = onnx.load_from_string(buf.getvalue())
-    for key, value in ((META_KEY, json.dumps(_metadata(ck), default=str)), (HASH_KEY, initializers_sha256(proto))):
+    for key, value in ((META_KEY, json.dumps(_metadata(ck), default=str)), (HASH_KEY, initializers_sha256(proto)),
+                       (FILE_HASH_KEY, UNHASHED.decode())):
         entry = proto.metadata_props.add()
         entry.key, entry.value = key, value
     proto.producer_name = "digitrec"
-    return proto.SerializeToString()
+    data = proto.SerializeToString()
+    if data.count(UNHASHED) != 1:  # 64 zero digits in the weights' bytes too: no file hash rather than a wrong one
+        del proto.metadata_props[-1]
+        return proto.SerializeToString()
+    return data.replace(UNHASHED, hashlib.sha256(data).hexdigest().encode())  # what `file_sha256` gives back
 
 
 def export_onnx(ck: Checkpoint, out: str | Path) -> Path:

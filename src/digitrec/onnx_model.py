@@ -22,6 +22,10 @@ from .model_file import Checkpoint, inference_threads, normalization, probe
 
 META_KEY = "digitrec"
 HASH_KEY = "digitrec.weights_sha256"  # beside META_KEY in metadata_props: see initializers_sha256
+# The whole file's SHA-256, taken with this entry's value as 64 zeros (`file_sha256`): checked with
+# hashlib alone, where HASH_KEY needs the `onnx` package, whose import takes most of a second.
+FILE_HASH_KEY = "digitrec.file_sha256"
+UNHASHED = b"0" * 64
 
 
 def onnx_installed() -> bool:
@@ -41,6 +45,22 @@ def initializers_sha256(proto) -> str:
     return h.hexdigest()
 
 
+def file_sha256(data: bytes, recorded: str) -> str:
+    """SHA-256 of an ONNX file's bytes with the hash `recorded` in it put back to zeros, as
+    `export.onnx_bytes` took it before writing it in (the same length, so nothing else moves)."""
+    return hashlib.sha256(data.replace(recorded.encode(), UNHASHED, 1)).hexdigest()
+
+
+def _weights_intact(data: bytes, props: dict) -> bool:
+    """Whether the file's weights are as exported: by its file hash (fast), else by the hash of its
+    initializers (older exports; needs `onnx`); a file exported before either loads unchecked."""
+    if FILE_HASH_KEY in props:
+        return file_sha256(data, props[FILE_HASH_KEY]) == props[FILE_HASH_KEY]
+    if HASH_KEY in props:
+        return props[HASH_KEY] == initializers_sha256(require("onnx", "onnx").load_from_string(data))
+    return True
+
+
 class OnnxModel:
     """An onnxruntime session behind the call every digitrec model makes: a normalised float32
     batch in (images (N, 1, 28, 28), or lines (N, 1, 28, W)), the model's output as numpy out."""
@@ -51,6 +71,7 @@ class OnnxModel:
         opts.intra_op_num_threads = inference_threads(threads)  # as torch's (device.use_inference_threads)
         self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
+        self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)  # metadata_props
 
     def __call__(self, x) -> np.ndarray:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
@@ -58,17 +79,15 @@ class OnnxModel:
 
 def load_onnx(path: str | Path) -> Checkpoint:
     """An exported .onnx file as a Checkpoint whose `model` runs on onnxruntime."""
-    onnx = require("onnx", "onnx")
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such ONNX file; make one with `digitrec export --out {path.name}`")
     data = path.read_bytes()
     try:
-        proto = onnx.load_from_string(data)
-        props = {p.key: p.value for p in proto.metadata_props}
+        model = OnnxModel(data)
+        props = model.metadata
         meta = json.loads(props[META_KEY])
-        damaged = HASH_KEY in props and props[HASH_KEY] != initializers_sha256(proto)  # no hash: exported before
-        model = None if damaged else OnnxModel(data)
+        damaged = not _weights_intact(data, props)
     except KeyError:
         raise CheckpointError(f"{path}: an ONNX model without digitrec's metadata; export it with `digitrec export`") from None
     except Exception as e:  # onnx/onnxruntime raise their own assorted types for a damaged file

@@ -17,7 +17,6 @@ second rather than waiting a second for `import torch` (`onnx_file` decides whic
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from .images import describe
 from .model_file import Checkpoint, normalise, shipped_onnx_path
 from .onnx_model import load_onnx, onnx_installed
 from .preprocess import NoDigitFound, Preprocessed, preprocess
+from .workers import shared_map, spawn_pool
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -83,7 +83,8 @@ class Recogniser:
         self.min_confidence = min_confidence
         self.batch_size = batch_size
         self.workers = workers or min(8, os.cpu_count() or 1)
-        # Processes that decode and preprocess files, for large folders (`prepare`); 1: this one.
+        # Processes that decode and preprocess files, for large folders (`prepare`): this one and
+        # processes - 1 workers; 1: this one alone.
         self.processes = processes
         self._pool: ProcessPoolExecutor | None = None
 
@@ -129,12 +130,11 @@ class Recogniser:
         if isinstance(images, (str, Path, bytes)) or not isinstance(images, (list, tuple)):
             images = [images]
         preds = [Prediction(source=describe(source, i)) for i, source in enumerate(images)]
-        # Decoding and preprocessing are numpy/scipy/Pillow work that mostly releases the GIL:
-        # threads keep the cores busy without copying images between processes. Not all of it
-        # does, so many files go to worker processes instead (1,000 photos on 2 cores: 1.4x).
+        # Decoding and preprocessing are numpy/OpenCV/Pillow work that holds the GIL for much of
+        # its time, so many files are shared between this process and worker processes (threads
+        # gain a little on a few images, without copying any between processes).
         if self.processes > 1 and len(images) >= 8 * self.processes and all(isinstance(s, (str, Path)) for s in images):
-            outcomes = list(self._processes().map(_preprocess_safely, images,
-                                                  chunksize=max(1, len(images) // (4 * self.processes))))
+            outcomes = list(shared_map(_preprocess_safely, images, self._processes(), self.processes - 1))
         elif len(images) > 1 and self.workers > 1:
             with ThreadPoolExecutor(self.workers) as pool:
                 outcomes = list(pool.map(_preprocess_safely, images))
@@ -151,10 +151,10 @@ class Recogniser:
         return preds
 
     def _processes(self) -> ProcessPoolExecutor:
-        """The worker processes, started on first use and kept for the next batch. Spawned, not
-        forked: a fork would copy the model runtime's threads in whatever state they are."""
+        """The worker processes (all but this one of `processes`), started on first use and kept
+        for the next batch."""
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.processes, mp_context=multiprocessing.get_context("spawn"))
+            self._pool = spawn_pool(self.processes - 1)
         return self._pool
 
     def close(self) -> None:

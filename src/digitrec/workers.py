@@ -1,0 +1,63 @@
+"""A map over many items shared by this process and spawned worker processes, in order.
+
+    pool = spawn_pool(1)                                  # one worker process, kept for many calls
+    for result in shared_map(preprocess, paths, pool, 1):   # computed here and there, in order
+        ...
+
+Finding ink is numpy and OpenCV work that holds the GIL for much of its time, so threads do not
+scale it; processes do. A pool of N workers leaves this process idle while they start (each imports
+numpy, OpenCV and the model runtime: about half a second), and then waits on the slowest. Here this
+process works too, from the first item: it takes chunks from the front of the list while the
+workers take theirs from the back, so the work meets in the middle and nobody waits for long.
+Workers are spawned, not forked: a fork would copy the model runtime's threads in whatever state
+they are.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+
+CHUNK = 16  # items a worker takes at a time, at most: a worker's turn is tens of ms, so the last wait is short
+
+
+def spawn_pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
+    """`workers` spawned processes for `shared_map`, each running `initializer(*initargs)` first.
+    They are started now (an executor starts them at its first task), so that they import and load
+    while this process gets on with its own share."""
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
+                               initargs=initargs)
+    for _ in range(workers):
+        pool.submit(int)
+    return pool
+
+
+def shared_map(fn: Callable, items: Sequence, pool: ProcessPoolExecutor | None, workers: int) -> Iterator:
+    """`fn(item)` for each of `items`, in order, computed here and by the `workers` processes of
+    `pool` (`spawn_pool`; None or 0 workers: here alone). `fn` must be a module-level function
+    (the workers import it), and whatever it needs set up must be set up here too."""
+    if pool is None or workers < 1 or len(items) < 4 * (workers + 1):
+        yield from map(fn, items)
+        return
+    size = max(1, min(CHUNK, len(items) // (8 * (workers + 1))))
+    starts = deque(range(0, len(items), size))
+    taken: dict[int, Future] = {}  # chunk start -> a worker's result
+    try:
+        for start in range(0, len(items), size):
+            while starts and sum(not f.done() for f in taken.values()) < 2 * workers:  # each its next chunk ready
+                s = starts.pop()
+                taken[s] = pool.submit(_run_chunk, fn, items[s:s + size])
+            if starts and starts[0] == start:
+                starts.popleft()
+                yield from map(fn, items[start:start + size])
+            else:
+                yield from taken.pop(start).result()
+    finally:
+        for f in taken.values():  # stopped early: what was not started is not wanted
+            f.cancel()
+
+
+def _run_chunk(fn: Callable, chunk: Sequence) -> list:
+    return [fn(item) for item in chunk]
