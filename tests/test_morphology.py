@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from digitrec.morphology import closing, dilate, dilate_mask, distance_inside, erode, opening
+from digitrec.morphology import (closing, dilate, dilate_disk, dilate_mask, disk, distance_inside, erode, erode_disk,
+                                 opening)
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -19,6 +20,13 @@ def test_grey_morphology_is_ndimages(image, size):
     assert np.array_equal(dilate(image, size), ndi.grey_dilation(image, size=(size, size)))
     assert np.array_equal(opening(image, size), ndi.grey_opening(image, size=(size, size)))
     assert np.array_equal(closing(image, size), ndi.grey_closing(image, size=(size, size)))
+
+
+@pytest.mark.parametrize("r", [1, 2, 5, 20])  # 20: a disk wider than the image, its edges repeating outwards
+def test_disk_morphology_is_ndimages(image, r):
+    assert disk(2).tolist() == [[0, 1, 1, 1, 0], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [1, 1, 1, 1, 1], [0, 1, 1, 1, 0]]
+    assert np.array_equal(dilate_disk(image, r), ndi.grey_dilation(image, footprint=disk(r).astype(bool)))
+    assert np.array_equal(erode_disk(image, r), ndi.grey_erosion(image, footprint=disk(r).astype(bool)))
 
 
 def test_colour_images_are_filtered_per_channel(image):

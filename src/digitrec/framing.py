@@ -18,7 +18,7 @@ import numpy as np
 from scipy import ndimage as ndi
 
 from .images import resize
-from .morphology import dilate, dilate_mask, distance_inside
+from .morphology import dilate, dilate_disk, dilate_mask, distance_inside, erode_disk
 from .stats import percentile
 
 BOX, CANVAS = 20, 28  # MNIST: the digit fits a 20x20 box inside a 28x28 image
@@ -60,9 +60,9 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int
         # Never more than a quarter of the crop: a solid blob has no stroke to speak of.
         r = int(np.clip(round((TARGET_STROKE - width) * 4 * BOX / 2), -min(crop.shape) // 4, BOX))
         if width < THIN_STROKE and r >= 1:
-            crop = ndi.grey_dilation(crop, footprint=_disk(r))
+            crop = dilate_disk(crop, r)
         elif width > THICK_STROKE and r <= -1:
-            crop = ndi.grey_erosion(crop, footprint=_disk(-r))
+            crop = erode_disk(crop, -r)
     return crop
 
 
@@ -90,11 +90,6 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
     dx = int(np.clip(dx, -left, CANVAS - left - sw))
     out = np.roll(out, (dy, dx), axis=(0, 1))
     return out, (int(x0), int(y0), int(x1), int(y1))
-
-
-def _disk(r: int) -> np.ndarray:
-    y, x = np.ogrid[-r:r + 1, -r:r + 1]
-    return x * x + y * y <= r * r + r
 
 
 def frame_strip(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
