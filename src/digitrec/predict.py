@@ -131,8 +131,8 @@ class Recogniser:
             images = [images]
         preds = [Prediction(source=describe(source, i)) for i, source in enumerate(images)]
         # Decoding and preprocessing are numpy/OpenCV/Pillow work that holds the GIL for much of
-        # its time, so many files are shared between this process and worker processes (threads
-        # gain a little on a few images, without copying any between processes).
+        # its time, so many files are shared between this process and worker processes; fewer go
+        # to threads, which cost nothing to start and gain where the GIL is released.
         if self.processes > 1 and len(images) >= 8 * self.processes and all(isinstance(s, (str, Path)) for s in images):
             outcomes = list(shared_map(_preprocess_safely, images, self._processes(), self.processes - 1))
         elif len(images) > 1 and self.workers > 1:

@@ -6,7 +6,7 @@
 
 Finding ink is numpy and OpenCV work that holds the GIL for much of its time, so threads do not
 scale it; processes do. A pool of N workers leaves this process idle while they start (each imports
-numpy, OpenCV and the model runtime: about half a second), and then waits on the slowest. Here this
+numpy, OpenCV and digitrec, and may load a model: half a second or more), and then waits on the slowest. Here this
 process works too, from the first item: it takes chunks from the front of the list while the
 workers take theirs from the back, so the work meets in the middle and nobody waits for long.
 Workers are spawned, not forked: a fork would copy the model runtime's threads in whatever state
