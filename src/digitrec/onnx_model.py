@@ -29,7 +29,8 @@ UNHASHED = b"0" * 64
 
 
 def onnx_installed() -> bool:
-    """Whether onnxruntime (which runs the file) and onnx (which checks it) can be imported."""
+    """Whether onnxruntime (which runs the file) and onnx (which writes one, and checks an older export) can be
+    imported (both come with the onnx extra)."""
     return all(importlib.util.find_spec(name) is not None for name in ("onnx", "onnxruntime"))
 
 
