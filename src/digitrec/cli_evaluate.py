@@ -104,7 +104,7 @@ def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
       digitrec evaluate-read my-forms/
       digitrec evaluate-read ../shared/data/number-strings/bank-checks --gallery worst.png --json
     """
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     from .device import use_inference_threads
     from .evaluate_read import evaluate_folder, format_report, save_gallery
