@@ -28,6 +28,7 @@ def test_train_reader_saves_a_self_describing_reader(tiny_reader):
     path, metrics = tiny_reader
     ckpt = load_checkpoint(path)
     assert ckpt.arch == "linecnn" and ckpt.classes[-1] == "blank"
+    assert "lstm" not in ckpt.arch_args and ckpt.model.lstm is None  # the arguments older readers were saved with
     assert ckpt.meta["config"]["steps"] == 6 and ckpt.meta["metrics"]["val"] == metrics["val"]
     assert not list(path.parent.glob("*.tmp"))
 
@@ -150,3 +151,20 @@ def test_a_reader_trained_with_fonts_lists_them_in_its_checkpoint(tmp_path, mnis
     train_reader(ReaderConfig(steps=1, batch_size=8, val_lines=6, max_digits=2, fonts=str(tmp_path)), tmp_path / "r",
                  data=mnist, progress=False)
     assert torch.load(tmp_path / "r" / "reader.pt", weights_only=True)["fonts"] == ["DejaVu Sans Book", "DejaVu Serif Book"]
+
+
+def test_a_reader_with_an_lstm_trains_saves_and_runs_on_onnx_as_on_torch(tmp_path, mnist):
+    import numpy as np
+
+    from digitrec.export import as_onnx
+
+    train_reader(ReaderConfig(steps=2, batch_size=8, val_lines=6, max_digits=2, lstm=8), tmp_path, data=mnist,
+                 progress=False)
+    ckpt = load_checkpoint(tmp_path / "reader.pt")
+    assert ckpt.arch_args["lstm"] == 8 and ckpt.model.lstm.hidden_size == 8
+    onnx = as_onnx(ckpt)
+    x = np.random.default_rng(0).random((1, 1, 28, 64), np.float32)
+    for w in (8, 64):  # the LSTM runs over however many columns the line has
+        with torch.no_grad():
+            want = ckpt.model.eval()(torch.from_numpy(x[..., :w])).numpy()
+        assert np.abs(onnx.model(x[..., :w]) - want).max() < 1e-4

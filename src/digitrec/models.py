@@ -254,7 +254,7 @@ class LineNet(nn.Module):
     """
 
     def __init__(self, channels: tuple[int, int, int] = (16, 32, 64), hidden: int = 128, dropout: float = 0.1,
-                 classes: int = 11):
+                 classes: int = 11, lstm: int = 0):
         super().__init__()
         c1, c2, c3 = channels
         self.features = nn.Sequential(
@@ -271,16 +271,22 @@ class LineNet(nn.Module):
             nn.Conv1d(hidden, hidden, 5, padding=2, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
             nn.Dropout(dropout),
         )
-        self.head = nn.Conv1d(hidden, classes, 1)
+        # Optionally a bidirectional LSTM over the whole line (CRNN, Shi et al. 2015): whether a stroke
+        # is a 1's lead-in or a 7's bar can hang on ink further off than the convolutions see.
+        self.lstm = nn.LSTM(hidden, lstm, batch_first=True, bidirectional=True) if lstm else None
+        self.head = nn.Conv1d(2 * lstm if lstm else hidden, classes, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.features(x)  # (B, c3, 7, W/2)
         f = self.context(f.flatten(1, 2))  # (B, hidden, W/2)
+        if self.lstm is not None:
+            f = self.lstm(f.transpose(1, 2))[0].transpose(1, 2)  # (B, 2 * lstm, W/2)
         return F.log_softmax(self.head(f), dim=1).transpose(1, 2)  # (B, W/2, classes)
 
 
 @register_model(task="line")
 def linecnn(channels: tuple[int, int, int] | list[int] = (16, 32, 64), hidden: int = 128,
-            dropout: float = 0.1, classes: int = 11) -> nn.Module:
-    """Line reader for whole numbers (CTC over columns; (B,1,28,W) -> (B,W/2,classes)), not a digit classifier."""
-    return LineNet(tuple(channels), hidden, dropout, classes)
+            dropout: float = 0.1, classes: int = 11, lstm: int = 0) -> nn.Module:
+    """Line reader for whole numbers (CTC over columns; (B,1,28,W) -> (B,W/2,classes)), not a digit
+    classifier; `lstm` > 0 adds a bidirectional LSTM of that many units each way over the columns."""
+    return LineNet(tuple(channels), hidden, dropout, classes, lstm)

@@ -81,7 +81,8 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     tr, va = split_train_val(len(data.train_images), cfg.val_size)
     images, labels, fonts = with_font_digits(data.train_images[tr], data.train_labels[tr], cfg.fonts, cfg.font_share)
     val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
-    run = _Run(cfg, {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1})
+    arch = {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1}
+    run = _Run(cfg, {**arch, "lstm": cfg.lstm} if cfg.lstm else arch)  # older readers' arguments stay as they were
     if saved:
         run.load(saved)
     _trim_metrics(out, run.step)

@@ -244,6 +244,8 @@ class ReaderConfig:
     channels: tuple[int, int, int] = _flag((16, 32, 64), "Channels of the reader's three convolution blocks, "
                                            "comma-separated (e.g. 32,64,128).", ints=3)
     hidden: int = _flag(128, "Channels of the reader's column (1-D convolution) head.", min=1)
+    lstm: int = _flag(0, "Units each way of a bidirectional LSTM over the whole line after the column head "
+                      "(0 = none).", min=0)
     val_lines: int = _flag(2000, "Validation lines (as many of each length).", min=1)
     # Digits held out of MNIST's training set; validation lines use only them.
     val_size: int = _flag(5000, "Digits held out of the training set for validation lines.", min=1, max=59999)
