@@ -82,5 +82,7 @@ def test_cli_evaluate_read(numbers_folder, tmp_path):
     assert (tmp_path / "worst.png").is_file()
     text = run_cli("evaluate-read", str(numbers_folder), "-q")
     assert text.returncode == 0 and "numbers read whole" in text.stdout and "accuracy at coverage" in text.stdout
+    plain = run_cli("evaluate-read", str(numbers_folder))  # stderr is a pipe here: no progress bar in it
+    assert plain.returncode == 0 and plain.stderr == ""
     missing = run_cli("evaluate-read", str(tmp_path))
     assert missing.returncode == 1 and "labels.csv" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1

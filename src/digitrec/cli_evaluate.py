@@ -112,7 +112,9 @@ def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
 
     use_inference_threads()
     reader = load_reader(model_path, reader_path)
-    bar = None if quiet or as_json else (lambda rows: tqdm(rows, unit="image", leave=False, file=sys.stderr))
+    # Off when stderr is not a terminal (disable=None), as every other bar: a log file stays clean.
+    bar = None if quiet or as_json else (lambda rows: tqdm(rows, unit="image", leave=False, file=sys.stderr,
+                                                           disable=None))
     report, readings, labels = evaluate_folder(reader, folder, progress=bar)
     if gallery:
         report["gallery"] = str(save_gallery(folder, readings, labels, gallery))
