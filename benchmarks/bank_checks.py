@@ -7,7 +7,8 @@ beside an off-the-shelf OCR on the same images.
 Prints, per reader: the share of amounts read whole (every digit right, none missing or extra),
 the digit error rate (edit distance over digits / digits in the labels), accuracy at 90% and 80%
 coverage (the least confident readings set aside first), the mean confidence beside the share read
-whole, the calibration error (ECE, 15 bins) and images per second (start-up excluded).
+whole, the calibration error (ECE, 15 bins) and images per second (start-up excluded); then
+digitrec's digit errors by kind (read wrong, missed, extra) and the commonest of them.
 The labels hold the digits only: separators written on the check are not digits. The peer is
 RapidOCR 1.4.4's recogniser alone on each field (PP-OCRv4, offline), its output kept to its
 digits; it has no per-number confidence we can compare, so its coverage columns are its mean
@@ -27,7 +28,8 @@ from scipy.stats import binomtest
 
 from digitrec.device import use_inference_threads
 from digitrec.evaluate import expected_calibration_error
-from digitrec.evaluate_read import accuracy_at_coverage, edit_distance, evaluate_folder, read_labels, save_gallery
+from digitrec.evaluate_read import (accuracy_at_coverage, edit_distance, evaluate_folder, format_errors, read_labels,
+                                    save_gallery)
 from digitrec.read import load_reader
 
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "number-strings" / "bank-checks"
@@ -83,6 +85,7 @@ def main() -> None:
     print("| reader | read whole (95% interval) | digit error rate | acc. at 90% | acc. at 80% | mean confidence | ECE | images/s |")
     print("|---|---|---|---|---|---|---|---|")
     print(_row("digitrec", report, seconds))
+    print(format_errors(report["errors"]).strip())  # the error analysis: what to work on next
     if args.peer:
         peer, peer_seconds = rapidocr(args.data, read_labels(args.data))
         print(_row("RapidOCR 1.4.4 (recogniser, digits kept)", peer, peer_seconds))

@@ -10,8 +10,8 @@ from PIL import Image
 
 from conftest import run_cli
 from digitrec.errors import DataError
-from digitrec.evaluate_read import (accuracy_at_coverage, edit_distance, evaluate_folder, read_labels, save_gallery,
-                                    score)
+from digitrec.evaluate_read import (accuracy_at_coverage, edit_distance, edit_operations, evaluate_folder,
+                                    format_report, read_labels, save_gallery, score)
 from digitrec.read import DigitRead, Reading, load_reader
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import iter_number_set
@@ -21,6 +21,23 @@ def test_edit_distance():
     assert edit_distance("", "") == 0 and edit_distance("123", "") == 3 and edit_distance("", "12") == 2
     assert edit_distance("12345", "12345") == 0 and edit_distance("1234", "12345") == 1
     assert edit_distance("71771", "2026") == 5 and edit_distance("1199", "100") == 3
+
+
+def test_edit_operations_name_each_edit_and_count_as_the_distance():
+    assert edit_operations("15700", "15700") == []
+    assert edit_operations("116", "176") == [("1", "7")]
+    assert edit_operations("15700", "1570") == [("0", "")]
+    assert edit_operations("1008", "11008") == [("", "1")]
+    assert edit_operations("", "12") == [("", "1"), ("", "2")] and edit_operations("34", "") == [("3", ""), ("4", "")]
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        a, b = ("".join(rng.choice(list("0123"), rng.integers(0, 7))) for _ in range(2))
+        ops = edit_operations(a, b)
+        assert len(ops) == edit_distance(a, b)
+        assert all(w != r for w, r in ops)
+        for text, said in ((a, "".join(w for w, _ in ops)), (b, "".join(r for _, r in ops))):
+            rest = iter(text)
+            assert all(c in rest for c in said)  # the edited digits, in their order, are the texts' own
 
 
 def _reading(text, confidence):
@@ -37,6 +54,10 @@ def test_score_whole_digit_errors_and_coverage():
     right = np.array([True, False, False, False])
     assert accuracy_at_coverage(conf, right, 0.25) == 1.0 and accuracy_at_coverage(conf, right, 1.0) == 0.25
     assert report["accuracy_at_coverage"]["100%"] == 0.25 and report["accuracy_at_coverage"]["50%"] == 0.5
+    # The errors by kind: 6 missed, 8 read as 9, 1 missed (nothing read).
+    assert report["errors"] == {"substituted": 1, "missed": 2, "extra": 0,
+                                "commonest": [["6", "", 1], ["8", "9", 1], ["1", "", 1]]}
+    assert "digit errors: 1 read wrong, 2 missed, 0 extra; commonest: 6 missed (1), 8 read as 9 (1)" in format_report(report)
 
 
 def test_read_labels_keeps_the_digits_and_says_what_is_missing(tmp_path):

@@ -9,6 +9,7 @@ check), how often the rest are right. `save_gallery` draws the worst readings.
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,41 @@ def edit_distance(a: str, b: str) -> int:
     return row[-1]
 
 
+def edit_operations(truth: str, read: str) -> list[tuple[str, str]]:
+    """A shortest edit from `truth` to `read` as (written, read) pairs: ("9", "8") a digit read
+    wrong, ("9", "") one missed, ("", "1") one too many. As many pairs as `edit_distance`."""
+    n, m = len(truth), len(read)
+    d = np.zeros((n + 1, m + 1), int)
+    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    for i in range(1, n + 1):
+        for j in range(1, m + 1):
+            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (truth[i - 1] != read[j - 1]))
+    ops, i, j = [], n, m
+    while i or j:  # back from the corner; a substitution first where edits tie, as people count them
+        if i and j and d[i, j] == d[i - 1, j - 1] + (truth[i - 1] != read[j - 1]):
+            i, j = i - 1, j - 1
+            if truth[i] != read[j]:
+                ops.append((truth[i], read[j]))
+        elif i and d[i, j] == d[i - 1, j] + 1:
+            i -= 1
+            ops.append((truth[i], ""))
+        else:
+            j -= 1
+            ops.append(("", read[j]))
+    return ops[::-1]
+
+
+def error_kinds(readings: list[Reading], labels: list[str], top: int = 10) -> dict:
+    """What the digit errors are: how many digits were read wrong, missed and read where none was
+    written, and the commonest of each ([written, read, count], most frequent first)."""
+    ops = Counter(op for r, t in zip(readings, labels) for op in edit_operations(t, r.text))
+    kinds = {"substituted": [(a, b) for a, b in ops if a and b], "missed": [(a, b) for a, b in ops if not b],
+             "extra": [(a, b) for a, b in ops if not a]}
+    out = {k: sum(ops[op] for op in v) for k, v in kinds.items()}
+    out["commonest"] = [[a, b, n] for (a, b), n in ops.most_common(top)]
+    return out
+
+
 def read_labels(folder: str | Path) -> list[tuple[str, str]]:
     """(file, digits) rows of FOLDER/labels.csv; anything but digits in `text` is dropped."""
     rows = read_labels_csv(folder, "text", "the digits written in each image", "evaluate-read")
@@ -48,7 +84,7 @@ def score(readings: list[Reading], labels: list[str]) -> dict:
             "accuracy_at_coverage": {f"{c:.0%}": accuracy_at_coverage(confidence, right, c) for c in COVERAGES},
             "mean_confidence": float(confidence.mean()) if len(confidence) else float("nan"),
             "calibration_error": expected_calibration_error(confidence, right) if len(right) else float("nan"),
-            "unreadable": sum(r.error is not None for r in readings)}
+            "unreadable": sum(r.error is not None for r in readings), "errors": error_kinds(readings, labels)}
 
 
 def evaluate_folder(reader: NumberReader, folder: str | Path, progress=None) -> tuple[dict, list[Reading], list[str]]:
@@ -69,7 +105,17 @@ def format_report(report: dict) -> str:
     return (f"{report['right']}/{report['n']} numbers read whole ({report['whole']:.3f}); digit error rate "
             f"{report['digit_error_rate']:.3f} ({report['digits']} digits)\naccuracy at coverage: {cov}\n"
             f"mean confidence {report['mean_confidence']:.3f}; calibration error (ECE, 15 bins) {report['calibration_error']:.3f}"
+            + format_errors(report.get("errors"))
             + (f"\n{report['unreadable']} image(s) could not be read" if report["unreadable"] else ""))
+
+
+def format_errors(errors: dict | None) -> str:
+    """'digit errors: 120 read wrong, 14 missed, 25 extra; commonest: 9 read as 8 (11), 1 extra (9), ...'."""
+    if not errors or not errors["commonest"]:
+        return ""
+    said = [f"{a} read as {b}" if a and b else (f"{a} missed" if a else f"{b} extra") for a, b, _ in errors["commonest"][:5]]
+    return (f"\ndigit errors: {errors['substituted']} read wrong, {errors['missed']} missed, {errors['extra']} extra; "
+            "commonest: " + ", ".join(f"{s} ({n})" for s, (_, _, n) in zip(said, errors["commonest"])))
 
 
 def save_gallery(folder: str | Path, readings: list[Reading], labels: list[str], out: str | Path,
