@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from digitrec.device import use_inference_threads
 from digitrec.evaluate_read import evaluate_folder, save_gallery, score
 from digitrec.fonts import load_fonts
 from digitrec.read import load_reader
@@ -74,6 +75,7 @@ def main() -> None:
 
     fonts = [f for f in load_fonts(args.fonts) if Path(f.path).stem not in args.skip]
     out = Path(args.out or tempfile.mkdtemp(prefix="digitrec-font-numbers-"))
+    use_inference_threads()  # as `digitrec read` runs: one thread unless DIGITREC_THREADS says
     reader = load_reader(args.model, args.reader)
     print(f"{len(fonts)} fonts; images in {out}\n")
     print(f"| paper | {' | '.join(f'{k} digits' for k in args.lengths)} | all | digit error rate | acc. at 80% | ECE |")

@@ -19,6 +19,7 @@ import time
 import numpy as np
 
 from digitrec.data import load_mnist
+from digitrec.device import use_inference_threads
 from digitrec.evaluate import accuracy_at_coverage, expected_calibration_error
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
@@ -49,6 +50,7 @@ def main() -> None:
     else:
         _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
         images, labels = data.train_images[va], data.train_labels[va]
+    use_inference_threads()  # as `digitrec read` runs: one thread unless DIGITREC_THREADS says
     rec = load_reader(args.model, args.reader)
     rows, digits, seconds, confidences, correct = [], 0, 0.0, [], []
     for length in args.lengths:
