@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import click
 
@@ -104,17 +103,13 @@ def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
       digitrec evaluate-read my-forms/
       digitrec evaluate-read ../shared/data/number-strings/bank-checks --gallery worst.png --json
     """
-    from tqdm import tqdm
-
     from .device import use_inference_threads
     from .evaluate_read import evaluate_folder, format_report, save_gallery
     from .read import load_reader
 
     use_inference_threads()
     reader = load_reader(model_path, reader_path)
-    # Off when stderr is not a terminal (disable=None), as every other bar: a log file stays clean.
-    bar = None if quiet or as_json else (lambda rows: tqdm(rows, unit="image", leave=False, file=sys.stderr,
-                                                           disable=None))
+    bar = None if quiet or as_json else (lambda rows: progress_bar(len(rows), "image", False, rows))
     report, readings, labels = evaluate_folder(reader, folder, progress=bar)
     if gallery:
         report["gallery"] = str(save_gallery(folder, readings, labels, gallery))

@@ -121,12 +121,12 @@ def _field_option(fld: dataclasses.Field):
     return click.option(flag, type=kind, default=None, help=meta["help"])
 
 
-def progress_bar(total: int, unit: str, quiet: bool):
+def progress_bar(total: int, unit: str, quiet: bool, iterable=None):
     """A progress bar with a count and an ETA on stderr, shown only on a terminal and without -q
-    (so `--json` into a pipe stays clean)."""
+    (so `--json` into a pipe stays clean); over `iterable` when one is given."""
     from tqdm import tqdm  # a terminal's bar: tqdm.auto would import asyncio for notebooks, 30 ms of a cold start
 
-    return tqdm(total=total, unit=unit, unit_scale=True, leave=False, file=sys.stderr,
+    return tqdm(iterable, total=total, unit=unit, unit_scale=True, leave=False, file=sys.stderr,
                 disable=True if quiet else None)  # None: off when stderr is not a terminal
 
 

@@ -24,30 +24,24 @@ COVERAGES = (1.0, 0.9, 0.8, 0.5)  # reported: accuracy when only this share of r
 
 def edit_distance(a: str, b: str) -> int:
     """Levenshtein distance: insertions, deletions and substitutions that turn `a` into `b`."""
-    row = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        prev, row[0] = row[0], i
-        for j, cb in enumerate(b, 1):
-            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
-    return row[-1]
+    return len(edit_operations(a, b))
 
 
 def edit_operations(truth: str, read: str) -> list[tuple[str, str]]:
     """A shortest edit from `truth` to `read` as (written, read) pairs: ("9", "8") a digit read
-    wrong, ("9", "") one missed, ("", "1") one too many. As many pairs as `edit_distance`."""
+    wrong, ("9", "") one missed, ("", "1") one too many."""
     n, m = len(truth), len(read)
-    d = np.zeros((n + 1, m + 1), int)
-    d[:, 0], d[0, :] = np.arange(n + 1), np.arange(m + 1)
+    d = [[i + j if i * j == 0 else 0 for j in range(m + 1)] for i in range(n + 1)]  # edits of the prefixes
     for i in range(1, n + 1):
         for j in range(1, m + 1):
-            d[i, j] = min(d[i - 1, j] + 1, d[i, j - 1] + 1, d[i - 1, j - 1] + (truth[i - 1] != read[j - 1]))
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + (truth[i - 1] != read[j - 1]))
     ops, i, j = [], n, m
     while i or j:  # back from the corner; a substitution first where edits tie, as people count them
-        if i and j and d[i, j] == d[i - 1, j - 1] + (truth[i - 1] != read[j - 1]):
+        if i and j and d[i][j] == d[i - 1][j - 1] + (truth[i - 1] != read[j - 1]):
             i, j = i - 1, j - 1
             if truth[i] != read[j]:
                 ops.append((truth[i], read[j]))
-        elif i and d[i, j] == d[i - 1, j] + 1:
+        elif i and d[i][j] == d[i - 1][j] + 1:
             i -= 1
             ops.append((truth[i], ""))
         else:
@@ -60,11 +54,10 @@ def error_kinds(readings: list[Reading], labels: list[str], top: int = 10) -> di
     """What the digit errors are: how many digits were read wrong, missed and read where none was
     written, and the commonest of each ([written, read, count], most frequent first)."""
     ops = Counter(op for r, t in zip(readings, labels) for op in edit_operations(t, r.text))
-    kinds = {"substituted": [(a, b) for a, b in ops if a and b], "missed": [(a, b) for a, b in ops if not b],
-             "extra": [(a, b) for a, b in ops if not a]}
-    out = {k: sum(ops[op] for op in v) for k, v in kinds.items()}
-    out["commonest"] = [[a, b, n] for (a, b), n in ops.most_common(top)]
-    return out
+    return {"substituted": sum(n for (a, b), n in ops.items() if a and b),
+            "missed": sum(n for (_, b), n in ops.items() if not b),
+            "extra": sum(n for (a, _), n in ops.items() if not a),
+            "commonest": [[a, b, n] for (a, b), n in ops.most_common(top)]}
 
 
 def read_labels(folder: str | Path) -> list[tuple[str, str]]:
@@ -113,9 +106,10 @@ def format_errors(errors: dict | None) -> str:
     """'digit errors: 120 read wrong, 14 missed, 25 extra; commonest: 9 read as 8 (11), 1 extra (9), ...'."""
     if not errors or not errors["commonest"]:
         return ""
-    said = [f"{a} read as {b}" if a and b else (f"{a} missed" if a else f"{b} extra") for a, b, _ in errors["commonest"][:5]]
+    said = [(f"{a} read as {b}" if a and b else f"{a} missed" if a else f"{b} extra") + f" ({n})"
+            for a, b, n in errors["commonest"][:5]]
     return (f"\ndigit errors: {errors['substituted']} read wrong, {errors['missed']} missed, {errors['extra']} extra; "
-            "commonest: " + ", ".join(f"{s} ({n})" for s, (_, _, n) in zip(said, errors["commonest"])))
+            "commonest: " + ", ".join(said))
 
 
 def save_gallery(folder: str | Path, readings: list[Reading], labels: list[str], out: str | Path,
