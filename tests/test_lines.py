@@ -94,6 +94,23 @@ def test_stretch_widens_and_narrows_digits_and_off_draws_as_before(mnist):
     assert wide.std() > 1.2 * plain.std()  # the same digits, more varied widths
 
 
+def test_line_stretch_widens_a_whole_line_at_once_and_off_draws_as_before(mnist):
+    imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
+
+    def widths(**kw):  # ink columns of 4-digit lines with a clear gap, the same digits each time
+        x, _, _ = compose_lines(imgs, labels, 300, min_digits=4, max_digits=4, augment=0.0, noise=0.0, clutter=0.0,
+                                slant=0.0, gen=torch.Generator().manual_seed(11), **kw)
+        return (x[:, 0] > 0.3).any(1).float().sum(1), x
+
+    plain, a = widths()
+    _, b = widths(line_stretch=1.0)
+    per_digit, _ = widths(stretch=1.5)
+    whole_line, _ = widths(line_stretch=1.5)
+    assert torch.equal(a, b)
+    # One factor for the whole line moves its width far more than a factor per digit, which averages out.
+    assert whole_line.std() > 1.3 * per_digit.std() and whole_line.std() > 1.5 * plain.std()
+
+
 def test_joins_add_rising_strokes_between_close_digits_and_nothing_else(mnist):
     imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
 

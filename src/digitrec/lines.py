@@ -99,14 +99,15 @@ def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator 
 def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
-                  flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, joins: float = 0.0,
-                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, line_stretch: float = 1.0,
+                  joins: float = 0.0, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`).
     Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
     `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
     (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
-    writers make wide 8s and narrow 0s); a share `joins` of neighbouring digits written close together
+    writers make wide 8s and narrow 0s), and each whole line, its digits and gaps alike, by up to
+    `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring digits written close together
     are joined by the pen's stroke from one to the next, as in cursive (`_joins`); each line leans by
     its own shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real
     document leaves in the ink (`document_clutter`), `noise` the noise family.
@@ -119,7 +120,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     """
     d, lab, present, is_mark, mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment, gen,
                                                      styles=styles, sevens=sevens, flag_length=flag_length, glyphs=glyphs)
-    at = _lay_out(d, present, is_mark, mark, stretch, gen)
+    at = _lay_out(d, present, is_mark, mark, stretch, line_stretch, gen)
     x = _draw(d, present, at)
     if joins > 0:
         boxes = (MARGIN + at.f * at.left, MARGIN + at.f * (at.left + at.w), MARGIN + at.f * (at.top - at.line_top),
@@ -174,9 +175,10 @@ class _Layout(NamedTuple):
 
 
 def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, mark: torch.Tensor, stretch: float,
-             gen: torch.Generator | None) -> _Layout:
+             line_stretch: float, gen: torch.Generator | None) -> _Layout:
     """Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
-    ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do."""
+    ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
+    Each glyph is widened by its own factor up to `stretch` and the whole line by one up to `line_stretch`."""
     n, m2 = present.shape
     dev = d.device
     rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
@@ -186,11 +188,14 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, mark
     x0, x1, y0, y1 = (t.view(n, m2).float() for t in (x0, x1, y0, y1))
     s = 0.85 + 0.3 * rnd(n, m2)
     a = torch.exp(math.log(stretch) * (2 * rnd(n, m2) - 1)) if stretch > 1 else torch.ones(n, m2, device=dev)
+    # One factor per line: so that no reader learns how wide a line of so many digits is.
+    wide = torch.exp(math.log(line_stretch) * (2 * rnd(n, 1) - 1)) if line_stretch > 1 else torch.ones(n, 1, device=dev)
+    a = a * wide
     w, h = (x1 - x0) * s * a, (y1 - y0) * s
     mode = torch.multinomial(torch.tensor(list(SPACING_MIX.values()), device=dev), n, True, generator=gen)
     lo = torch.tensor([GAP[k][0] for k in SPACING_MIX], device=dev)[mode]
     hi = torch.tensor([GAP[k][1] for k in SPACING_MIX], device=dev)[mode]
-    gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m2)) * WRITING
+    gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m2)) * WRITING * wide
     gap[:, 0] = 0
     # Overlap never swallows a neighbour: the next glyph starts at least 30% of the way into the one
     # written before it (the last present slot).

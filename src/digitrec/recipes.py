@@ -233,6 +233,8 @@ class ReaderConfig:
     glyphs: float = _flag(0.0, "Share of 2s, 4s and 9s drawn in styles MNIST lacks (curled 2s, one-stroke 4s, hooked 9s).",
                           min=0, max=1)
     stretch: float = _flag(1.0, "Largest sideways stretch or squeeze of a digit, as a factor (1 = none).", min=1)
+    line_stretch: float = _flag(1.0, "Largest sideways stretch or squeeze of a whole line, its digits and gaps alike, "
+                                "as a factor (1 = none).", min=1)
     joins: float = _flag(0.0, "Share of neighbouring digits written close together that are joined by a cursive "
                          "stroke.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
