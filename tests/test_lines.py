@@ -97,7 +97,7 @@ def test_stretch_widens_and_narrows_digits_and_off_draws_as_before(mnist):
 def test_line_stretch_widens_a_whole_line_at_once_and_off_draws_as_before(mnist):
     imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
 
-    def widths(**kw):  # ink columns of 4-digit lines with a clear gap, the same digits each time
+    def widths(**kw):  # ink columns of 4-digit lines, the same digits each time
         x, _, _ = compose_lines(imgs, labels, 300, min_digits=4, max_digits=4, augment=0.0, noise=0.0, clutter=0.0,
                                 slant=0.0, gen=torch.Generator().manual_seed(11), **kw)
         return (x[:, 0] > 0.3).any(1).float().sum(1), x

@@ -107,10 +107,11 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
     (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
     writers make wide 8s and narrow 0s), and each whole line, its digits and gaps alike, by up to
-    `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring digits written close together
-    are joined by the pen's stroke from one to the next, as in cursive (`_joins`); each line leans by
-    its own shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real
-    document leaves in the ink (`document_clutter`), `noise` the noise family.
+    `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring
+    digits written close together are joined by the pen's stroke from one to the next, as in cursive
+    (`_joins`); each line leans by its own shear of up to `slant` (a writer slants all the digits
+    alike); `clutter` adds what a real document leaves in the ink (`document_clutter`), `noise` the
+    noise family.
 
     The glyphs are chosen and augmented (`_written_glyphs`), laid out (`_lay_out`), drawn (`_draw`).
 
