@@ -10,9 +10,9 @@ from conftest import REPO, ballpoint_page, bound_by_permissions, run_cli
 from digitrec.errors import CheckpointError
 from digitrec.loading import load_model
 from digitrec.model_file import shipped_path
-from digitrec.read import NumberReader, load_reader, number_confidence, reader_paths
+from digitrec.read import NumberReader, load_reader, number_confidence, page_to_dict, reader_paths
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import iter_number_set, render_number
+from digitrec.synth_numbers import iter_number_set, iter_page_set, render_number
 
 
 @pytest.fixture(scope="module")
@@ -86,6 +86,57 @@ def test_blank_page_reads_nothing_and_bad_input_is_an_error(rec):
     assert bad.to_dict() == {"path": "<bytes #0>", "error": bad.error}
 
 
+@pytest.fixture(scope="module")
+def pages(mnist):
+    """Six ruled pages of four 4-digit numbers each, written with clear gaps (a fixed seed, not a choice)."""
+    return list(iter_page_set(mnist.test_images, mnist.test_labels, 6, 4, 4, "gap", seed=4, style=StyleConfig(paper="ruled")))
+
+
+def test_every_number_on_a_page_is_read_in_reading_order_with_its_boxes_on_the_page(rec, pages):
+    right = 0
+    for page, texts, boxes in pages:
+        got = rec.read_all(page)
+        assert len(got) == len(texts), ([r.text for r in got], texts)
+        for r, text, box in zip(got, texts, boxes):
+            right += r.text == text
+            assert r.error is None and 0 < r.confidence <= 1
+            # Each digit's box lies in its own number's box on the page, not in the crop it was read from.
+            assert all(box[0] - 6 <= d.box[0] < d.box[2] <= box[2] + 6 and box[1] - 6 <= d.box[1] < d.box[3] <= box[3] + 6
+                       for d in r.digits), (text, box, [d.box for d in r.digits])
+    assert right >= 21, right  # of 24; the same numbers read one to an image: ~0.98 (benchmarks/read_numbers.py)
+
+
+def test_read_all_of_one_number_is_that_number_and_nothing_is_none(rec, clear_numbers):
+    for img, text, _ in clear_numbers[:4]:
+        got = rec.read_all(img)
+        assert [r.text for r in got] == [rec.read(img).text]
+    assert rec.read_all(Image.new("L", (400, 300), 255)) == []
+    bad = rec.read_all(b"not an image")
+    assert len(bad) == 1 and "not an image" in bad[0].error
+    assert page_to_dict("x.png", bad) == {"path": "x.png", "error": bad[0].error}
+
+
+def test_cli_read_all_text_json_annotate_and_workers(tmp_path, pages):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i, (page, _, _) in enumerate(pages[:2]):
+        page.save(folder / f"page{i}.png")
+    (folder / "zz-broken.jpg").write_bytes(b"not a jpeg")
+    proc = run_cli("read", str(folder), "--all", "--json", "--annotate", str(tmp_path / "seen"))
+    assert proc.returncode == 1  # the broken file; the pages are still read
+    out = [json.loads(x) for x in proc.stdout.splitlines()]
+    assert [set(o) for o in out] == [{"path", "numbers", "annotated"}] * 2 + [{"path", "error"}]
+    for o, (_, texts, _) in zip(out[:2], pages):
+        assert len(o["numbers"]) == len(texts)
+        assert all(set(n) == {"text", "formatted", "confidence", "digits", "separators"} for n in o["numbers"])
+    text = run_cli("read", str(folder / "page0.png"), "--all")
+    lines = text.stdout.splitlines()
+    assert text.returncode == 0 and [ln.split(":")[0] for ln in lines] == [f"{folder / 'page0.png'} #{k}" for k in (1, 2, 3, 4)]
+    assert [ln.split("  ")[0].split(": ")[1] for ln in lines] == [n["text"] for n in out[0]["numbers"]]
+    two = run_cli("read", str(folder), "--all", "--json", "--processes", "2", "-q")  # one worker process beside this one
+    assert [json.loads(x) for x in two.stdout.splitlines()] == [{k: v for k, v in o.items() if k != "annotated"} for o in out]
+
+
 def test_cli_read_text_json_and_annotate(tmp_path, clear_numbers):
     paths = []
     for i, (img, text, _) in enumerate(clear_numbers[:3]):
@@ -134,6 +185,10 @@ def test_http_read(rec, clear_numbers):
         assert res["text"] == rec.read(img).text and len(res["digits"]) == len(res["text"])
         bad = c.post("/v1/read", content=b"garbage", headers={"Content-Type": "image/png"})
         assert bad.status_code == 422 and "error" in bad.json()
+        every = c.post("/v1/read?all=true", content=buf.getvalue(), headers={"Content-Type": "image/png"})
+        assert every.status_code == 200
+        assert every.json()["results"] == [{"filename": res["filename"], "numbers": [
+            {k: v for k, v in r.to_dict().items() if k != "path"} for r in rec.read_all(img)]}]
 
 
 def test_a_digit_model_is_refused_as_the_line_reader_and_the_reader_as_a_digit_model(seed_model_path):
@@ -226,7 +281,8 @@ def test_an_unsure_reading_is_the_vote_of_every_reader_on_the_strip_squeezed_and
     from digitrec.images import resize
     from digitrec.ctc import decode
     from digitrec.ink import clean_document, find_ink
-    from digitrec.read import READ_FIT, SURE, VOTE_SCALES, _line_pieces
+    from digitrec.read import READ_FIT, SURE, VOTE_SCALES
+    from digitrec.writing import line_pieces
 
     assert len(rec.readers) == 2  # the shipped pair
     alone = NumberReader(rec.digits, rec.reader)
@@ -234,7 +290,7 @@ def test_an_unsure_reading_is_the_vote_of_every_reader_on_the_strip_squeezed_and
     numbers = iter_number_set(mnist.test_images, mnist.test_labels, 40, 5, "touching", seed=5)
     voted = unsure = 0
     for img, _, _ in numbers:
-        found, (_, line) = find_ink(img, READ_FIT, _line_pieces, clean=clean_document)
+        found, (_, line) = find_ink(img, READ_FIT, line_pieces, clean=clean_document)
         strip = frame_strip(found.ink, line)[0]
         symbols, scale = rec.read_strip(strip)
         got = tuple(d.symbol for d in symbols)

@@ -107,7 +107,8 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist, name):
     onnx = pytest.importorskip("onnx")
     from digitrec.framing import frame_strip
     from digitrec.ink import clean_document, find_ink
-    from digitrec.read import READ_FIT, _line_pieces
+    from digitrec.read import READ_FIT
+    from digitrec.writing import line_pieces
     from digitrec.synth_numbers import iter_number_set
 
     ck, shipped = load_checkpoint(shipped_path(name)), load_onnx(shipped_onnx_path(name))
@@ -118,7 +119,7 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist, name):
     model = ck.model.eval()
     widths = set()
     for img, _, _ in iter_number_set(mnist.test_images, mnist.test_labels, 12, 6, "touching", seed=1):
-        found, (_, line) = find_ink(img, READ_FIT, _line_pieces, clean=clean_document)
+        found, (_, line) = find_ink(img, READ_FIT, line_pieces, clean=clean_document)
         x = ((frame_strip(found.ink, line)[0] - ck.mean) / ck.std).astype(np.float32)[None, None]
         with torch.no_grad():
             want = model(torch.from_numpy(x)).numpy()

@@ -10,7 +10,7 @@ from scipy import ndimage as ndi
 
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import render_number, write_number
+from digitrec.synth_numbers import render_number, render_page, write_number
 
 
 def test_numbers_on_ruled_and_squared_paper(mnist):
@@ -55,3 +55,21 @@ def test_a_number_written_in_a_font_is_read_as_written():
     for seed, paper in enumerate(["plain", "ruled", "squared"]):
         img = write_number("27058", font, np.random.default_rng(seed), StyleConfig(paper=paper))
         assert reader.read(img).text == "27058"
+
+
+def test_a_page_holds_its_numbers_apart_in_reading_order_on_its_ruling(mnist):
+    numbers = [[mnist.test_images[4 * k + i].numpy() for i in range(4)] for k in range(5)]
+    page, boxes = render_page(numbers, np.random.default_rng(3), style=StyleConfig.clean(paper="ruled"))
+    g = np.asarray(page.convert("L"), np.float32)
+    assert len(boxes) == 5 and all(0 <= b[0] < b[2] <= g.shape[1] and 0 <= b[1] < b[3] <= g.shape[0] for b in boxes)
+    for i, a in enumerate(boxes):  # no two numbers share ink
+        for b in boxes[i + 1:]:
+            assert min(a[2], b[2]) <= max(a[0], b[0]) or min(a[3], b[3]) <= max(a[1], b[1])
+    # Reading order: a number on the same row (its middle within the other's rows) is to the right.
+    for a, b in zip(boxes, boxes[1:]):
+        same_row = a[1] <= (b[1] + b[3]) / 2 <= a[3]
+        assert (b[0] > a[2]) if same_row else (b[1] > a[1])
+    # The numbers sit on the ruling: the page's dark ruled rows pass just under their digits.
+    plain, _ = render_page(numbers, np.random.default_rng(3), style=StyleConfig.clean())
+    ruled_rows = np.nonzero((g < np.asarray(plain.convert("L"), np.float32) - 8).mean(1) > 0.6)[0]
+    assert all(np.abs(ruled_rows - b[3]).min() <= 0.25 * (b[3] - b[1]) for b in boxes)

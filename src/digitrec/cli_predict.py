@@ -103,23 +103,27 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per image per line.")
 @click.option("--annotate", type=click.Path(file_okay=False), default=None,
               help="Write each image with the digits' boxes and readings drawn on it into this folder.")
+@click.option("--all", "every", is_flag=True,
+              help="Every number in each image (a form's fields, a register's rows), in reading order.")
 @reader_option
 @backend_option("auto")
 @processes_option
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
-def read(paths, model_path, as_json, annotate, reader_path, backend, processes, quiet):
-    """Read the handwritten number (the digits along a line) in each image.
+def read(paths, model_path, as_json, annotate, every, reader_path, backend, processes, quiet):
+    """Read the handwritten number (the digits along a line) in each image, or with --all every
+    number in it.
 
     \b
     Examples:
       digitrec read meter.jpg                        # -> meter.jpg: 2026
       digitrec read forms/ --json --annotate seen/
+      digitrec read register.jpg --all               # -> register.jpg #1: 17, register.jpg #2: 18, ...
 
     Exit code 1 if any input could not be read; the others are still read.
     """
     from .files import annotate as draw_boxes, expand_paths
-    from .read import load_reader
+    from .read import load_reader, page_to_dict
 
     reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
     if reader.uses_torch:  # the shipped ONNX exports (--backend auto) import no torch at all
@@ -134,22 +138,32 @@ def read(paths, model_path, as_json, annotate, reader_path, backend, processes, 
     if processes > 1:
         from .reading_pool import read_files
 
-        readings = read_files(readable, model=model_path, reader=reader_path, backend=backend, processes=processes)
+        readings = read_files(readable, model=model_path, reader=reader_path, backend=backend, processes=processes,
+                              every=every)
     else:
-        readings = (reader.read(path, name=path) for path in readable)
+        readings = ((reader.read_all if every else reader.read)(path, name=path) for path in readable)
     with progress_bar(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:  # as predict's
         for path, err in inputs:
             r = next(readings) if err is None else None
             bar.update(1)
-            if r is None or r.error:
+            err = err or next((one.error for one in (r if every else [r]) if one.error), None)
+            if err:
                 failed = True
-                emit_error(path, err or r.error, as_json)
+                emit_error(path, err, as_json)
                 continue
-            out = r.to_dict()
             where = writes(lambda: draw_boxes(path, r, annotate, taken)) if annotate else None
+            out = page_to_dict(path, r) if every else r.to_dict()
             if where:
                 out["annotated"] = where
-            click.echo(json.dumps(out) if as_json else _reading_line(path, r))
+            if as_json:
+                click.echo(json.dumps(out))
+            elif every:
+                for k, one in enumerate(r, 1):
+                    click.echo(_reading_line(f"{path} #{k}", one))
+                if not r:
+                    click.echo(f"{path}: no digits found")
+            else:
+                click.echo(_reading_line(path, r))
     writes.done(failed)
 
 

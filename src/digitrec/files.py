@@ -122,18 +122,21 @@ def save_preprocessed_image(image: np.ndarray, source: str, out_dir: str | Path,
                     taken)
 
 
-def annotate(path: str, reading: Reading, out_dir, taken: set[str]):
-    """Write the image at `path` with each digit's box and reading drawn on it; return the new path."""
+def annotate(path: str, reading: Reading | list[Reading], out_dir, taken: set[str]):
+    """Write the image at `path` with each digit's box and reading drawn on it (of every reading, for
+    a list of them: `read --all`); return the new path."""
+    readings = reading if isinstance(reading, list) else [reading]
+    digits, separators = [d for r in readings for d in r.digits], [m for r in readings for m in r.separators]
     img = load_image(path).convert("RGB")
     draw = ImageDraw.Draw(img)
     lw = max(1, round(max(img.size) / 300))
     # Labels scale with the writing: a third of the digits' height, at least 11 px, so they stay
     # readable on a 4000-px photo (Pillow's default font is scalable).
-    heights = [d.box[3] - d.box[1] for d in reading.digits] or [img.height]
+    heights = [d.box[3] - d.box[1] for d in digits] or [img.height]
     font = ImageFont.load_default(size=max(11, round(0.35 * float(np.median(heights)))))
     size = font.size
-    marks = [(m.box, m.mark, m.confidence, (30, 60, 220)) for m in reading.separators]  # marks in blue
-    for box, what, confidence, colour in [(d.box, d.digit, d.confidence, (220, 30, 30)) for d in reading.digits] + marks:
+    marks = [(m.box, m.mark, m.confidence, (30, 60, 220)) for m in separators]  # marks in blue
+    for box, what, confidence, colour in [(d.box, d.digit, d.confidence, (220, 30, 30)) for d in digits] + marks:
         draw.rectangle(box, outline=colour, width=lw)
         draw.text((box[0] + lw, max(0, box[1] - size - lw)), f"{what} {confidence:.2f}", fill=colour, font=font)
     return save_png(img, path, out_dir, taken)

@@ -70,13 +70,13 @@ def decode(source, fit: tuple[int, int]) -> Decoded:
 
 def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
              clean: Callable[[np.ndarray], np.ndarray] | None = None, margin: float = 0.0,
-             wide_strokes: bool = False) -> tuple[Ink, T]:
+             wide_strokes: bool = False, window: float = 0.25) -> tuple[Ink, T]:
     """Decode `source` (or take it as `decode` gave it), measure its ink at the largest resolution
     that fits `fit` (width, height), and return it with what `pick(ink)` finds there (a digit's mask,
     a line's pieces). `clean`, if given, is applied to the ink first (`drop_fine_texture` for
     documents). `margin` adds that share of the long side of paper all round first (`with_margin`):
     a digit cropped tight, touching the image's edges, then has paper around it as every photo does.
-    `wide_strokes`: see `ink_map`.
+    `wide_strokes` and `window`: see `ink_map`.
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
@@ -92,7 +92,7 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
         picture = _Picture(rgb=rgb, paper=rgb[0, 0] if pad else None)  # the paper added is the paper
     else:
         picture, pad = _Picture(img), 0
-    found, picked = _find(picture, fit, pick, clean, wide_strokes)
+    found, picked = _find(picture, fit, pick, clean, {"wide_strokes": wide_strokes, "window": window})
     # Back from the decoded (and padded) picture's pixels to the source's.
     found.scale, found.source_size = found.scale / k, decoded.source_size
     found.origin = ((found.origin[0] - pad) * k, (found.origin[1] - pad) * k)
@@ -144,24 +144,25 @@ def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
 
 
 def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
-          wide: bool) -> tuple[Ink, T]:
-    """`find_ink`'s looks: at the fitting resolution, finer, then zoomed in on the strongest marks."""
+          inking: dict) -> tuple[Ink, T]:
+    """`find_ink`'s looks: at the fitting resolution, finer, then zoomed in on the strongest marks.
+    `inking`: `ink_map`'s settings."""
     W, H = picture.size
     scale = min(1.0, fit[0] / W, fit[1] / H)
     try:
-        return _look(picture, scale, pick, clean, wide)
+        return _look(picture, scale, pick, clean, inking)
     except NoDigitFound:
         if scale >= 1.0:
             raise
     picture, scale = picture.exact(), min(1.0, scale * FINER)
     try:
-        return _look(picture, scale, pick, clean, wide)
+        return _look(picture, scale, pick, clean, inking)
     except NoDigitFound:
         zoom = _strongest_marks(picture.at(scale), scale)
         if zoom is None:
             raise
     x0, y0, x1, y1 = zoom
-    found, picked = _look(_Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick, clean, wide)
+    found, picked = _look(_Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick, clean, inking)
     found.origin, found.source_size = (x0, y0), (W, H)
     return found, picked
 
@@ -179,8 +180,8 @@ def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
 
 
 def _look(picture: _Picture, scale: float, pick: Callable[[np.ndarray], T], clean=None,
-          wide: bool = False) -> tuple[Ink, T]:
-    ink, polarity = ink_map(picture.at(scale), wide_strokes=wide, paper=picture.paper)
+          inking: dict | None = None) -> tuple[Ink, T]:
+    ink, polarity = ink_map(picture.at(scale), paper=picture.paper, **(inking or {}))
     ink = clean(ink) if clean else ink
     return Ink(ink, polarity, scale, picture.size), pick(ink)
 
@@ -275,14 +276,17 @@ def _between_sides(line_class: np.ndarray, thin: int) -> float:
     return float(line_class[start:stop].mean())
 
 
-def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | None = None) -> tuple[np.ndarray, str]:
+def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | None = None,
+            window: float = 0.25) -> tuple[np.ndarray, str]:
     """Ink strength in [0, ~1] per pixel (H, W) and the polarity, for an RGB float image.
 
     Paper is what the border mostly looks like (inside a printed box's lines: `paper_ring`); which
     end of the picture's range it is nearer decides the polarity. The paper's colour
     under every pixel is then estimated with a morphological closing (opening for light ink):
     a window wider than any pen stroke wipes the strokes out but keeps what is larger than
-    strokes, such as a shadow falling across the page. Ink is how far a pixel is from its own
+    strokes, such as a shadow falling across the page: `window` x the short side, a quarter (wider
+    than the strokes of a digit that fills the frame) unless the caller knows the writing is small
+    in the picture. Ink is how far a pixel is from its own
     paper, relative to the light that paper gets, so shaded and lit strokes read the same.
     `wide_strokes` (for an image of one digit): strokes may be wider than that window, as a thick
     marker's digit cropped small; where the window loses their middles, it is widened. `paper`
@@ -301,8 +305,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
     # lighter than its border.)
     lo, hi = percentile(lum, 0.3), percentile(lum, 99.7)
     polarity = "dark-on-light" if luma(paper) >= (lo + hi) / 2 else "light-on-dark"
-    # A quarter of the short side is wider than the strokes of a digit that fills the frame.
-    k = max(5, round(0.25 * min(h, w))) | 1
+    k = max(5, round(window * min(h, w))) | 1
     ink = _ink_against_paper(rgb, polarity, k)
     # A stroke wider than the window (a thick marker's digit cropped small) is taken for paper in its
     # middle, leaving a hole where the ink is darkest: then the window is twice as wide (half the

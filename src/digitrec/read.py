@@ -4,14 +4,15 @@
     r = reader.read("meter.jpg")
     r.text                             # "2026"
     [(d.digit, d.confidence, d.box) for d in r.digits]
+    [n.text for n in reader.read_all("register.jpg")]   # every number on a page, in reading order
 
 The page's ink is found exactly as for a single digit (`ink.find_ink`: the same decoding,
 ink map and finer looks, with shadows, specks and ruled lines set aside by
 `preprocess.ink_components`), at a working resolution 160 px tall. Then:
 
-1. The line grows from its largest piece of ink: pieces in its band of rows and near its ends
-   join; specks, marks above or below it and the page's edge do not. Pieces that share columns
-   are grouped (a 5 whose bar lifted off, a 4 drawn in two strokes) for the digits' boxes.
+1. The line grows from its largest piece of ink (`writing.line_pieces`): pieces in its band of rows
+   and near its ends join; specks, marks above or below it and the page's edge do not. Pieces that
+   share columns are grouped (a 5 whose bar lifted off, a 4 drawn in two strokes) for the digits' boxes.
 2. The line is framed like MNIST, but as a strip: writing 20 px tall, stroke width and contrast
    normalised as for one digit, any width (`framing.frame_strip`).
 3. The line reader (`models.linecnn`, trained by `digitrec train-reader` on lines composed from
@@ -37,7 +38,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,15 +46,21 @@ import numpy as np
 from .ctc import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
-from .images import describe, resize
-from .ink import NoDigitFound, clean_document, find_ink
+from .images import describe, load_image, resize
+from .ink import Ink, NoDigitFound, clean_document, find_ink
 from .model_file import SHIPPED_READERS, Checkpoint, normalise, shipped_path
-from .morphology import dilate_mask
 from .onnx_model import load_onnx
 from .predict import Recogniser, load_onnx_model, onnx_file, softmax
-from .preprocess import ink_components
+from .writing import digit_boxes, line_pieces, lines_of_writing, reading_order
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
+# A page's lines are found at up to 1600 px a side (a line of writing on a phone photo of a page
+# stays tens of px tall), then each is cut out of the source and read at READ_FIT.
+PAGE_FIT = (1600, 1600)
+# ... and measured against the paper within a sixteenth of the page's short side (`ink.ink_map`'s
+# window; one digit's picture takes a quarter): a page's writing is small in it, while a field shaded
+# grey on a white form, or a check on a scanner's white bed, is larger than that, and stays paper.
+PAGE_WINDOW = 1 / 16
 # An unsure reading is read again from the strip squeezed and stretched sideways, by every reader,
 # and the readings vote: a wide digit read as two, or two narrow ones read as one, rarely survives
 # both. On validation numbers (4 digits, 150 each) one line reader alone reads 139 vs 135 with a gap
@@ -106,104 +113,6 @@ class Reading:
         return {"path": self.source, "text": self.text, "formatted": self.formatted,
                 "confidence": round(self.confidence, 6), "digits": [d.to_dict() for d in self.digits],
                 "separators": [m.to_dict() for m in self.separators]}
-
-
-def _groups(slices: list, pieces: list[int]) -> list[list[int]]:
-    """Pieces whose column ranges overlap (by a quarter of the narrower one) belong to the same digit."""
-    spans = sorted(((slices[i][1].start, slices[i][1].stop), i) for i in pieces)
-    groups: list[tuple[int, int, list[int]]] = []
-    for (a, b), i in spans:
-        if groups:
-            g0, g1, members = groups[-1]
-            overlap = min(b, g1) - max(a, g0)
-            # A quarter is enough: a 5's lifted bar juts out right; digits side by side barely
-            # share columns, and a group that is too wide is cut apart again below.
-            if overlap >= 0.25 * min(b - a, g1 - g0):
-                groups[-1] = (min(a, g0), max(b, g1), members + [i])
-                continue
-        groups.append((a, b, [i]))
-    return [members for _, _, members in groups]
-
-
-def _line_pieces(ink: np.ndarray) -> tuple[list[np.ndarray], np.ndarray]:
-    """The line's ink as one mask per group of pieces that share columns (left to right), and
-    their union; NoDigitFound when there is no writing.
-
-    The line grows from its largest piece of pen stroke (blobs such as a shadow's edge only when
-    there is nothing else): pieces join when they sit in the line's band of rows and near its
-    ends, so a speck above the line, a mark in the margin or the page's edge does not stretch
-    the line's height, which sets the scale the reader sees."""
-    comp = ink_components(ink)
-    keep, mass, slices = comp.keep, comp.mass, comp.slices
-    if not keep.any():
-        raise NoDigitFound("no digits found: only lines or shadows")
-    # Start from a stroke, not a blob (a shadow's edge), unless blobs are all there is; a thick
-    # digit can look like a blob too, so blobs may still join the line.
-    strokes = keep & ~comp.blob
-    start = strokes if strokes.any() and mass[strokes].max() >= 0.25 * mass[keep].max() else keep
-    main = int(np.argmax(np.where(start, mass, -1)))
-    chosen = {main}
-    y0, y1, x0, x1 = slices[main][0].start, slices[main][0].stop, slices[main][1].start, slices[main][1].stop
-    grew = True
-    while grew:
-        grew = False
-        band = y1 - y0
-        for i in np.nonzero(keep)[0]:
-            if i in chosen:
-                continue
-            sy, sx = slices[i]
-            overlap = min(sy.stop, y1) - max(sy.start, y0)
-            if overlap < 0.5 * min(sy.stop - sy.start, band):
-                continue  # above or below the line
-            gap = max(sx.start - x1, x0 - sx.stop, 0)
-            # A digit of its own (a 1 beside an 8 has a third of its ink) may stand a digit's width
-            # off; a fragment (a lifted bar, a broken stroke) only right beside the line.
-            if (mass[i] >= 0.08 * mass[main] and gap <= 1.5 * band) or (mass[i] >= 0.01 * mass[main] and gap <= 0.1 * band):
-                chosen.add(int(i))
-                grew = True
-                y0, y1 = min(y0, sy.start), max(y1, sy.stop)
-                x0, x1 = min(x0, sx.start), max(x1, sx.stop)
-    masks = []
-    for members in _groups(slices, sorted(chosen)):
-        m = np.isin(comp.labels, np.array(members) + 1)
-        if comp.cut is not None and comp.cut.any():  # ink under a ruled line that was set aside
-            m |= comp.cut & dilate_mask(m, iterations=2)
-        masks.append(m)
-    return masks, np.logical_or.reduce(masks)
-
-
-def _digit_boxes(masks: list[np.ndarray], centres: list[float]) -> list[tuple[list[int], tuple[int, int, int, int]]]:
-    """Per digit (by the column its reading came from): its groups (the one it was read from first,
-    then any group no digit was read from that lies nearest to it), and the box of their ink, split
-    at the midpoints to the neighbouring digits read from the same group."""
-    spans = [np.nonzero(m.any(0))[0][[0, -1]] for m in masks]
-    group = []
-    for c in centres:
-        dist = [0.0 if a <= c <= b else min(abs(c - a), abs(c - b)) for a, b in spans]
-        group.append(int(np.argmin(dist)))
-    out = []
-    for i, (g, c) in enumerate(zip(group, centres)):
-        a, b = spans[g][0], spans[g][1] + 1
-        if i and group[i - 1] == g:
-            a = max(a, int(round((centres[i - 1] + c) / 2)))
-        if i + 1 < len(centres) and group[i + 1] == g:
-            b = min(b, int(round((c + centres[i + 1]) / 2)))
-        part = np.zeros_like(masks[g])
-        part[:, a:b] = masks[g][:, a:b]
-        if not part.any():
-            part = masks[g]
-        ys, xs = np.nonzero(part)
-        out.append(([g], (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)))
-    # A group no digit was read from is part of its nearest digit: a 5's bar that lifted off.
-    for g in sorted(set(range(len(masks))) - set(group)):
-        if not out:
-            break
-        ys, xs = np.nonzero(masks[g])
-        a, b = xs.min(), xs.max() + 1
-        i = int(np.argmin([max(box[0] - b, a - box[2], 0) for _, box in out]))
-        members, box = out[i]
-        out[i] = (members + [g], (min(box[0], int(a)), min(box[1], int(ys.min())), max(box[2], int(b)), max(box[3], int(ys.max()) + 1)))
-    return out
 
 
 class NumberReader:
@@ -262,20 +171,24 @@ class NumberReader:
     def read(self, source, *, name: str | None = None) -> Reading:
         """The number written in one image: a `Reading` with `text` and, per digit, its digit,
         confidence and box; `error` set when the image cannot be read."""
-        reading = Reading(source=name or describe(source, 0))
+        label = name or describe(source, 0)
         try:
-            found, (masks, line) = find_ink(source, READ_FIT, _line_pieces, clean=clean_document)
+            found, (masks, line) = find_ink(source, READ_FIT, line_pieces, clean=clean_document)
         except NoDigitFound:
-            return reading
+            return Reading(source=label)
         except DigitrecError as e:  # ImageError and friends: one clear line, as predict gives
-            reading.error = str(e)
-            return reading
+            return Reading(source=label, error=str(e))
+        return self._read_line(found, masks, line, label)
+
+    def _read_line(self, found: Ink, masks: list[np.ndarray], line: np.ndarray, label: str) -> Reading:
+        """The number along one line of `found`'s ink (`masks`: its groups of pieces, `line`: their union)."""
+        reading = Reading(source=label)
         ink = found.ink
         strip, (lx0, _, _, _), s = frame_strip(ink, line)
         symbols, a = self.read_strip(strip)
         # Frame t saw columns [2t, 2t + 2) of the strip scaled by a; back to working pixels.
         centres = [lx0 + ((d.start + d.end) * STRIDE / 2 / a - MARGIN) / s for d in symbols]
-        boxes = _digit_boxes(masks, centres)
+        boxes = digit_boxes(masks, centres)
         digit = _slashes_in_dates([d.is_digit for d in symbols], [CLASSES[d.symbol] for d in symbols])
         probs = [_digit_probabilities(d.probabilities) for d in symbols]
         probs = [tempered(p, self.temperature) for p in self._with_digit_model(probs, boxes, masks, ink, digit)]
@@ -289,6 +202,31 @@ class NumberReader:
         if reading.digits:
             reading.confidence = number_confidence([d.confidence for d in reading.digits], self.number_scale)
         return reading
+
+    def read_all(self, source, *, name: str | None = None) -> list[Reading]:
+        """Every number written in one image (a form's fields, a register's column, a page of
+        notes), in reading order: rows top to bottom, each left to right. Each line of writing
+        found on the page (`writing.lines_of_writing`) is cut out of the source with a margin and
+        read as `read` reads an image; boxes are in the whole image's pixels. An image that cannot
+        be read gives one Reading with `error` set; one with no writing, none."""
+        label = name or describe(source, 0)
+        try:
+            img = load_image(source)
+            found, lines = find_ink(img, PAGE_FIT, lines_of_writing, clean=clean_document, window=PAGE_WINDOW)
+        except NoDigitFound:
+            return []
+        except DigitrecError as e:
+            return [Reading(source=label, error=str(e))]
+        boxes = [found.box_to_source(_ink_box(line)) for _, line in lines]
+        readings = []
+        for i in reading_order(boxes):
+            x0, y0, x1, y1 = boxes[i]
+            pad = max(2, (y1 - y0) // 3)  # the strokes' faint ends, without much of the next line
+            crop = (max(0, x0 - pad), max(0, y0 - pad), min(img.width, x1 + pad), min(img.height, y1 + pad))
+            r = self.read(img.crop(crop), name=label)
+            if r.digits:
+                readings.append(_moved(r, crop[0], crop[1]))
+        return readings
 
     def _with_digit_model(self, probs: list[np.ndarray], boxes: list, masks: list[np.ndarray], ink: np.ndarray,
                           digit: list[bool]) -> list[np.ndarray]:
@@ -306,6 +244,28 @@ class NumberReader:
             probs[i] = both / max(float(both.sum()), 1e-12) if both.sum() > 0 else probs[i]
         return probs
 
+
+
+def page_to_dict(source: str, readings: list[Reading]) -> dict:
+    """`NumberReader.read_all`'s readings of one image as one JSON-ready object: {"path", "numbers":
+    [each reading's `to_dict` but its path]}, or {"path", "error"} for an image that could not be read."""
+    failed = next((r.error for r in readings if r.error), None)
+    if failed:
+        return {"path": source, "error": failed}
+    return {"path": source, "numbers": [{k: v for k, v in r.to_dict().items() if k != "path"} for r in readings]}
+
+
+def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) of a mask's pixels."""
+    ys, xs = np.nonzero(mask)
+    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _moved(r: Reading, dx: int, dy: int) -> Reading:
+    """A reading of a crop, its boxes moved to the pixels of the image it was cut from."""
+    move = lambda b: (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)  # noqa: E731
+    return replace(r, digits=[replace(d, box=move(d.box)) for d in r.digits],
+                   separators=[replace(m, box=move(m.box)) for m in r.separators])
 
 def _runner(reader: Checkpoint):
     """numpy in, numpy out for a line reader: its onnxruntime session, or its PyTorch model on the CPU."""

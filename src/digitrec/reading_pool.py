@@ -18,23 +18,24 @@ from .read import NumberReader, Readers, Reading, load_reader, reader_paths
 from .workers import shared_map, spawn_pool
 
 _reader: NumberReader | None = None  # a worker process's own reader, loaded by `_start`
+_every = False  # read every number in an image (`NumberReader.read_all`), not one
 
 
-def _start(model: str | None, reader: list[str] | None, backend: str) -> None:
-    global _reader
-    _reader = load_reader(model, reader, backend=backend)
+def _start(model: str | None, reader: list[str] | None, backend: str, every: bool = False) -> None:
+    global _reader, _every
+    _reader, _every = load_reader(model, reader, backend=backend), every
 
 
-def _read(path: str) -> Reading:
-    return _reader.read(path, name=path)
+def _read(path: str) -> Reading | list[Reading]:
+    return _reader.read_all(path, name=path) if _every else _reader.read(path, name=path)
 
 
 def read_files(paths: list[str], *, model: str | Path | None = None, reader: Readers = None,
-               backend: str = "auto", processes: int = 2) -> Iterator[Reading]:
+               backend: str = "auto", processes: int = 2, every: bool = False) -> Iterator[Reading | list[Reading]]:
     """The readings of `paths` in their order, read by this process and `processes - 1` worker
     processes, each loading the digit model `model` and the line reader(s) `reader` (as
-    `load_reader` takes them)."""
-    args = (None if model is None else str(model), reader_paths(reader) or None, backend)
+    `load_reader` takes them); with `every`, each path's list of readings (`NumberReader.read_all`)."""
+    args = (None if model is None else str(model), reader_paths(reader) or None, backend, every)
     pool = spawn_pool(processes - 1, _start, args) if processes > 1 else None  # they load while this one does
     try:
         _start(*args)

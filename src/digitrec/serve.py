@@ -3,6 +3,7 @@
     POST /v1/predict   one or more images (multipart files, or a raw image body) -> per image
                        digit (null if none found), confidence, probabilities[, preprocessed]
     POST /v1/read      the same inputs -> per image the number read (text) and each digit's box
+                       (?all=true: every number in the image, in reading order)
     GET  /v1/model     the model's metadata
     GET  /healthz      liveness
     GET  /             the page: draw a digit, or drop a photo
@@ -41,7 +42,7 @@ from .images import header_pixels, header_size
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
 from .loading import load_model
 from .predict import Prediction, Recogniser
-from .read import NumberReader, load_line_readers
+from .read import NumberReader, load_line_readers, page_to_dict
 
 # The serve extra: FastAPI and python-multipart (its form parser). Without them, importing this
 # module says in one line which extra installs them.
@@ -161,16 +162,20 @@ async def _predict(rec: Recogniser, batcher: Batcher, workers: Workers, files, t
     return [_result(p, name, with_view) for p, (name, _) in zip(preds, files)]
 
 
-async def _read(reader: NumberReader, workers: Workers, files, too_big, pixels: int) -> list[dict]:
-    """Read each image's number on a worker thread, one image at a time."""
+async def _read(reader: NumberReader, workers: Workers, files, too_big, pixels: int, every: bool) -> list[dict]:
+    """Read each image's number (`every`: all its numbers) on a worker thread, one image at a time."""
     def read_each(named: list[tuple[str, bytes]]) -> list:
-        return [reader.read(data, name=name) for name, data in named]
+        return [reader.read_all(data, name=name) if every else reader.read(data, name=name) for name, data in named]
 
     todo = [(name, data) for (name, data), big in zip(files, too_big) if big is None]
     read = iter(await workers.map(read_each, todo, pixels, chunk=1) if todo else [])
     results = []
     for (name, _), big in zip(files, too_big):
-        r = {"error": big} if big else next(read).to_dict()
+        if big:
+            r = {"error": big}
+        else:
+            got = next(read)
+            r = page_to_dict(name, got) if every else got.to_dict()
         r.pop("path", None)
         results.append({"filename": name, **r})
     return results
@@ -239,11 +244,12 @@ def create_app(rec: Recogniser, *, reader: NumberReader | None = None, limits: L
             rec, batcher, workers, files, too_big, pixels, preprocessed))
 
     @app.post("/v1/read", summary="Read the handwritten number in one or more images")
-    async def read_number(request: Request):
+    async def read_number(request: Request, all: bool = False):  # noqa: A002 (the query parameter's name)
         """Images as for /v1/predict. Each result has `text` (the digits read, left to right) and
-        `digits`, a list of {digit, confidence, box: [x0, y0, x1, y1]} in the image's pixels."""
+        `digits`, a list of {digit, confidence, box: [x0, y0, x1, y1]} in the image's pixels; with
+        `?all=true`, `numbers`: every number in the image, each so, in reading order."""
         return await _answer(request, limits, bodies, lambda files, too_big, pixels: _read(
-            reader, workers, files, too_big, pixels))
+            reader, workers, files, too_big, pixels, all))
 
     @app.get("/v1/model", summary="The model's metadata")
     async def model():

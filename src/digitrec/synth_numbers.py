@@ -4,7 +4,8 @@ Two writers of a number, both finished by `synth.ink_on_paper` (paper, light, a 
 or a check's printed pattern, camera) so that they share the single digits' look:
 
 * :func:`render_number` sets MNIST digits side by side, with a clear gap, touching or overlapping,
-  and says where each digit is (`iter_number_set` draws a set of them);
+  and says where each digit is (`iter_number_set` draws a set of them); :func:`render_page` writes
+  several such numbers on one page, as a form or a register holds them (`iter_page_set`);
 * :func:`write_number` writes a number in a handwriting font (`digitrec.fonts`): hands that are
   not MNIST's.
 
@@ -37,9 +38,52 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
     +-15%, baselines jitter, each digit has its own slant; the paper, light and camera effects
     are `ink_on_paper`'s.
     """
+    acc, boxes, base, dh = _write(digits, rng, spacing, style, float(rng.uniform(36, 110)))
+    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng)), boxes
+
+
+def render_page(numbers: list[list[np.ndarray]], rng: np.random.Generator, spacing: str = "gap",
+                style: StyleConfig = StyleConfig()) -> tuple[Image.Image, list[Box]]:
+    """Write several numbers on one page, as one hand fills in a form or a register: one writing
+    height throughout, one or two numbers to a row (the second a few writing heights to the right
+    of the first), rows a line's pitch apart, on the ruling of "ruled" or "squared" paper. Returns
+    the picture and each number's ink box, in reading order (rows top to bottom, left to right)."""
+    dh = float(rng.uniform(30, 60))
+    pitch = dh * float(rng.uniform(1.6, 2.4))
+    written = [_write(d, rng, spacing, style, dh) for d in numbers]
+    rows: list[list[int]] = []
+    for i in range(len(written)):
+        if rows and len(rows[-1]) == 1 and rng.random() < 0.3:
+            rows[-1].append(i)
+        else:
+            rows.append([i])
+    first = 2.2 * dh  # the first row's baseline: a number's mask reaches ~2.1 writing heights above its own
+    at: list[tuple[int, int]] = []
+    for r, row in enumerate(rows):
+        x = int(dh)
+        for i in row:
+            acc, _, base, _ = written[i]
+            at.append((x, int(round(first + r * pitch - base))))
+            x += acc.shape[1] + int(dh * rng.uniform(1.5, 4.0))
+    page = np.zeros((max(y + w[0].shape[0] for (_, y), w in zip(at, written)),
+                     max(x + w[0].shape[1] for (x, _), w in zip(at, written)) + int(dh)), np.float32)
+    boxes: list[Box] = []
+    for (x, y), (acc, digit_boxes, _, _) in zip(at, written):
+        h, w = acc.shape
+        page[y:y + h, x:x + w] = np.maximum(page[y:y + h, x:x + w], acc)
+        boxes.append((x + min(b[0] for b in digit_boxes), y + min(b[1] for b in digit_boxes),
+                      x + max(b[2] for b in digit_boxes), y + max(b[3] for b in digit_boxes)))
+    line = first + rng.uniform(0, 0.06) * dh
+    ruling = (line, pitch) if style.paper in ("ruled", "squared") else _ruling(first, dh, style.paper, rng)
+    return ink_on_paper(page, rng, replace(style, thickness_px=0), ruling=ruling), boxes
+
+
+def _write(digits: list[np.ndarray], rng: np.random.Generator, spacing: str, style: StyleConfig,
+           dh: float) -> tuple[np.ndarray, list[Box], float, float]:
+    """A number's ink (float mask) written `dh` px tall as `render_number` describes; its digits'
+    boxes, the row its digits sit on, and `dh`."""
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
-    dh = float(rng.uniform(36, 110))  # writing height in px
     patches = []
     for d in digits:
         size = dh * rng.uniform(0.85, 1.15)
@@ -70,8 +114,7 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
         acc[y:y + ph, x:x + pw] = np.maximum(acc[y:y + ph, x:x + pw], p)
         boxes.append((x, y, x + pw, y + ph))
     right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
-    acc = acc[:, :min(right, width)]
-    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng)), boxes
+    return acc[:, :min(right, width)], boxes, base, dh
 
 
 def _ruling(base: float, dh: float, paper: str, rng: np.random.Generator) -> tuple[float, float] | None:
@@ -124,3 +167,14 @@ def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: i
         idx = rng.integers(0, len(images), length)
         img, boxes = render_number([images[i] for i in idx], rng, spacing, style)
         yield img, "".join(str(int(labels[i])) for i in idx), boxes
+
+
+def iter_page_set(images: torch.Tensor | np.ndarray, labels, n: int, numbers: int, length: int, spacing: str = "gap",
+                  seed: int = 0, style: StyleConfig = StyleConfig()) -> Iterator[tuple[Image.Image, list[str], list[Box]]]:
+    """Yield n (page, texts, boxes) pages of `numbers` numbers of `length` digits each (`render_page`)."""
+    images, labels = as_numpy(images), as_numpy(labels)
+    for child in np.random.SeedSequence([seed, numbers, length, SPACINGS.index(spacing), 1]).spawn(n):
+        rng = np.random.default_rng(child)
+        idx = rng.integers(0, len(images), (numbers, length))
+        page, boxes = render_page([[images[i] for i in row] for row in idx], rng, spacing, style)
+        yield page, ["".join(str(int(labels[i])) for i in row) for row in idx], boxes
