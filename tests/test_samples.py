@@ -23,3 +23,13 @@ def test_the_samples_are_read_as_labelled(command, labels, column):
 def test_the_sample_digits_score_with_evaluate_images():
     proc = run_cli("evaluate-images", str(SAMPLES))
     assert proc.returncode == 0 and proc.stdout.startswith("2/2 digits right"), proc.stdout
+
+
+def test_the_sample_page_is_read_number_by_number_in_reading_order():
+    with open(SAMPLES / "page.csv", newline="") as f:
+        (row,) = list(csv.DictReader(f))
+    page = SAMPLES / row["file"]
+    proc = run_cli("read", str(page), "--all")
+    assert proc.returncode == 0, proc.stderr
+    assert [ln.split("  ")[0] for ln in proc.stdout.splitlines()] == [
+        f"{page} #{k}: {text}" for k, text in enumerate(row["numbers"].split(), 1)]
