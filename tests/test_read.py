@@ -213,6 +213,31 @@ def test_a_number_small_on_a_full_size_photo_is_read(rec):
     assert texts.count("11") >= 2 and set(texts) <= {"1", "11"}, texts
 
 
+def test_a_number_small_in_a_big_picture_is_read_at_its_own_resolution(rec, mnist):
+    # As a row number in a crop of a register's page: shrunk to the reading resolution with the
+    # whole picture, its strokes would be a pixel or two; it is cut out and read at its own.
+    import io
+
+    same = 0
+    for img, text, boxes in iter_number_set(mnist.test_images, mnist.test_labels, 6, 4, "touching", seed=5,
+                                            style=StyleConfig(paper="ruled")):
+        a = np.asarray(img.convert("RGB"))
+        big = np.empty((a.shape[0] * 8, a.shape[1] * 3, 3), np.uint8)
+        big[:] = np.median(a.reshape(-1, 3), axis=0)  # the number's own paper, all round
+        y, x = big.shape[0] // 3, big.shape[1] // 3
+        big[y:y + a.shape[0], x:x + a.shape[1]] = a
+        small, r = rec.read(img), rec.read(Image.fromarray(big))
+        if r.text == small.text == text:
+            same += 1
+            shifted = [(d.box[0] - x, d.box[1] - y, d.box[2] - x, d.box[3] - y) for d in r.digits]
+            assert all(_iou(b, e.box) > 0.8 for b, e in zip(shifted, small.digits)), (shifted, [e.box for e in small.digits])
+    assert same >= 5, same
+    buf = io.BytesIO()
+    Image.fromarray(big).save(buf, "PNG")
+    buf.seek(0)
+    assert rec.read(buf).to_dict() | {"path": ""} == r.to_dict() | {"path": ""}  # a file object is read twice too
+
+
 def _with_marks(img, boxes):
     """The number with a period after its first digit and a dash after its last, as on a check."""
     from PIL import ImageDraw

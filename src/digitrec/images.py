@@ -37,6 +37,12 @@ def load_image(source) -> Image.Image:
     return _decoded(_opened(source))
 
 
+def rereadable(source):
+    """`source` in a form that can be read twice: a file object's bytes (read here, once), anything
+    else as it is. Raises ImageError for a file object that cannot be read."""
+    return _read_stream(source) if hasattr(source, "read") and not isinstance(source, Image.Image) else source
+
+
 def load_reduced(source, need: Callable[[int, int], tuple[int, int]]) -> tuple[Image.Image, int, tuple[int, int]]:
     """`load_image`, where a JPEG file at least twice the size `need(width, height)` asks for (in the
     picture's upright orientation) is decoded at 1/2, 1/4 or 1/8 of its size, the least that still

@@ -42,11 +42,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from .ctc import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
-from .images import describe, load_image, resize
+from .images import describe, load_image, rereadable, resize
 from .ink import Ink, NoDigitFound, clean_document, find_ink
 from .model_file import SHIPPED_READERS, Checkpoint, normalise, shipped_path
 from .onnx_model import load_onnx
@@ -61,6 +62,7 @@ PAGE_FIT = (1600, 1600)
 # window; one digit's picture takes a quarter): a page's writing is small in it, while a field shaded
 # grey on a white form, or a check on a scanner's white bed, is larger than that, and stays paper.
 PAGE_WINDOW = 1 / 16
+SMALL_LINE = 0.2  # a line under this share of a shrunk picture's height is read again from the source
 # An unsure reading is read again from the strip squeezed and stretched sideways, by every reader,
 # and the readings vote: a wide digit read as two, or two narrow ones read as one, rarely survives
 # both. On validation numbers (4 digits, 150 each) one line reader alone reads 139 vs 135 with a gap
@@ -170,15 +172,33 @@ class NumberReader:
 
     def read(self, source, *, name: str | None = None) -> Reading:
         """The number written in one image: a `Reading` with `text` and, per digit, its digit,
-        confidence and box; `error` set when the image cannot be read."""
-        label = name or describe(source, 0)
+        confidence and box; `error` set when the image cannot be read. A number found small in a
+        big picture (a row number in a crop of a register's page) is cut out of it and read again
+        at its own resolution, as `read_all` reads each line."""
+        return self._read(source, name or describe(source, 0), again=True)
+
+    def _read(self, source, label: str, again: bool) -> Reading:
         try:
+            source = rereadable(source) if again else source  # a file object may be read twice
             found, (masks, line) = find_ink(source, READ_FIT, line_pieces, clean=clean_document)
+            ys = np.nonzero(line.any(1))[0]
+            # Shrunk to fit, a line under a fifth of the picture's height is a few working pixels tall.
+            if again and found.scale < 1 and ys[-1] + 1 - ys[0] < SMALL_LINE * line.shape[0]:
+                return self._read_cut(load_image(source), found.box_to_source(_ink_box(line)), label)
         except NoDigitFound:
             return Reading(source=label)
         except DigitrecError as e:  # ImageError and friends: one clear line, as predict gives
             return Reading(source=label, error=str(e))
         return self._read_line(found, masks, line, label)
+
+    def _read_cut(self, img: Image.Image, box: tuple[int, int, int, int], label: str) -> Reading:
+        """The number along one line whose ink lies in `box` of `img` (source pixels): cut out with a
+        third of its height as margin (the strokes' faint ends, little of the next line) and read
+        there, its boxes back in `img`'s pixels."""
+        x0, y0, x1, y1 = box
+        pad = max(2, (y1 - y0) // 3)
+        crop = (max(0, x0 - pad), max(0, y0 - pad), min(img.width, x1 + pad), min(img.height, y1 + pad))
+        return _moved(self._read(img.crop(crop), label, again=False), crop[0], crop[1])
 
     def _read_line(self, found: Ink, masks: list[np.ndarray], line: np.ndarray, label: str) -> Reading:
         """The number along one line of `found`'s ink (`masks`: its groups of pieces, `line`: their union)."""
@@ -218,15 +238,8 @@ class NumberReader:
         except DigitrecError as e:
             return [Reading(source=label, error=str(e))]
         boxes = [found.box_to_source(_ink_box(line)) for _, line in lines]
-        readings = []
-        for i in reading_order(boxes):
-            x0, y0, x1, y1 = boxes[i]
-            pad = max(2, (y1 - y0) // 3)  # the strokes' faint ends, without much of the next line
-            crop = (max(0, x0 - pad), max(0, y0 - pad), min(img.width, x1 + pad), min(img.height, y1 + pad))
-            r = self.read(img.crop(crop), name=label)
-            if r.digits:
-                readings.append(_moved(r, crop[0], crop[1]))
-        return readings
+        readings = [self._read_cut(img, boxes[i], label) for i in reading_order(boxes)]
+        return [r for r in readings if r.digits]
 
     def _with_digit_model(self, probs: list[np.ndarray], boxes: list, masks: list[np.ndarray], ink: np.ndarray,
                           digit: list[bool]) -> list[np.ndarray]:
