@@ -96,13 +96,14 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     if n == 0:
         raise NoDigitFound("no digit found")
     mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]  # ndi.sum_labels' own sums
-    inside = distance_inside(mask)
     keep, blob = np.ones(n, bool), np.zeros(n, bool)
     for i, sl in enumerate(slices):
         bh, bw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
         # Half the thickest stroke of a large piece: pen strokes are thin for their length, while a
-        # shadow's edge or a dark corner of the photo is a solid blob.
-        blob[i] = max(bh, bw) > 0.2 * min(h, w) and 2 * float(inside[sl][labels[sl] == i + 1].max()) > 0.45 * max(bh, bw)
+        # shadow's edge or a dark corner of the photo is a solid blob. (Measured in the piece's own
+        # box: whatever is next to a piece is paper, so its distances are those of the whole mask,
+        # for a fraction of the work.)
+        blob[i] = max(bh, bw) > 0.2 * min(h, w) and 2 * float(distance_inside(labels[sl] == i + 1).max()) > 0.45 * max(bh, bw)
         # Ruled lines run across the page and are thin; a shadow or a table edge hugs two borders.
         if (bw > 0.7 * w and bh < 0.08 * h) or (bh > 0.7 * h and bw < 0.04 * w and bh == h):
             keep[i] = False
