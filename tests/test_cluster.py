@@ -121,6 +121,40 @@ def test_same_numbers_as_read(local_ray, tmp_path):
     assert got[samples[0]]["text"] == "2026"
 
 
+@pytest.mark.slow
+def test_every_number_on_a_page_as_read_all(local_ray, tmp_path):
+    """`--numbers --all`: a row per number, in `read --all`'s order, with the same texts and
+    confidences and the box around each number's digits; a blank page is one row, its number null,
+    and so is a broken file, with its error."""
+    samples = [str(REPO / "samples" / name) for name in ("page.jpg", "number.jpg")]
+    blank, broken = tmp_path / "blank.png", tmp_path / "broken.png"
+    Image.new("L", (300, 200), 255).save(blank)
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    expected = _by_path(_cli_json("read", "--all", *samples))
+    run = CliRunner().invoke(cli, ["predict-cluster", *samples, str(blank), str(broken), "--numbers", "--all",
+                                   "--out", str(tmp_path / "out"), "--format", "parquet"])
+    assert run.exit_code == 0, run.output
+    rows = _read_rows(tmp_path / "out")
+    for path, want in expected.items():
+        got = sorted((r for r in rows if os.path.abspath(r["path"]) == path), key=lambda r: r["number"])
+        assert [r["number"] for r in got] == list(range(1, len(want["numbers"]) + 1))
+        for row, number in zip(got, want["numbers"]):
+            assert row["text"] == number["text"] and abs(row["confidence"] - number["confidence"]) <= 1e-6
+            boxes = [d["box"] for d in number["digits"] + number["separators"]]
+            assert row["box"] == [min(b[0] for b in boxes), min(b[1] for b in boxes),
+                                  max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    assert len([r for r in rows if r["path"].endswith("page.jpg")]) == 4  # samples/page.csv: four numbers
+    (empty,) = [r for r in rows if r["path"].endswith("blank.png")]
+    assert empty["number"] is None and empty["text"] is None and empty["error"] is None
+    (bad,) = [r for r in rows if r["path"].endswith("broken.png")]
+    assert bad["number"] is None and "not an image" in bad["error"]
+
+
+def test_all_without_numbers_is_a_usage_error(tmp_path):
+    proc = run_cli("predict-cluster", str(REPO / "samples" / "page.jpg"), "--all", "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2 and "--numbers" in proc.stderr
+
+
 def test_nothing_to_read_is_one_error_before_ray_starts(tmp_path):
     with pytest.raises(DigitrecError, match="no files match"):
         predict_cluster([str(tmp_path / "*.png")], tmp_path / "out")

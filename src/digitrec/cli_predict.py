@@ -173,6 +173,8 @@ def read(paths, model_path, as_json, annotate, every, reader_path, backend, proc
 @click.option("--format", "fmt", type=click.Choice(["jsonl", "parquet"]), default="jsonl", show_default=True,
               help="JSON lines or Parquet; one row per image, several files as Ray writes them.")
 @click.option("--numbers", is_flag=True, help="Read whole numbers, as `digitrec read` does, instead of one digit.")
+@click.option("--all", "every", is_flag=True,
+              help="With --numbers: every number on each page, as `digitrec read --all`: a row per number, with its box.")
 @model_option
 @reader_option
 @backend_option()
@@ -184,25 +186,30 @@ def read(paths, model_path, as_json, annotate, every, reader_path, backend, proc
 @click.option("--address", default=None,
               help="Ray cluster to run on: auto, or ray://HOST:10001 [default: start a local Ray on 127.0.0.1].")
 @click.option("--force", is_flag=True, help="Replace what --out already holds.")
-def predict_cluster(paths, out, fmt, numbers, model_path, reader_path, backend, min_confidence, workers, batch_size,
-                    address, force):
+def predict_cluster(paths, out, fmt, numbers, every, model_path, reader_path, backend, min_confidence, workers,
+                    batch_size, address, force):
     """Read the digit (or --numbers) in many images on a Ray cluster with Ray Data, and write the
     results as JSON lines or Parquet. Needs `pip install 'digitrec[ray]'`.
 
     PATHS are files, folders and globs as for `predict` (on a cluster, on storage every node sees),
     or URIs Ray reads (s3://, gs://). Each row holds the image's path and what `predict --json`
-    (or `read --json`) gives for it; an image that cannot be read has `error` set.
+    (or `read --json`) gives for it; an image that cannot be read has `error` set. With --numbers
+    --all, a row per number found (`number`: 1, 2, ... in reading order, and its `box`); a page with
+    none has one row, its `number` null.
 
     \b
     Examples:
       digitrec predict-cluster scans/ --out results/
       digitrec predict-cluster s3://forms/scans/ --out s3://forms/results/ --format parquet --address auto --workers 64
+      digitrec predict-cluster registers/ --numbers --all --out rows/ --format parquet
 
     Exit code 1 if any path named no file; the others are still read.
     """
     from .cluster import predict_cluster as run
 
-    result = run(paths, out, fmt=fmt, task="number" if numbers else "digit", model=model_path, reader=reader_path,
+    if every and not numbers:
+        raise click.UsageError("--all reads every number on a page: use it with --numbers")
+    result = run(paths, out, fmt=fmt, task=("page" if every else "number") if numbers else "digit", model=model_path, reader=reader_path,
                  backend=backend, min_confidence=min_confidence, workers=workers, batch_size=batch_size,
                  address=address, force=force)
     for path, why in result["missing"]:

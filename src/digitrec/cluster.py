@@ -5,9 +5,10 @@
 
 Ray Data reads the files' bytes (`read_binary_files`), a pool of actors runs the same library
 path as `digitrec predict` (`loading.load_model`, then `Recogniser.predict` on the bytes; or
-`read.load_reader` and `NumberReader.read` for whole numbers) with the model loaded once per
-actor, and the rows are written as JSON lines or Parquet, several files per folder as Ray writes
-them. Needs the `ray` extra (`pip install 'digitrec[ray]'`); ray is imported only when called.
+`read.load_reader` and `NumberReader.read` for whole numbers, `NumberReader.read_all` for every
+number on a page) with the model loaded once per actor, and the rows are written as JSON lines or
+Parquet, several files per folder as Ray writes them. Needs the `ray` extra (`pip install
+'digitrec[ray]'`); ray is imported only when called.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from .loading import load_model
 from .read import Readers, load_reader, reader_paths
 
 FORMATS = ("jsonl", "parquet")
-TASKS = ("digit", "number")
+TASKS = ("digit", "number", "page")
 
 
 def predict_cluster(inputs, out: str | Path, *, fmt: str = "jsonl", task: str = "digit", model: str | None = None,
@@ -31,7 +32,10 @@ def predict_cluster(inputs, out: str | Path, *, fmt: str = "jsonl", task: str = 
                     force: bool = False) -> dict:
     """Read every image that `inputs` names (files, folders, globs as `digitrec predict` takes them;
     or URIs such as s3://bucket/scans/, listed by Ray) with `workers` actors of one CPU each, and
-    write one row per image into the folder `out` (fmt "jsonl" or "parquet").
+    write one row per image into the folder `out` (fmt "jsonl" or "parquet"). `task`: "digit" (as
+    `digitrec predict`), "number" (as `digitrec read`) or "page" (as `digitrec read --all`: a row per
+    number found, numbered in reading order, with its box; a page with none found has one row,
+    its `number` null).
 
     Connects to the Ray cluster at `address` ("auto", "ray://host:10001"), or starts a local one
     when None; an already initialised Ray is used as it is. Returns {"images", "missing", "out"}:
@@ -102,8 +106,8 @@ class Predictor:
                  backend: str = "torch", min_confidence: float = 0.0):
         use_inference_threads(1)
         self.task = task
-        self.schema = _schemas()[task == "number"]
-        if task == "number":
+        self.schema = _schemas()[task]
+        if task != "digit":
             self.reader = load_reader(model, reader, backend=backend)
         else:
             self.rec = load_model(model, backend=backend, min_confidence=min_confidence)
@@ -117,6 +121,9 @@ class Predictor:
         data = batch.column("bytes").to_pylist()
         if self.task == "number":
             rows = [_reading_row(path, self.reader.read(b, name=path)) for path, b in zip(paths, data)]
+            return pa.Table.from_pylist(rows, schema=self.schema)
+        if self.task == "page":
+            rows = [row for path, b in zip(paths, data) for row in _page_rows(path, self.reader.read_all(b, name=path))]
             return pa.Table.from_pylist(rows, schema=self.schema)
         rows = [_prediction_row(path, p) for path, p in zip(paths, self.rec.predict(data))]
         return pa.Table.from_pylist(rows, schema=self.schema)
@@ -136,8 +143,25 @@ def _reading_row(path: str, r) -> dict:
             "error": r.error}
 
 
-def _schemas():
-    """The rows' pyarrow schemas (digit, number): fixed, so that every block and file agrees even
+def _page_rows(path: str, readings: list) -> list[dict]:
+    """`NumberReader.read_all`'s readings of one page as rows of the page schema: the number schema's
+    fields, the number's place in reading order (1, 2, ...) and its box (x0, y0, x1, y1) in the page's
+    pixels. A page with no number, or one that could not be read, is one row with `number` null."""
+    if not readings:
+        return [{"path": path, "number": None, "box": None}]
+    if readings[0].error:
+        return [{**_reading_row(path, readings[0]), "number": None, "box": None}]
+    return [{**_reading_row(path, r), "number": k, "box": _number_box(r)} for k, r in enumerate(readings, 1)]
+
+
+def _number_box(r) -> list[int]:
+    """The box (x0, y0, x1, y1) around a reading's digits and marks."""
+    boxes = [d.box for d in r.digits] + [m.box for m in r.separators]
+    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+
+
+def _schemas() -> dict:
+    """The rows' pyarrow schemas by task: fixed, so that every block and file agrees even
     when a batch holds only errors. pyarrow comes with the ray extra, hence built when needed."""
     import pyarrow as pa
 
@@ -147,7 +171,8 @@ def _schemas():
     number = pa.schema([("path", pa.string()), ("text", pa.string()), ("formatted", pa.string()),
                         ("confidence", pa.float64()), ("digits", pa.list_(pa.int64())),
                         ("digit_confidences", pa.list_(pa.float64())), ("error", pa.string())])
-    return digit, number
+    page = pa.schema([*number, ("number", pa.int64()), ("box", pa.list_(pa.int64()))])
+    return {"digit": digit, "number": number, "page": page}
 
 
 def _list_inputs(inputs) -> tuple[list[str], list[tuple[str, str]]]:
