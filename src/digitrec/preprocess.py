@@ -67,9 +67,11 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         raise NoDigitFound("no digit found: the marks are too faint")
     threshold = max(otsu(ink), 0.25 * peak)
     # Hysteresis: faint ink (a pencil's light stroke) counts where it touches firm ink.
-    weak_labels, _ = ndi.label(ink > HYSTERESIS * threshold, structure=np.ones((3, 3)))
-    firm = np.unique(weak_labels[ink > threshold])
-    mask = np.isin(weak_labels, firm[firm > 0])
+    weak_labels, n_weak = ndi.label(ink > HYSTERESIS * threshold, structure=np.ones((3, 3)))
+    firm = np.zeros(n_weak + 1, bool)  # per weak piece: holds firm ink (a lookup, not np.isin's sort)
+    firm[weak_labels[ink > threshold]] = True
+    firm[0] = False
+    mask = firm[weak_labels]
     # Ruled lines (and the edge of a page or a canvas) run from edge to edge, often through the
     # digit, so they are not separate components: find rows where (even faint) ink covers 90% of
     # the width, allowing a little tilt and a few gaps.
