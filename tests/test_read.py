@@ -10,7 +10,8 @@ from conftest import REPO, ballpoint_page, bound_by_permissions, run_cli
 from digitrec.errors import CheckpointError
 from digitrec.loading import load_model
 from digitrec.model_file import shipped_path
-from digitrec.read import NumberReader, load_reader, number_confidence, page_to_dict, reader_paths
+from digitrec.read import (DigitRead, MarkRead, NumberReader, Reading, load_reader, number_confidence, page_to_dict,
+                           reader_paths)
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import iter_number_set, iter_page_set, render_number
 
@@ -375,3 +376,10 @@ def test_reader_paths_names_one_reader_or_several_and_none_for_the_shipped_pair(
     assert reader_paths(None) == reader_paths(()) == []
     assert reader_paths(tmp_path / "a.pt") == [str(tmp_path / "a.pt")]
     assert reader_paths([tmp_path / "a.pt", "b.onnx"]) == [str(tmp_path / "a.pt"), "b.onnx"]
+
+
+def test_a_readings_box_holds_its_digits_and_marks():
+    r = Reading(source="x", digits=[DigitRead(1, 0.9, (10, 5, 20, 40)), DigitRead(2, 0.8, (30, 8, 45, 42))],
+                separators=[MarkRead(".", 0.9, (22, 38, 26, 44))])
+    assert r.box == (10, 5, 45, 44)
+    assert Reading(source="x").box is None

@@ -151,13 +151,7 @@ def _page_rows(path: str, readings: list) -> list[dict]:
         return [{"path": path, "number": None, "box": None}]
     if readings[0].error:
         return [{**_reading_row(path, readings[0]), "number": None, "box": None}]
-    return [{**_reading_row(path, r), "number": k, "box": _number_box(r)} for k, r in enumerate(readings, 1)]
-
-
-def _number_box(r) -> list[int]:
-    """The box (x0, y0, x1, y1) around a reading's digits and marks."""
-    boxes = [d.box for d in r.digits] + [m.box for m in r.separators]
-    return [min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)]
+    return [{**_reading_row(path, r), "number": k, "box": list(r.box)} for k, r in enumerate(readings, 1)]
 
 
 def _schemas() -> dict:

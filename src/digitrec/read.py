@@ -109,6 +109,15 @@ class Reading:
     error: str | None = None
     confidence: float = 0.0
 
+    @property
+    def box(self) -> tuple[int, int, int, int] | None:
+        """The box (x0, y0, x1, y1) around the digits and marks read, in the image's pixels; None
+        when nothing was read."""
+        boxes = [d.box for d in self.digits] + [m.box for m in self.separators]
+        if not boxes:
+            return None
+        return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
     def to_dict(self) -> dict:
         if self.error:
             return {"path": self.source, "error": self.error}
@@ -258,7 +267,6 @@ class NumberReader:
         return probs
 
 
-
 def page_to_dict(source: str, readings: list[Reading]) -> dict:
     """`NumberReader.read_all`'s readings of one image as one JSON-ready object: {"path", "numbers":
     [each reading's `to_dict` but its path]}, or {"path", "error"} for an image that could not be read."""
@@ -279,6 +287,7 @@ def _moved(r: Reading, dx: int, dy: int) -> Reading:
     move = lambda b: (b[0] + dx, b[1] + dy, b[2] + dx, b[3] + dy)  # noqa: E731
     return replace(r, digits=[replace(d, box=move(d.box)) for d in r.digits],
                    separators=[replace(m, box=move(m.box)) for m in r.separators])
+
 
 def _runner(reader: Checkpoint):
     """numpy in, numpy out for a line reader: its onnxruntime session, or its PyTorch model on the CPU."""
