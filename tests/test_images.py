@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import math
 import struct
+import subprocess
+import sys
 import tracemalloc
 import zlib
 from pathlib import Path
@@ -13,8 +15,11 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
+from conftest import on_paper
 from digitrec.errors import DigitrecError
+from digitrec.files import expand_paths
 from digitrec.images import MAX_PIXELS, ImageError, describe, header_pixels, load_image, load_reduced, resize, to_rgb
+from digitrec.loading import load_model
 
 
 def draw_zero():
@@ -204,3 +209,33 @@ def test_a_huge_file_is_refused_before_it_is_read(tmp_path, start, says):
         assert tracemalloc.get_traced_memory()[1] < 20 * 2**20  # peak: the header, not the file
     finally:
         tracemalloc.stop()
+
+
+def test_an_iphone_heic_photo_reads_as_the_same_picture_in_png(tmp_path, one_of_each):
+    """HEIC, an iPhone's default photo format, through pillow-heif (the heic extra): found in a
+    folder, decoded to the picture a PNG of it gives (to within the codec's loss), read as its digit."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    photo = on_paper(one_of_each[3][0]).convert("RGB")
+    photo.save(tmp_path / "three.png")
+    heif = pillow_heif.from_pillow(photo)
+    heif.save(tmp_path / "three.heic", quality=95)
+    assert (tmp_path / "three.heic").read_bytes()[4:12] == b"ftypheic"
+    assert sorted(Path(p).name for p, _ in expand_paths([str(tmp_path)])) == ["three.heic", "three.png"]
+    heic = np.asarray(load_image(tmp_path / "three.heic").convert("L"), np.float32)
+    png = np.asarray(load_image(tmp_path / "three.png").convert("L"), np.float32)
+    assert heic.shape == png.shape and np.abs(heic - png).mean() < 3
+    a, b = load_model().predict([tmp_path / "three.heic", (tmp_path / "three.heic").read_bytes()])
+    assert a.digit == b.digit == 3
+
+
+def test_a_heic_photo_without_pillow_heif_says_what_to_install(tmp_path):
+    # A HEIF file's start (an ftyp box of brand heic); pillow-heif hidden from the import system.
+    path = tmp_path / "IMG_0001.HEIC"
+    path.write_bytes(struct.pack(">I", 24) + b"ftypheic" + b"\0\0\0\0mif1heic" + bytes(200))
+    script = ("import sys; sys.modules['pillow_heif'] = None\n"
+              "from digitrec.images import load_image\n"
+              f"load_image({str(path)!r})")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "IMG_0001.HEIC" in last and "HEIC" in last and "pip install 'digitrec[heic]'" in last, last

@@ -20,7 +20,8 @@ from .images import load_image
 if TYPE_CHECKING:  # only a type here: importing read would import torch, which `predict` does without
     from .read import Reading
 
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm", ".avif",
+                  ".heic", ".heif"}
 
 
 def expand_paths(paths) -> list[tuple[str, str | None]]:

@@ -8,6 +8,7 @@ works on (H, W, 3) float32 RGB in [0, 1].
 
 from __future__ import annotations
 
+import importlib
 import io
 import os
 import warnings
@@ -23,6 +24,9 @@ MAX_PIXELS = 50_000_000  # larger images are refused: a decompression bomb, not 
 # Larger files are refused before they are read: MAX_PIXELS of 8-bit RGBA, uncompressed, is 200 MB.
 MAX_FILE_BYTES = 256 * 2**20
 _NOT_AN_IMAGE = "not an image Pillow can read (PNG, JPEG, BMP, GIF, TIFF, WebP, ...)"
+# The brands of an ISO media file's `ftyp` box that say HEIF: HEIC is an iPhone's default photo
+# format, which Pillow reads through the pillow-heif plugin (the `heic` extra).
+_HEIF_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1"}
 
 
 class ImageError(DigitrecError):
@@ -123,7 +127,12 @@ def _open_file(source) -> Image.Image:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(io.BytesIO(data))
+            try:
+                img = Image.open(io.BytesIO(data))
+            except UnidentifiedImageError:
+                if not _heif(data):
+                    raise
+                img = _open_heif(data, name)
     except UnidentifiedImageError:
         raise ImageError(_named(name, _NOT_AN_IMAGE)) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
@@ -131,6 +140,23 @@ def _open_file(source) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(_named(name, f"cannot read the image ({_reason(e)}); is the file complete?")) from None
     return img
+
+
+def _heif(data: bytes) -> bool:
+    """Whether `data` is a HEIF (HEIC) image, by the brand in its `ftyp` box."""
+    return data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS
+
+
+def _open_heif(data: bytes, name: str | None) -> Image.Image:
+    """A HEIF photo opened by Pillow once pillow-heif has registered itself with it (the first time
+    one is met: no image reader is added to Pillow by importing digitrec)."""
+    try:
+        pillow_heif = importlib.import_module("pillow_heif")
+    except ImportError:
+        raise ImageError(_named(name, "a HEIC (HEIF) photo, an iPhone's default format, which needs pillow-heif: "
+                                      "pip install 'digitrec[heic]', or save the photo as JPEG")) from None
+    pillow_heif.register_heif_opener()
+    return Image.open(io.BytesIO(data))
 
 
 def _read_stream(f) -> bytes:
