@@ -2,6 +2,7 @@
 
     python benchmarks/read_numbers.py                       # lengths 2 4 6 8, every spacing, 100 each
     python benchmarks/read_numbers.py --lengths 4 --n 300 --model runs/best/model.pt
+    python benchmarks/read_numbers.py --lengths 4 6 --spacings gap --field boxes   # in a form's cells
 
 Numbers come from our own generator (`synth_numbers.render_number`): MNIST test digits written side by
 side with a clear gap, touching, or overlapping, with baseline jitter, size changes, slant, and the
@@ -23,7 +24,7 @@ from digitrec.device import use_inference_threads
 from digitrec.evaluate import accuracy_at_coverage, expected_calibration_error
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import SPACINGS, iter_number_set
+from digitrec.synth_numbers import FIELDS, SPACINGS, iter_number_set
 from digitrec.tensors import split_train_val
 
 
@@ -42,7 +43,12 @@ def main() -> None:
     p.add_argument("--errors", type=int, default=0, help="print this many wrong readings per cell")
     p.add_argument("--paper", default="plain", choices=["plain", "ruled", "squared", "security"],
                    help="write the numbers on a notebook's ruled or squared paper, or a check's security pattern")
+    p.add_argument("--field", default=None, choices=FIELDS,
+                   help="write each number in a form's field, a row of cells (one digit to a cell) or a comb; "
+                        "--spacings gap only")
     args = p.parse_args()
+    if args.field and args.spacings != ["gap"]:
+        p.error("--field writes the digits in cells, with a clear gap: add --spacings gap")
 
     data = load_mnist(args.data_dir)
     if args.digits == "test":
@@ -57,7 +63,7 @@ def main() -> None:
         for spacing in args.spacings:
             right, wrong = 0, []
             for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed,
-                                                style=StyleConfig(paper=args.paper)):
+                                                style=StyleConfig(paper=args.paper), field=args.field):
                 t0 = time.perf_counter()
                 reading = rec.read(img)
                 seconds += time.perf_counter() - t0

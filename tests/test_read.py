@@ -383,3 +383,12 @@ def test_a_readings_box_holds_its_digits_and_marks():
                 separators=[MarkRead(".", 0.9, (22, 38, 26, 44))])
     assert r.box == (10, 5, 45, 44)
     assert Reading(source="x").box is None
+
+
+@pytest.mark.parametrize("field, least", [("boxes", 9), ("comb", 8)])
+def test_numbers_written_in_a_forms_cells_are_read_without_the_walls(rec, mnist, field, least):
+    # A row of printed cells, one digit to a cell: the walls between them read as 1s (4 of these 10
+    # read whole before the cells' walls were taken out with their top and bottom; a comb's ticks, 6).
+    numbers = list(iter_number_set(mnist.test_images, mnist.test_labels, 10, 4, "gap", seed=8, field=field))
+    said = [(rec.read(img).text, text) for img, text, _ in numbers]
+    assert sum(got == text for got, text in said) >= least, said

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import matplotlib
 import numpy as np
+import pytest
 from PIL import ImageFont
 from scipy import ndimage as ndi
 
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import render_number, render_page, write_number
+from digitrec.synth_numbers import FIELDS, in_field, iter_number_set, render_number, render_page, write_number
 
 
 def test_numbers_on_ruled_and_squared_paper(mnist):
@@ -73,3 +74,26 @@ def test_a_page_holds_its_numbers_apart_in_reading_order_on_its_ruling(mnist):
     plain, _ = render_page(numbers, np.random.default_rng(3), style=StyleConfig.clean())
     ruled_rows = np.nonzero((g < np.asarray(plain.convert("L"), np.float32) - 8).mean(1) > 0.6)[0]
     assert all(np.abs(ruled_rows - b[3]).min() <= 0.25 * (b[3] - b[1]) for b in boxes)
+
+
+def test_a_number_in_a_forms_cells_or_comb(mnist):
+    """`in_field`: the digits untouched, a wall printed between each pair of them and beyond the
+    ends (full height for cells, a tick for a comb), and a field only around clear gaps."""
+    digits = [mnist.test_images[i].numpy() for i in range(4)]
+    plain, boxes = render_number(digits, np.random.default_rng(2), style=StyleConfig.clean())
+    p = np.asarray(plain.convert("L"), np.float32)
+    for field in FIELDS:
+        f = np.asarray(in_field(plain, boxes, field, np.random.default_rng(3)).convert("L"), np.float32)
+        inside = np.zeros(p.shape, bool)
+        for x0, y0, x1, y1 in boxes:
+            inside[y0:y1, x0:x1] = True
+        printed = (f < p - 40) & ~inside
+        cols = np.nonzero(printed.sum(0) > 0.3 * (boxes[0][3] - boxes[0][1]))[0]  # vertical lines
+        groups = len(np.split(cols, np.nonzero(np.diff(cols) > 1)[0] + 1)) if cols.size else 0
+        assert groups == len(digits) + 1, (field, groups)
+        top = min(b[1] for b in boxes)
+        assert printed[:top].any() == (field == "boxes")  # cells are closed above; a comb is open
+    with pytest.raises(ValueError, match="field"):
+        in_field(plain, boxes, "grid", np.random.default_rng(3))
+    with pytest.raises(ValueError, match="gap"):
+        next(iter_number_set(mnist.test_images, mnist.test_labels, 1, 4, "touching", field="boxes"))

@@ -84,6 +84,10 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
             rows &= ~_bars(faint, mask, rows)
         lines = mask & rows[:, None]
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
+            # A row of boxes as wide as the picture (a form's cells, a comb) has its top and bottom
+            # taken for ruled lines: its walls, then pieces of their own, must go with them.
+            whole, _ = ndi.label(mask, structure=np.ones((3, 3)))
+            mask &= ~_box_lines(whole, ndi.find_objects(whole))
             cut = mask & dilate_mask(lines, np.ones((3, 1)))
             mask &= ~cut
             # Where a stroke overlaps a line, its ink is darker than the line's: give it back below.
@@ -122,7 +126,8 @@ def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
     A piece of ink is a box when at least three of its sides are straight lines: rows (columns)
     near its top and bottom (left and right) edges that its ink covers over 75% of its width
     (height), around a hollow; no digit has three. The digit inside often touches the box, so only those lines go,
-    not the piece."""
+    not the piece. So do the box's inner walls (a form's row of cells, one digit to a cell): thin
+    straight lines across 90% of it (`_walls`), which would read as 1s between the digits."""
     out = np.zeros(labels.shape, bool)
     for i, (sy, sx) in enumerate(slices):
         bh, bw = sy.stop - sy.start, sx.stop - sx.start
@@ -140,8 +145,23 @@ def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
         lines[bh - band_h:][rows[-band_h:]] = True
         lines[:, :band_w][:, cols[:band_w]] = True
         lines[:, bw - band_w:][:, cols[-band_w:]] = True
+        lines[:, _walls(dilate_mask(piece, np.ones((1, 3))).mean(axis=0), band_w)] = True
+        lines[_walls(dilate_mask(piece, np.ones((3, 1))).mean(axis=1), band_h), :] = True
         out[sy, sx] |= lines & piece
     return out
+
+
+def _walls(cover: np.ndarray, band: int) -> np.ndarray:
+    """Of a box's columns (rows), with the share of each that its ink `cover`s (allowing a pixel of
+    lean), those of its inner walls: runs covered 90% or more, at most `band` wide (a printed line,
+    not a solid bar), inside the `band` at either side."""
+    wall = cover >= 0.9
+    wall[:band] = wall[len(wall) - band:] = False
+    runs, _ = ndi.label(wall)
+    for sl in ndi.find_objects(runs):
+        if sl[0].stop - sl[0].start > band:
+            wall[sl] = False
+    return wall
 
 
 def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:

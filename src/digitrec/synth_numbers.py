@@ -7,7 +7,9 @@ or a check's printed pattern, camera) so that they share the single digits' look
   and says where each digit is (`iter_number_set` draws a set of them); :func:`render_page` writes
   several such numbers on one page, as a form or a register holds them (`iter_page_set`);
 * :func:`write_number` writes a number in a handwriting font (`digitrec.fonts`): hands that are
-  not MNIST's.
+  not MNIST's;
+* :func:`in_field` prints a form's field around a written number: a row of cells, one digit to a
+  cell, or a comb.
 
 As in `synth`, every random choice comes from the ``numpy.random.Generator`` passed in.
 """
@@ -27,6 +29,7 @@ if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck t
     import torch
 
 SPACINGS = ("gap", "touching", "overlapping")
+FIELDS = ("boxes", "comb")
 
 
 def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: str = "gap",
@@ -158,14 +161,44 @@ def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
     return ink_on_paper(mask, rng, replace(style, thickness_px=0), ruling=_ruling(base - top, dh, style.paper, rng))
 
 
+def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Generator) -> Image.Image:
+    """`img` with a form's field printed around the digits in `boxes` (written with a clear gap):
+    "boxes", a row of closed cells, one digit to a cell, its walls midway between the digits; or
+    "comb", a baseline with ticks a third to a half of a cell's height standing on it. The lines
+    are 1-3 px (heavier on big scans), in a printing ink's dark grey or blue."""
+    if field not in FIELDS:
+        raise ValueError(f"field must be one of {FIELDS}, got {field!r}")
+    img = img.convert("RGB")
+    top, bottom = min(b[1] for b in boxes), max(b[3] for b in boxes)
+    h = bottom - top
+    y0, y1 = top - h * rng.uniform(0.08, 0.2), bottom + h * rng.uniform(0.08, 0.2)
+    walls = [boxes[0][0] - h * rng.uniform(0.1, 0.25)] + [(a[2] + b[0]) / 2 for a, b in zip(boxes, boxes[1:])] + [
+        boxes[-1][2] + h * rng.uniform(0.1, 0.25)]
+    t = int(rng.integers(1, 4)) * max(1, round(h / 60))
+    colour = tuple(int(v) for v in (rng.uniform(30, 90), rng.uniform(30, 90), rng.uniform(30, 140)))
+    draw = ImageDraw.Draw(img)
+    draw.line([(walls[0], y1), (walls[-1], y1)], fill=colour, width=t)
+    tick = y0 if field == "boxes" else y1 - (y1 - y0) * rng.uniform(0.33, 0.5)
+    if field == "boxes":
+        draw.line([(walls[0], y0), (walls[-1], y0)], fill=colour, width=t)
+    for x in walls:
+        draw.line([(x, tick), (x, y1)], fill=colour, width=t)
+    return img
+
+
 def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
-                    seed: int = 0, style: StyleConfig = StyleConfig()) -> Iterator[tuple[Image.Image, str, list[Box]]]:
-    """Yield n (picture, text, boxes) numbers of `length` digits drawn at random from `images`."""
+                    seed: int = 0, style: StyleConfig = StyleConfig(),
+                    field: str | None = None) -> Iterator[tuple[Image.Image, str, list[Box]]]:
+    """Yield n (picture, text, boxes) numbers of `length` digits drawn at random from `images`;
+    written in a form's `field` (`in_field`: spacing "gap" only) when one is given."""
+    if field is not None and spacing != "gap":
+        raise ValueError("a number is written in a form's cells with a clear gap between its digits")
     images, labels = as_numpy(images), as_numpy(labels)
     for child in np.random.SeedSequence([seed, length, SPACINGS.index(spacing)]).spawn(n):
         rng = np.random.default_rng(child)
         idx = rng.integers(0, len(images), length)
         img, boxes = render_number([images[i] for i in idx], rng, spacing, style)
+        img = in_field(img, boxes, field, rng) if field else img
         yield img, "".join(str(int(labels[i])) for i in idx), boxes
 
 
