@@ -154,14 +154,18 @@ def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
 def _walls(cover: np.ndarray, band: int) -> np.ndarray:
     """Of a box's columns (rows), with the share of each that its ink `cover`s (allowing a pixel of
     lean), those of its inner walls: runs covered 90% or more, at most `band` wide (a printed line,
-    not a solid bar), inside the `band` at either side."""
+    not a solid bar), inside the `band` at either side. None unless one of them lies wholly inside:
+    a side thicker than the band is no wall of its own (a marker's 1 cropped tight would go whole)."""
     wall = cover >= 0.9
-    wall[:band] = wall[len(wall) - band:] = False
     runs, _ = ndi.label(wall)
-    for sl in ndi.find_objects(runs):
-        if sl[0].stop - sl[0].start > band:
+    inner = False
+    for (sl,) in ndi.find_objects(runs):
+        if sl.stop - sl.start > band:
             wall[sl] = False
-    return wall
+        else:
+            inner |= sl.start >= band and sl.stop <= len(wall) - band
+    wall[:band] = wall[len(wall) - band:] = False
+    return wall if inner else np.zeros_like(wall)
 
 
 def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
