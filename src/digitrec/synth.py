@@ -329,6 +329,12 @@ def save_user_style_set(out_dir: str | Path, images: torch.Tensor | np.ndarray, 
     return csv_path
 
 
+def _grown(box: Box, by: int, size: tuple[int, int]) -> Box:
+    """`box` grown by `by` pixels a side, within a picture of `size` (width, height)."""
+    x0, y0, x1, y1 = box
+    return max(0, x0 - by), max(0, y0 - by), min(size[0], x1 + by), min(size[1], y1 + by)
+
+
 FRAMES = ("photo", "tight", "box", "comb", "marker", "upscaled", "negative")
 
 
@@ -352,10 +358,10 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
         return ImageOps.invert(img.crop(box).convert("RGB"))
     if frame == "marker":  # the paper is light: a minimum filter spreads the dark ink
         grow = int(rng.uniform(0.025, 0.07) * (y1 - y0))  # per side, on top of the pen's own width
-        out = (max(0, x0 - grow), max(0, y0 - grow), min(img.width, x1 + grow), min(img.height, y1 + grow))
+        out = _grown(box, grow, img.size)
         # Filter only a window a filter's reach beyond the crop (the whole photo took 0.3 s an image):
         # the same pixels, as the filter repeats the picture's edge where the window meets it.
-        win = (max(0, out[0] - grow), max(0, out[1] - grow), min(img.width, out[2] + grow), min(img.height, out[3] + grow))
+        win = _grown(out, grow, img.size)
         wide = img.crop(win).filter(ImageFilter.MinFilter(2 * grow + 1)) if grow else img.crop(win)
         return wide.crop((out[0] - win[0], out[1] - win[1], out[2] - win[0], out[3] - win[1]))
     if frame == "upscaled":
