@@ -8,7 +8,7 @@ import sys
 import click
 
 from .cli_options import (backend_option, device_option, emit_error, min_confidence_option, model_option,
-                          processes_option, progress_bar, reader_option, worker_processes)
+                          processes_option, progress_bar, reader_option, worker_processes, READ_PROCESSES_FROM)
 from .errors import OutputError
 
 
@@ -134,7 +134,7 @@ def read(paths, model_path, as_json, annotate, every, reader_path, backend, proc
     taken: set[str] = set()
     inputs = expand_paths(paths)
     readable = [path for path, err in inputs if err is None]
-    processes = worker_processes(processes, len(readable))
+    processes = worker_processes(processes, len(readable), READ_PROCESSES_FROM)
     if processes > 1:
         from .reading_pool import read_files
 
