@@ -1,5 +1,6 @@
 """Accuracy on digits that reach a user framed in other ways than a photo (`synth.frame_digit`):
-cropped tight to the digit, inside a printed box, in a form's comb field, written with a thick
+cropped tight to the digit, inside a printed box, in a form's comb field, cut from a row of
+printed cells with a sliver of its neighbours, written with a thick
 marker, scanned at low resolution and blown up; MNIST **test** digits,
 rendered by our generator (so this measures the cases, not the real world: see user_digits.py).
 

@@ -93,6 +93,19 @@ def test_a_closed_box_with_paper_beyond_it_is_wiped_and_the_digit_kept():
     assert np.array_equal(clean[16:84, 14:66], ink[16:84, 14:66])
 
 
+def test_a_cell_cut_from_a_row_of_cells_loses_its_walls_and_the_lines_beyond():
+    # Cut with a sliver of its neighbours: the top and bottom run on to the picture's sides, past
+    # walls that stand in from its edges, with the next cells' paper (and nothing else) beyond.
+    ink = _boxed_seven()
+    ink[10:12, :] = ink[88:90, :] = 0.5
+    clean = drop_box_edges(ink)
+    assert clean[10:12].max() == 0 and clean[88:90].max() == 0
+    assert clean[:, 10:12].max() == 0 and clean[:, 68:70].max() == 0
+    assert np.array_equal(clean[16:84, 14:66], ink[16:84, 14:66])
+    ink[12:30, 3:5] = 0.9  # a neighbour's digit beyond a wall, touching the line: not a sliver of paper
+    assert drop_box_edges(ink)[30:80, 10:12].max() > 0
+
+
 def test_a_comb_field_or_a_lone_square_is_not_a_closed_box():
     comb = _boxed_seven(top=False)
     assert np.array_equal(drop_box_edges(comb), comb)  # left to the box rule of `ink_components`

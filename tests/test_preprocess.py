@@ -543,7 +543,7 @@ def test_arbitrary_float_arrays_in_0_1_give_a_result_or_our_error(a):
     _check(a, a.shape)
 
 
-@pytest.mark.parametrize("frame", ["tight", "box", "comb", "negative"])
+@pytest.mark.parametrize("frame", ["tight", "box", "comb", "cells", "negative"])
 def test_framed_digits_are_read_as_photos_are(frame, mnist):
     """Cropped tight to the digit (its ink touching the edges), inside a form's printed box (the
     box at the image's edge, often touching the digit), in a comb field, light on dark and cropped

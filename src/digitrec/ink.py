@@ -414,7 +414,11 @@ def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
     sub = labels[sy, sx] == biggest
     across = dilate_mask(sub, np.ones((3, 1))).mean(axis=1) >= 0.95  # per row, allowing a pixel of lean
     down = dilate_mask(sub, np.ones((1, 3))).mean(axis=0) >= 0.95
-    runs = [_run_from_edge(line) for line in (across, across[::-1], down, down[::-1])]  # (start, length)
+    # Ink in each row (column) besides the lines the other way, a pixel of blur either side.
+    rows_ink = (sub & (np.convolve(down, [1, 1, 1], "same") == 0)).any(axis=1)
+    cols_ink = (sub & (np.convolve(across, [1, 1, 1], "same") == 0)[:, None]).any(axis=0)
+    runs = [_side_from_edge(line, ink_beyond) for line, ink_beyond in  # (start, length)
+            ((across, rows_ink), (across[::-1], rows_ink[::-1]), (down, cols_ink), (down[::-1], cols_ink[::-1]))]
     t = min(length for _, length in runs)  # the line, and a row inside it (the dilation's): its blurred inner edge
     if t == 0:
         return ink
@@ -423,6 +427,20 @@ def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
     out[r0 + top:r0 + top + t], out[r1 - bottom - t:r1 - bottom] = 0, 0
     out[:, c0 + left:c0 + left + t], out[:, c1 - right - t:c1 - right] = 0, 0
     return out if (out > limit).sum() >= 0.1 * faint.sum() else ink
+
+
+def _side_from_edge(covered: np.ndarray, ink: np.ndarray) -> tuple[int, int]:
+    """`_run_from_edge`, or where a box is one of a row of cells cut with a sliver of its
+    neighbours, its wall standing in from the edge (in the outer quarter) with no `ink` (bool per
+    row) beyond it but the top and bottom running on."""
+    start, length = _run_from_edge(covered)
+    if length:
+        return start, length
+    hits = np.flatnonzero(covered[:len(covered) // 4])
+    if not hits.size or ink[:hits[0]].any():
+        return 0, 0
+    gaps = np.flatnonzero(~covered[hits[0]:])
+    return int(hits[0]), int(gaps[0]) if gaps.size else len(covered) - int(hits[0])
 
 
 def _run_from_edge(covered: np.ndarray) -> tuple[int, int]:

@@ -116,7 +116,25 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         edges = (sl[0].start == 0) + (sl[0].stop == h) + (sl[1].start == 0) + (sl[1].stop == w)
         if edges >= 2 and bh * bw > 0.5 * h * w and (labels[sl] == i + 1).mean() > 0.6:
             keep[i] = False
+    if one_digit:
+        keep[_cell_walls(slices, mask)] = False
     return Components(labels, slices, mass, keep, blob, cut)
+
+
+def _cell_walls(slices: list, mask: np.ndarray) -> list[int]:
+    """Of the pieces (their `slices`), the two walls of a digit's cell whose top and bottom have
+    gone (cut off, or wiped as a box's sides): thin upright lines, each spanning the ink's height,
+    one either side of a piece between them. (A thin 1 spans it too, but nothing lies beyond it.)"""
+    rows = np.flatnonzero(mask.any(axis=1))
+    top, bottom, w = rows[0], rows[-1] + 1, mask.shape[1]
+    tall = [i for i, (sy, sx) in enumerate(slices)
+            if sx.stop - sx.start < 0.04 * w and sy.start <= top + 1 and sy.stop >= bottom - 1]
+    if len(tall) < 2:
+        return []
+    left = min(tall, key=lambda i: slices[i][1].start)
+    right = max(tall, key=lambda i: slices[i][1].stop)
+    inside = any(slices[left][1].stop <= sx.start and sx.stop <= slices[right][1].start for _, sx in slices)
+    return [left, right] if inside else []
 
 
 def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:

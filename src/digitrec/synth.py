@@ -335,14 +335,15 @@ def _grown(box: Box, by: int, size: tuple[int, int]) -> Box:
     return max(0, x0 - by), max(0, y0 - by), min(size[0], x1 + by), min(size[1], y1 + by)
 
 
-FRAMES = ("photo", "tight", "box", "comb", "marker", "upscaled", "negative")
+FRAMES = ("photo", "tight", "box", "comb", "cells", "marker", "upscaled", "negative")
 
 
 def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
     """A rendered digit as it reaches a user in other ways than a photo: "tight" (cropped to the
     digit, touching the image's edges, as cut from a postal-code field), "box" (inside a printed
     box, 1-3 px lines close to the digit or touching it, cut from the form with a little beyond),
-    "comb" (a form's comb field: a baseline and ticks either side, no top), "marker" (written with
+    "comb" (a form's comb field: a baseline and ticks either side, no top), "cells" (one of a row
+    of printed cells, cut with a sliver of the cells either side), "marker" (written with
     a thick marker, strokes about a sixth to a quarter of the digit's height, cropped tight), "upscaled"
     (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight), "negative" (light ink on a
     dark ground, cropped tight: a dark-mode canvas, chalk on a board, a negative scan; the ink is
@@ -373,13 +374,15 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
         return small.resize((round(small.width * up), round(small.height * up)), how)
     img = img.copy()
     h = y1 - y0
-    t = int(rng.integers(1, 4)) * max(1, round(h / 60))  # printed lines: thin, a little heavier on big scans
+    t = printed_line_width(h, rng)
     margin = int(rng.uniform(-0.02, 0.2) * h)  # a digit may touch or cross its box
     # Within the picture: a cell cut from a form always has its box (where the digit is near the
     # picture's edge, the box comes closer to it).
     left, top = max(0, x0 - margin - t), max(0, y0 - margin - t)
     right, bottom = min(img.width - 1, x1 + margin + t), min(img.height - 1, y1 + margin + t)
-    colour = tuple(int(v) for v in (rng.uniform(30, 90), rng.uniform(30, 90), rng.uniform(30, 140)))
+    colour = printed_ink(rng)
+    if frame == "cells":
+        return _cut_from_cells(img, (left, top, right, bottom), t, colour, rng)
     draw = ImageDraw.Draw(img)
     if frame == "box":
         draw.rectangle([left, top, right, bottom], outline=colour, width=t)
@@ -391,6 +394,33 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     beyond = int(rng.uniform(0, 0.1) * h)
     return img.crop((max(0, left - beyond), max(0, top - beyond), min(img.width, right + beyond + 1),
                      min(img.height, bottom + beyond + 1)))
+
+
+def printed_line_width(h: float, rng: np.random.Generator) -> int:
+    """A form's printed line beside writing `h` px tall: 1-3 px, a little heavier on big scans."""
+    return int(rng.integers(1, 4)) * max(1, round(h / 60))
+
+
+def printed_ink(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A printing ink's RGB: a dark grey or blue."""
+    return tuple(int(v) for v in (rng.uniform(30, 90), rng.uniform(30, 90), rng.uniform(30, 140)))
+
+
+def _cut_from_cells(img: Image.Image, cell: Box, t: int, colour: tuple, rng: np.random.Generator) -> Image.Image:
+    """One cell of a row of printed cells cut out with a sliver of its neighbours: its top and bottom
+    run on to the cut's sides, and past each wall lies a strip of the next cell's paper."""
+    left, top, right, bottom = cell
+    h = bottom - top
+    side = [int(rng.uniform(0.03, 0.25) * h) for _ in range(2)]  # the neighbours' strips, left and right
+    beyond = int(rng.uniform(0, 0.1) * h)
+    cut = (max(0, left - side[0]), max(0, top - beyond), min(img.width, right + side[1] + 1),
+           min(img.height, bottom + beyond + 1))
+    draw = ImageDraw.Draw(img)
+    for y in (top, bottom):
+        draw.line([cut[0], y, cut[2], y], fill=colour, width=t)
+    for x in (left, right):
+        draw.line([x, top, x, bottom], fill=colour, width=t)
+    return img.crop(cut)
 
 
 def iter_framed_set(images: torch.Tensor | np.ndarray, labels, n: int, frame: str, seed: int = 0,

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .synth import Box, StyleConfig, as_numpy, ink_on_paper, place_digit
+from .synth import Box, StyleConfig, as_numpy, ink_on_paper, place_digit, printed_ink, printed_line_width
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
@@ -174,8 +174,7 @@ def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Gene
     y0, y1 = top - h * rng.uniform(0.08, 0.2), bottom + h * rng.uniform(0.08, 0.2)
     walls = [boxes[0][0] - h * rng.uniform(0.1, 0.25)] + [(a[2] + b[0]) / 2 for a, b in zip(boxes, boxes[1:])] + [
         boxes[-1][2] + h * rng.uniform(0.1, 0.25)]
-    t = int(rng.integers(1, 4)) * max(1, round(h / 60))
-    colour = tuple(int(v) for v in (rng.uniform(30, 90), rng.uniform(30, 90), rng.uniform(30, 140)))
+    t, colour = printed_line_width(h, rng), printed_ink(rng)
     draw = ImageDraw.Draw(img)
     draw.line([(walls[0], y1), (walls[-1], y1)], fill=colour, width=t)
     tick = y0 if field == "boxes" else y1 - (y1 - y0) * rng.uniform(0.33, 0.5)
