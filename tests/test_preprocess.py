@@ -656,3 +656,44 @@ def test_a_phone_photo_decoded_reduced_finds_the_digit_where_the_full_decode_doe
     assert reduced.source_size == full.source_size == (3000, 4000)
     assert max(abs(a - b) for a, b in zip(reduced.box, full.box)) <= 4, (reduced.box, full.box)
     assert np.abs(reduced.image - full.image).mean() < 0.02
+
+
+def _comb_ink(posts: int = 30) -> np.ndarray:
+    """A 140x300 ink map: a comb field (a 2-px baseline, 2-px ticks `posts` px tall between four
+    cells; too short for a ruled line) with a digit-like stroke 60 px tall in each cell, 6 px wide;
+    the third touches a tick, so the comb's piece is as tall as the digit."""
+    ink = np.zeros((140, 300), np.float32)
+    ink[110:112, 10:230] = 0.6
+    for x in (10, 65, 120, 175, 228):
+        ink[110 - posts:110, x:x + 2] = 0.6
+    for x in (30, 85, 140, 195):
+        ink[40:100, x:x + 6] = 0.9
+    ink[78:84, 118:140] = 0.9  # the third digit's bar, across the top of the tick at 120
+    return ink
+
+
+def test_a_comb_fields_ticks_and_baseline_are_not_writing():
+    from digitrec.preprocess import ink_components
+
+    ink = _comb_ink()
+    comp = ink_components(ink)
+    kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
+    assert not kept[110:112].any()  # the baseline
+    assert not kept[85:110, 10:12].any() and not kept[85:110, 120:122].any()  # ticks, one touched by a digit
+    for x in (30, 85, 140, 195):
+        assert kept[40:100, x:x + 6].mean() > 0.95  # every digit's stroke kept
+    assert kept[78:84, 122:140].all()  # and the bar that crossed a tick
+
+
+def test_strokes_standing_on_an_underline_are_not_a_comb():
+    # Posts as tall as the writing (1s on the line they are underlined by) are digits, not ticks.
+    from digitrec.preprocess import ink_components
+
+    ink = np.zeros((140, 240), np.float32)
+    ink[110:112, 10:230] = 0.6
+    for x in (60, 120, 180):
+        ink[50:110, x:x + 3] = 0.9
+    comp = ink_components(ink)
+    kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
+    for x in (60, 120, 180):
+        assert kept[50:105, x:x + 3].mean() > 0.95

@@ -157,6 +157,8 @@ def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
         sides = [rows[:band_h], rows[-band_h:], cols[:band_w], cols[-band_w:]]
         # A box is hollow (what it holds fills little of it); a solid bar is not a box.
         if sum(side.any() for side in sides) < 3 or piece[band_h:-band_h, band_w:-band_w].mean() > 0.5:
+            if sides[1].any():
+                out[sy, sx] |= _comb(piece, rows, band_h, _writing_height(labels, sy, sx))
             continue
         lines = np.zeros_like(piece)
         lines[:band_h][rows[:band_h]] = True
@@ -167,6 +169,45 @@ def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
         lines[_walls(dilate_mask(piece, np.ones((3, 1))).mean(axis=1), band_h), :] = True
         out[sy, sx] |= lines & piece
     return out
+
+
+def _comb(piece: np.ndarray, rows: np.ndarray, band: int, writing: int) -> np.ndarray:
+    """A form's comb field in a piece of ink (`rows`: its rows covered 75%; `band`: the bottom band
+    to look in for a baseline), as a mask: the baseline and the ticks standing on it, posts as thin
+    as the line (2 px more for blur), of one height (within a fifth), at least two with paper just
+    above them (a 0's sides, standing on its bottom, bend away), shorter than
+    three quarters of the `writing` above the line, so that 1s standing on an underline are not
+    taken. Digits often touch a tick or the line: they stay, and a post as tall as a tick or
+    taller (a tick whose top a digit touches) loses a tick's height. Empty when there is none."""
+    out = np.zeros_like(piece)
+    line = np.flatnonzero(rows[len(rows) - band:]) + len(rows) - band
+    top = int(line[0])
+    if top < 3:
+        return out
+    above = piece[:top][::-1]  # upward from the line
+    run = np.where(above.all(axis=0), top, above.argmin(axis=0))  # (w,) ink standing on the line, per column
+    posts, _ = ndi.label(run >= 3)
+    thin = [sl for sl in ndi.find_objects(posts) if sl[0].stop - sl[0].start <= len(line) + 2]  # 1-D slices
+    heights = [int(run[sl].min()) for sl in thin]
+    if len(thin) < 2:
+        return out
+    tick = float(np.median(heights))
+    # Paper just above a post, a little either side: a tick's top, not a bend in a stroke.
+    free = sum(abs(h - tick) <= 0.2 * tick and not piece[max(0, top - h - 3):top - h, max(0, sl.start - 2):sl.stop + 2].any()
+               for (sl,), h in zip(thin, heights))
+    if free < 2 or tick < 2 * len(line) or tick > 0.75 * writing:
+        return out
+    out[line] = piece[line]
+    for (sl,), h in zip(thin, heights):
+        if h >= 0.8 * tick:
+            out[max(0, top - int(round(1.1 * tick))):top, sl] = True
+    return out & piece
+
+
+def _writing_height(labels: np.ndarray, sy: slice, sx: slice) -> int:
+    """Rows from the top of any ink in the columns `sx` down to the bottom of the piece at `sy`."""
+    inked = np.flatnonzero(labels[:sy.stop, sx].any(axis=1))
+    return int(sy.stop - inked[0]) if inked.size else 0
 
 
 def _walls(cover: np.ndarray, band: int) -> np.ndarray:
