@@ -234,7 +234,8 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
     """How many rows of `lum` (n, m) from its top a printed line along that edge takes, with a
     margin: 0 if there is none. `split` parts dark from light (Otsu's threshold).
 
-    A printed line is a thin band (at most a tenth of the side) in the outer 15%, 80% dark (or
+    A printed line is a thin band (at most a tenth of the side) in the outer 15% (or within a tenth
+    past another: a cell's wall past its neighbour's, across the gap between them), 80% dark (or
     light) along its length, with the other class (between the box's sides, in a tiny cell), or a
     row lighter (darker) along 70% of it, just inside: a box's side with the paper inside. (A
     digit's stroke is not so long; a light digit cropped tight to its ink leaves no such band, so
@@ -242,21 +243,27 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
     n = len(lum)
     depth = min(n - 1, int(0.15 * n) + 3)  # the outer 15%, and 3 rows for a small picture's blur
     thin, cut = max(3, round(0.1 * n)), 0
+    reach = min(n - 1, depth + thin)  # a second line just past one found (a cell's wall past its neighbour's)
     for x, limit in ((lum, split), (-lum, -split)):  # a dark line on light paper, or a light one on dark
-        share = (x[:depth + 1] <= limit).mean(axis=1).tolist()  # the line's class, per row
-        lighter = (x[1:depth + 1] > x[:depth] + 0.1).mean(axis=1).tolist()  # the next row, past the line
-        run = 0
-        for d in range(depth):
+        share = (x[:reach + 1] <= limit).mean(axis=1).tolist()  # the line's class, per row
+        lighter = (x[1:reach + 1] > x[:reach] + 0.1).mean(axis=1).tolist()  # the next row, past the line
+        run, found = 0, 0
+        for d in range(reach):
+            if d >= depth and (not found or d >= found + thin):
+                break
             run = run + 1 if share[d] >= 0.8 else 0
             if not 0 < run <= thin:
                 continue
+            if x is not lum and max(share[d + 1:d + 1 + thin]) >= 0.8:
+                continue  # light again just past a dark line: the paper of a gap between two cells' walls
             # Paper just inside: little of the line's class, or a row lighter along most of it, or
             # little of it between a box's two sides (a third of a tiny cell's row).
             if share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and (
                     lighter[d] >= 0.7 or _between_sides(x[d + 1] <= limit, thin) <= 0.3)):
                 # Past the line's blurred inner edge: 2 rows, 1 in a small picture (under 38 px),
                 # where 2 would reach into a digit close to its box.
-                cut = max(cut, d + 1 + min(2, max(1, round(0.04 * n))))
+                found = d + 1 + min(2, max(1, round(0.04 * n)))
+                cut = max(cut, found)
     return cut
 
 

@@ -122,19 +122,21 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
 
 
 def _cell_walls(slices: list, mask: np.ndarray) -> list[int]:
-    """Of the pieces (their `slices`), the two walls of a digit's cell whose top and bottom have
-    gone (cut off, or wiped as a box's sides): thin upright lines, each spanning the ink's height,
-    one either side of a piece between them. (A thin 1 spans it too, but nothing lies beyond it.)"""
+    """Of the pieces (their `slices`), the walls of a digit's cell whose top and bottom have gone
+    (cut off, or wiped as a box's sides), and of its neighbours printed apart from it: thin upright
+    lines, each spanning the ink's height, with some on either side of the largest other piece (the
+    digit). (A thin 1 spans it too, but nothing lies beyond it.)"""
     rows = np.flatnonzero(mask.any(axis=1))
     top, bottom, w = rows[0], rows[-1] + 1, mask.shape[1]
     tall = [i for i, (sy, sx) in enumerate(slices)
             if sx.stop - sx.start < 0.04 * w and sy.start <= top + 1 and sy.stop >= bottom - 1]
-    if len(tall) < 2:
+    rest = [sl for i, sl in enumerate(slices) if i not in tall]
+    if len(tall) < 2 or not rest:
         return []
-    left = min(tall, key=lambda i: slices[i][1].start)
-    right = max(tall, key=lambda i: slices[i][1].stop)
-    inside = any(slices[left][1].stop <= sx.start and sx.stop <= slices[right][1].start for _, sx in slices)
-    return [left, right] if inside else []
+    _, sx = max(rest, key=lambda sl: (sl[0].stop - sl[0].start) * (sl[1].stop - sl[1].start))
+    left = [i for i in tall if slices[i][1].stop <= sx.start]
+    right = [i for i in tall if slices[i][1].start >= sx.stop]
+    return left + right if left and right else []
 
 
 def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
@@ -173,12 +175,12 @@ def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
 
 def _comb(piece: np.ndarray, rows: np.ndarray, band: int, writing: int) -> np.ndarray:
     """A form's comb field in a piece of ink (`rows`: its rows covered 75%; `band`: the bottom band
-    to look in for a baseline), as a mask: the baseline and the ticks standing on it, posts as thin
-    as the line (2 px more for blur), of one height (within a fifth), at least two with paper just
-    above them (a 0's sides, standing on its bottom, bend away), shorter than
-    three quarters of the `writing` above the line, so that 1s standing on an underline are not
-    taken. Digits often touch a tick or the line: they stay, and a post as tall as a tick or
-    taller (a tick whose top a digit touches) loses a tick's height. Empty when there is none."""
+    to look in for a baseline), as a mask: the baseline and the ticks standing on it. Ticks are posts
+    as thin as the line (2 px more for blur), of one height (within a fifth), at least two with
+    paper just above them (a 0's sides, standing on its bottom, bend away), shorter than three
+    quarters of the `writing` above the line (1s standing on an underline are writing). Digits
+    often touch a tick or the line: they stay, and a post as tall as a tick or taller (a tick whose
+    top a digit touches) loses a tick's height. Empty when there is none."""
     out = np.zeros_like(piece)
     line = np.flatnonzero(rows[len(rows) - band:]) + len(rows) - band
     top = int(line[0])

@@ -408,17 +408,21 @@ def printed_ink(rng: np.random.Generator) -> tuple[int, int, int]:
 
 def _cut_from_cells(img: Image.Image, cell: Box, t: int, colour: tuple, rng: np.random.Generator) -> Image.Image:
     """One cell of a row of printed cells cut out with a sliver of its neighbours: its top and bottom
-    run on to the cut's sides, and past each wall lies a strip of the next cell's paper."""
+    run on to the cut's sides, and past each wall lies a strip of the next cell's paper. Half the
+    rows print their cells apart: a gap of paper, then the next cell's wall, its top and bottom."""
     left, top, right, bottom = cell
     h = bottom - top
     side = [int(rng.uniform(0.03, 0.25) * h) for _ in range(2)]  # the neighbours' strips, left and right
     beyond = int(rng.uniform(0, 0.1) * h)
-    cut = (max(0, left - side[0]), max(0, top - beyond), min(img.width, right + side[1] + 1),
+    gap = int(rng.uniform(0.05, 0.2) * h) if rng.random() < 0.5 else 0
+    cut = (max(0, left - gap - side[0]), max(0, top - beyond), min(img.width, right + gap + side[1] + 1),
            min(img.height, bottom + beyond + 1))
     draw = ImageDraw.Draw(img)
+    runs = [(cut[0], cut[2])] if not gap else [(cut[0], left - gap), (left, right), (right + gap, cut[2])]
     for y in (top, bottom):
-        draw.line([cut[0], y, cut[2], y], fill=colour, width=t)
-    for x in (left, right):
+        for x0, x1 in runs:
+            draw.line([x0, y, x1, y], fill=colour, width=t)
+    for x in (left, right) + ((left - gap, right + gap) if gap else ()):
         draw.line([x, top, x, bottom], fill=colour, width=t)
     return img.crop(cut)
 
