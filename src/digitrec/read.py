@@ -173,20 +173,16 @@ class NumberReader:
         first = decode(self.read_line(strip)[None])[0]
         if not self.vote:
             return first, 1.0
-        symbols = lambda d: tuple(x.symbol for x in d)  # noqa: E731
         second = decode(self.read_line(strip, 1)[None])[0] if len(self.readers) > 1 else first
-        if np.prod([d.confidence for d in first]) >= SURE and symbols(second) == symbols(first):
+        if np.prod([d.confidence for d in first]) >= SURE and _symbols(second) == _symbols(first):
             return first, 1.0
         h, w = strip.shape
         scaled = [resize(strip, (max(4, int(round(w * a / 4)) * 4), h)) for a in VOTE_SCALES]  # widths: multiples of 4
         views = [strip] + scaled
-        # The strip as it is has been read by the first two readers already.
-        readings = [(first, 1.0)] + [(decode(self.read_line(s, which)[None])[0], s.shape[1] / w)
-                                     for which in range(len(self.readers))
-                                     for s in (scaled if which < 2 else views)]
-        if len(self.readers) > 1:
-            readings.insert(1 + len(scaled), (second, 1.0))  # in the order the readers and views are listed
-        said = [tuple(d.symbol for d in symbols) for symbols, _ in readings]
+        read = {(0, 0): first, (1, 0): second}  # the strip as it is, read by the first two readers already
+        readings = [(read[which, v] if (which, v) in read else decode(self.read_line(s, which)[None])[0],
+                     s.shape[1] / w) for which in range(len(self.readers)) for v, s in enumerate(views)]
+        said = [_symbols(symbols) for symbols, _ in readings]
         best = max(said, key=said.count)  # the first of the most frequent
         return readings[said.index(best)]
 
@@ -318,6 +314,11 @@ def _slashes_in_dates(digit: list[bool], symbols: list[str]) -> list[bool]:
     if "/" not in line or DATE.fullmatch(line):
         return digit
     return [ok or sym == "/" for ok, sym in zip(digit, symbols)]
+
+
+def _symbols(decoded: list[Decoded]) -> tuple[int, ...]:
+    """A decoded reading's symbols, to compare readings by."""
+    return tuple(d.symbol for d in decoded)
 
 
 def _digit_probabilities(p: np.ndarray) -> np.ndarray:
