@@ -41,6 +41,12 @@ def test_train_reader_logs_every_validation_like_the_digit_trainer(tiny_reader):
     assert metrics["val"]["lines"] == 12  # 14 // 3 lines of each length 1..3
 
 
+def test_fewer_validation_lines_than_lengths_still_validates_one_line_of_each_length(tmp_path, mnist):
+    metrics = train_reader(ReaderConfig(steps=1, batch_size=8, val_lines=1, max_digits=3), tmp_path, data=mnist,
+                           progress=False)
+    assert metrics["val"]["lines"] == 3  # one line of each length 1..3, not none (which crashed the sampler)
+
+
 def test_same_seed_same_reader(tmp_path, mnist):
     cfg = ReaderConfig(steps=3, batch_size=8, val_lines=6, max_digits=2, seed=5)
     for name in ("a", "b"):

@@ -172,10 +172,11 @@ def _trim_metrics(out: Path, step: int) -> None:
 
 
 def _validation_lines(images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig) -> list[tuple]:
-    """The same number of lines of each length 1..max_digits, each length its own batch."""
+    """The same number of lines of each length 1..max_digits (at least one), each length its own batch."""
     vgen = torch.Generator().manual_seed(VAL_SEED)
+    each = max(1, cfg.val_lines // cfg.max_digits)
     with torch.no_grad():
-        return [compose_lines(images, labels, cfg.val_lines // cfg.max_digits, min_digits=k, max_digits=k, gen=vgen,
+        return [compose_lines(images, labels, each, min_digits=k, max_digits=k, gen=vgen,
                               **_line_style(cfg)) for k in range(1, cfg.max_digits + 1)]
 
 
