@@ -2,13 +2,12 @@
 
 import asyncio
 import contextlib
-import platform
 import threading
 import time
 
 import pytest
 
-from digitrec.limits import Budget, Refused, Workers, release_freed_memory
+from digitrec.limits import Budget, Refused, Workers
 
 
 def test_a_budget_refuses_413_over_all_of_it_and_503_when_too_little_is_free():
@@ -43,27 +42,3 @@ def test_cancelled_work_gives_its_pixels_back_even_if_it_never_started():
 
     in_use, done = asyncio.run(main())
     assert in_use == 0 and done == 1  # the cancelled work was never done, and holds nothing
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="malloc_trim is glibc's")
-def test_freed_memory_is_handed_back_after_big_work():
-    # Mid-sized blocks freed in a thread stay in its malloc arena while a few survivors pin it
-    # (as a request's results do), until trimmed: here about 180 MB.
-    keep = []
-
-    def churn():
-        blocks = [bytearray(64 * 1024) for _ in range(3000)]  # ~200 MB, each below mmap's threshold
-        keep.extend(blocks[::50])
-        del blocks
-
-    t = threading.Thread(target=churn)
-    t.start()
-    t.join()
-    before = _rss_mb()
-    release_freed_memory()
-    assert _rss_mb() < before - 100
-
-
-def _rss_mb() -> float:
-    with open("/proc/self/status") as f:
-        return next(int(line.split()[1]) for line in f if line.startswith("VmRSS:")) / 1024

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from .cli_options import command_line, config_options, data_option, device_option, progress_bar
+from .memory import keep_freed_memory
 from .recipes import ReaderConfig, TrainConfig, config_from_flags, recipe_help
 
 
@@ -34,6 +35,7 @@ def train(recipe, resume, force, quiet, **flags):
     from .distributed import distributed_env
     from .train import prepare_run_dir, train as run_training
 
+    keep_freed_memory()  # this process only trains: each step reuses the memory the last one freed
     if resume:
         if recipe or any(v is not None for k, v in flags.items() if k not in ("device",)) or flags["device"] != "auto":
             raise click.UsageError("--resume continues a run with its saved settings; drop the other options")
@@ -81,6 +83,7 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
     if not resume:
         prepare_reader_dir(out, force)
     cfg = None if resume else ReaderConfig(**{k: v for k, v in flags.items() if v is not None})
+    keep_freed_memory()  # this process only trains: each step reuses the memory the last one freed
     try:
         metrics = run(cfg, out, data_dir=data_dir, command=command_line(), progress=not quiet, resume=resume)
     except KeyboardInterrupt:

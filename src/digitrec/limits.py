@@ -12,15 +12,13 @@ thread has stopped, not merely until the request was answered.
 from __future__ import annotations
 
 import asyncio
-import ctypes
-import ctypes.util
-import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .errors import require
+from .memory import release_freed_memory
 
 require("fastapi", "serve")
 from starlette.requests import ClientDisconnect, Request  # noqa: E402
@@ -174,21 +172,3 @@ async def discard_body(request: Request, limits: Limits) -> None:
         await asyncio.wait_for(drain(), DISCARD_S)
     except asyncio.TimeoutError:
         pass
-
-
-@functools.cache
-def _malloc_trim():
-    libc = ctypes.util.find_library("c")
-    fn = getattr(ctypes.CDLL(libc), "malloc_trim", None) if libc else None  # glibc only
-    if fn is not None:
-        fn.argtypes, fn.restype = [ctypes.c_size_t], ctypes.c_int
-    return fn
-
-
-def release_freed_memory() -> None:
-    """Hand the memory that big decoded images freed back to the system (glibc's malloc_trim).
-    Without it, each preprocessing thread's malloc arena keeps its freed pages, and the server's
-    RSS crept up by the size of the largest images it had seen in each thread. A no-op elsewhere."""
-    trim = _malloc_trim()
-    if trim is not None:
-        trim(0)
