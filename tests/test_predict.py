@@ -222,7 +222,7 @@ def test_prediction_top_and_to_dict(rec, one_of_each):
 
 
 def test_a_small_ballpoint_digit_in_a_full_size_phone_photo_is_found():
-    # A 3000x4000 page with a 2-3 px ballpoint 7, 150 px tall, off-centre: at the first 192-px look
+    # A 3000x4000 page with a 2-3 px ballpoint 7, 150 px tall, off-centre: at the first 144-px look
     # its strokes are a tenth of a pixel; predict must still find and read it (with the shipped model).
     page = ballpoint_page([[(0, 0.05), (0.6, 0.0), (0.25, 1.0)], [(0.12, 0.5), (0.5, 0.5)]], at=(1700, 2300))
     p, = load_model().predict([page], keep_preprocessed=True)

@@ -80,7 +80,7 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
-    stroke on a 4000-px phone photo is a tenth of a pixel at 192 px): it looks again at FINER
+    stroke on a 4000-px phone photo is a tenth of a pixel at 144 px): it looks again at FINER
     times the resolution, and then zooms in on the strongest marks of that finer look, where a
     small digit on a big page is no longer a vanishing share of the pixels.
     Raises ImageError for an unreadable input, NoDigitFound when no look finds anything.

@@ -29,7 +29,10 @@ from .ink import NoDigitFound, decode, drop_box_edges, find_ink
 from .morphology import dilate_mask, distance_inside
 from .stats import otsu, percentile
 
-WORK_SIDE = 192  # long side of a digit's working resolution: ample for a 20 px result, cheap to filter
+# Long side of a digit's working resolution: ample for a 20 px result, cheap to filter. Chosen on
+# validation digits by benchmarks/work_side.py: 128-192 read alike (96 loses real digits); the
+# work falls with the pixels (a 400x300 photo: 44% fewer than at 192).
+WORK_SIDE = 144
 MARGIN = 0.12  # paper added all round a digit's image (`ink.with_margin`): a tight crop is framed as a photo is
 HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
 
@@ -328,15 +331,16 @@ def _digits_in_row(slices: list, mass: np.ndarray, keep: np.ndarray, main: int) 
     return max(count, 1)
 
 
-def preprocess(source) -> Preprocessed:
-    """Any image of one handwritten digit -> MNIST-style 28x28 (see module docstring).
+def preprocess(source, *, work_side: int = WORK_SIDE) -> Preprocessed:
+    """Any image of one handwritten digit -> MNIST-style 28x28 (see module docstring). `work_side`:
+    the long side of the working resolution the ink is first looked for at (WORK_SIDE).
 
     Raises ImageError if the input cannot be read, NoDigitFound if it holds no digit.
     """
-    img = decode(source, (WORK_SIDE, WORK_SIDE))  # decoded once, for both looks
+    fit = (work_side, work_side)
+    img = decode(source, fit)  # decoded once, for both looks
     try:
-        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges,
-                                         wide_strokes=True)
+        found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, wide_strokes=True)
         tight = _touches_edge(mask)
     except NoDigitFound:
         # A digit that fills its picture (a thick marker's 1 cut from a form) can leave too little
@@ -345,11 +349,13 @@ def preprocess(source) -> Preprocessed:
     if tight:
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
-        found, (mask, digits) = find_ink(img, (WORK_SIDE, WORK_SIDE), _digit_and_count, clean=drop_box_edges,
-                                         margin=MARGIN, wide_strokes=True)
+        found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, margin=MARGIN,
+                                         wide_strokes=True)
     image, box = frame_like_mnist(found.ink, mask)
-    return Preprocessed(image=image, box=found.box_to_source(box), polarity=found.polarity, source_size=found.source_size,
-                        digits_found=digits)
+    x0, y0, x1, y1 = box = found.box_to_source(box)
+    if x1 <= x0 or y1 <= y0:  # all of it in the paper added round a tight crop: the rim of a lone speck
+        raise NoDigitFound("no digit found: only a speck at the image's edge")
+    return Preprocessed(image=image, box=box, polarity=found.polarity, source_size=found.source_size, digits_found=digits)
 
 
 def _touches_edge(mask: np.ndarray) -> bool:
