@@ -19,7 +19,6 @@ many are read right and the mean probability given to the right digit. Each cell
 from __future__ import annotations
 
 import argparse
-import csv
 import io
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from digitrec.data import load_mnist
+from digitrec.evaluate_images import read_digit_labels
 from digitrec.loading import load_model
 from digitrec.preprocess import NoDigitFound, preprocess
 from digitrec.synth import FRAMES, StyleConfig, iter_framed_set, iter_user_style_set
@@ -82,10 +82,10 @@ def read(rec, items: list, side: int) -> tuple[np.ndarray, np.ndarray, float]:
 
 
 def user_digits() -> list:
+    """(path, digit) of the real user digits, or none where ../shared is not beside the clone."""
     if not (USER_DIGITS / "labels.csv").is_file():
         return []
-    with open(USER_DIGITS / "labels.csv", newline="") as f:
-        return [(USER_DIGITS / row["file"], int(row["label"])) for row in csv.DictReader(f)]
+    return [(USER_DIGITS / file, digit) for file, digit in read_digit_labels(USER_DIGITS)]
 
 
 def main() -> None:

@@ -29,9 +29,9 @@ from .ink import NoDigitFound, decode, drop_box_edges, find_ink
 from .morphology import dilate_mask, distance_inside
 from .stats import otsu, percentile
 
-# Long side of a digit's working resolution: ample for a 20 px result, cheap to filter. Chosen on
-# validation digits by benchmarks/work_side.py: 128-192 read alike (96 loses real digits); the
-# work falls with the pixels (a 400x300 photo: 44% fewer than at 192).
+# Long side of a digit's working resolution: ample for a 20 px result, cheap to filter. Validation
+# digits read alike from 96 to 192 (benchmarks/work_side.py); the real user digits hold down to 144
+# (455 at 128, 452 at 96). The work falls with the pixels (a 400x300 photo: 44% fewer than at 192).
 WORK_SIDE = 144
 MARGIN = 0.12  # paper added all round a digit's image (`ink.with_margin`): a tight crop is framed as a photo is
 HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
