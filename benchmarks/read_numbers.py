@@ -41,8 +41,9 @@ def main() -> None:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--data-dir", default=None)
     p.add_argument("--errors", type=int, default=0, help="print this many wrong readings per cell")
-    p.add_argument("--paper", default="plain", choices=["plain", "ruled", "squared", "security"],
-                   help="write the numbers on a notebook's ruled or squared paper, or a check's security pattern")
+    p.add_argument("--paper", default="plain", choices=["plain", "ruled", "squared", "security", "band"],
+                   help="write the numbers on a notebook's ruled or squared paper, a check's security pattern, "
+                        "or across a printed tint band")
     p.add_argument("--field", default=None, choices=FIELDS,
                    help="write each number in a form's field, a row of cells (one digit to a cell) or a comb; "
                         "--spacings gap only")

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from digitrec.morphology import (closing, dilate, dilate_disk, dilate_mask, disk, distance_inside, erode, erode_disk,
-                                 opening)
+                                 horizontal_runs, opening)
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -53,3 +53,19 @@ def test_binary_dilation_is_ndimages_edges_included(image, structure, iterations
     want = ndi.binary_dilation(mask, structure=None if structure is None else structure.astype(bool), iterations=iterations)
     got = dilate_mask(mask, iterations=iterations) if structure is None else dilate_mask(mask, structure, iterations)
     assert got.dtype == bool and np.array_equal(got, want)
+
+
+@pytest.mark.parametrize("length", [1, 3, 8])
+def test_horizontal_runs_keeps_exactly_the_pixels_on_a_run_that_long(image, length):
+    # The definition itself, not another library's opening (ndimage shifts even-length lines by one):
+    # a pixel stays if some window of `length` pixels along its row holds it and is all ink.
+    mask = image > 0.3
+    full = np.lib.stride_tricks.sliding_window_view(mask, length, axis=1).all(axis=2)  # (H, W - length + 1)
+    want = np.zeros_like(mask)
+    for k in range(length):
+        want[:, k:k + full.shape[1]] |= full
+    got = horizontal_runs(mask, length)
+    assert got.dtype == bool and np.array_equal(got, want)
+    row = np.zeros((1, 12), bool)
+    row[0, :4] = row[0, 6:8] = True  # a run of 4 at the edge stays; a run of 2 goes
+    assert horizontal_runs(row, 3)[0].tolist() == [True] * 4 + [False] * 8

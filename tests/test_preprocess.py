@@ -19,7 +19,7 @@ from conftest import ballpoint_page, on_paper as paper_digit
 from digitrec.synth import iter_framed_set, iter_user_style_set
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
-from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess
+from digitrec.preprocess import NoDigitFound, Preprocessed, ink_components, naive_preprocess, preprocess
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -680,8 +680,6 @@ def _comb_ink(posts: int = 30) -> np.ndarray:
 
 
 def test_a_comb_fields_ticks_and_baseline_are_not_writing():
-    from digitrec.preprocess import ink_components
-
     ink = _comb_ink()
     comp = ink_components(ink)
     kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
@@ -694,8 +692,6 @@ def test_a_comb_fields_ticks_and_baseline_are_not_writing():
 
 def test_strokes_standing_on_an_underline_are_not_a_comb():
     # Posts as tall as the writing (1s on the line they are underlined by) are digits, not ticks.
-    from digitrec.preprocess import ink_components
-
     ink = np.zeros((140, 240), np.float32)
     ink[110:112, 10:230] = 0.6
     for x in (60, 120, 180):
@@ -704,3 +700,16 @@ def test_strokes_standing_on_an_underline_are_not_a_comb():
     kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
     for x in (60, 120, 180):
         assert kept[50:105, x:x + 3].mean() > 0.95
+
+
+def test_strokes_across_a_faint_tint_band_are_not_cut_as_a_ruled_line():
+    # A printed band (a check's tint, a shadow's edge) covers the rows across the digits' middle: as
+    # wide as the picture, like a ruled line, but with no firm line in it, so every stroke stays whole.
+    ink = np.zeros((60, 200), np.float32)
+    for x in (40, 90, 140):
+        ink[10:50, x:x + 5] = 1.0
+    ink = ndi.gaussian_filter(ink, 1.0)
+    ink[25:35] = np.maximum(ink[25:35], 0.2)
+    comp = ink_components(ink)
+    spans = sorted((s[0].start, s[0].stop) for s, k in zip(comp.slices, comp.keep) if k)
+    assert len(spans) == 3 and all(y0 <= 10 and y1 >= 50 for y0, y1 in spans)

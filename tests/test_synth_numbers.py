@@ -1,5 +1,5 @@
-"""Whole numbers on paper (`synth_numbers`): MNIST digits set side by side on ruled, squared and
-security-printed paper, and numbers written in a font."""
+"""Whole numbers on paper (`synth_numbers`): MNIST digits set side by side on ruled, squared,
+security-printed and tint-banded paper, and numbers written in a font."""
 
 from __future__ import annotations
 
@@ -42,6 +42,19 @@ def test_numbers_on_a_checks_security_pattern(mnist):
     rows = np.nonzero(darker.any(1))[0]
     assert ndi.label(darker.any(1))[1] >= 8 and rows[-1] - rows[0] > 0.8 * s.shape[0]
     assert s[free].min() > pen + 0.3 * (paper - pen)
+
+
+def test_numbers_across_a_printed_tint_band(mnist):
+    digits = [mnist.test_images[i].numpy() for i in range(3)]
+    banded, boxes = render_number(digits, np.random.default_rng(4), style=StyleConfig.clean(paper="band"))
+    b = np.asarray(banded.convert("L"), np.float32)
+    paper, pen = np.percentile(b, 95), b.min()
+    darker = (b < paper - 8).mean(axis=1) > 0.9  # rows shaded edge to edge (clean paper is even)
+    rows = np.flatnonzero(darker)
+    top, base = min(y0 for _, y0, _, _ in boxes), max(y1 for _, _, _, y1 in boxes)
+    # One band, fainter than the pen, running through the writing rather than above or below it.
+    assert rows.size and ndi.label(darker)[1] == 1 and top < rows.mean() < base
+    assert rows.size < 0.4 * (base - top) and np.median(b[darker]) > pen + 60
 
 
 def test_a_number_written_in_a_font_is_read_as_written():

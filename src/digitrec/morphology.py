@@ -73,6 +73,18 @@ def dilate_mask(mask: np.ndarray, structure: np.ndarray = CROSS, iterations: int
     return out.view(bool)
 
 
+def horizontal_runs(mask: np.ndarray, length: int) -> np.ndarray:
+    """The pixels of `mask` on a horizontal run at least `length` long: a binary opening with a
+    1 x length line (nothing beyond the image's edge). Boolean (H, W)."""
+    # Explicit anchors: OpenCV's open uses one anchor for both steps, which shifts an even-length
+    # line by a pixel. Erode marks each window's first pixel; dilate spreads it over the window.
+    line = np.ones((1, length), np.uint8)
+    start = cv2.erode(np.ascontiguousarray(mask, dtype=np.uint8), line, anchor=(0, 0),
+                      borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    out = cv2.dilate(start, line, anchor=(length - 1, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    return out.view(bool)
+
+
 def distance_inside(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance (H, W) float32 from each pixel of `mask` to the nearest pixel outside it,
     the image's own edge counting as outside (ndimage.distance_transform_edt of the padded mask)."""

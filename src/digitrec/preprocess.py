@@ -26,7 +26,7 @@ from scipy import ndimage as ndi
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image
 from .ink import NoDigitFound, decode, drop_box_edges, find_ink
-from .morphology import dilate_mask, distance_inside
+from .morphology import dilate_mask, distance_inside, horizontal_runs
 from .stats import otsu, percentile
 
 # Long side of a digit's working resolution: ample for a 20 px result, cheap to filter. Validation
@@ -85,7 +85,7 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         rows = _line_rows(faint, band.mean(axis=1) >= 0.9)
         if one_digit and rows.any():  # (most photos have no line: then no pen to measure)
             rows &= ~_bars(faint, mask, rows)
-        lines = mask & rows[:, None]
+        lines = _line_ink(mask, rows)
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
             # A row of boxes as wide as the picture (a form's cells, a comb) has its top and bottom
             # taken for ruled lines: its walls, then pieces of their own, must go with them.
@@ -245,6 +245,28 @@ def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
         spans = [s[1].stop - s[1].start for s in ndi.find_objects(pieces)] if k else [0]
         if max(spans) >= 0.7 * w:
             out[sl] = True
+    return out
+
+
+def _line_ink(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """The firm ink (`mask`) that is a ruled line in its `rows`: all of it where a firm piece spans
+    70% of the width there (a line darker than the threshold, and the strokes that cross it, given
+    back later where they are darker still), else only long horizontal runs of it (a faint line
+    whose darker stretches passed the threshold). Rows covered by faint ink without a firm line (a
+    printed tint band, a shadow's edge, a check's texture under the writing) hold no line to cut:
+    cutting them cut every stroke across them, and the digits fell apart into tops and bottoms."""
+    out = np.zeros_like(mask)
+    w = mask.shape[1]
+    runs = None
+    groups, _ = ndi.label(rows)
+    for sl in ndi.find_objects(groups):
+        pieces, k = ndi.label(mask[sl], structure=np.ones((3, 3)))
+        if k and max(s[1].stop - s[1].start for s in ndi.find_objects(pieces)) >= 0.7 * w:
+            out[sl] = mask[sl]
+            continue
+        if runs is None:  # a tenth of the width: a line's firm stretches; a stroke crosses the rows far shorter
+            runs = dilate_mask(horizontal_runs(mask, max(5, round(0.1 * w))), np.ones((3, 1)))
+        out[sl] = mask[sl] & runs[sl]
     return out
 
 

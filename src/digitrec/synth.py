@@ -59,8 +59,9 @@ class StyleConfig:
     p_jpeg: float = 0.7
     jpeg_quality: tuple[int, int] = (25, 90)
     p_distractors: float = 0.3  # specks and/or a faint ruled line
-    # For numbers: "plain", "ruled" (a notebook: the writing sits on a line), "squared", or
-    # "security" (a check's printed pattern of fine wavy lines behind the writing).
+    # For numbers: "plain", "ruled" (a notebook: the writing sits on a line), "squared", "security"
+    # (a check's printed pattern of fine wavy lines behind the writing) or "band" (a printed tint
+    # band across the writing's middle, as checks and forms shade a row).
     paper: str = "plain"
 
     @classmethod
@@ -235,13 +236,21 @@ def _security_pattern(img: np.ndarray, pitch: float, rng: np.random.Generator) -
         img[ys[ok], xs[ok]] += (colour - img[ys[ok], xs[ok]]) * strength
 
 
+def _tint_band(img: np.ndarray, centre: float, height: float, rng: np.random.Generator) -> None:
+    """Print a tint band into `img` (under the ink): `height` px of paper 10-25% darker, edge to
+    edge, centred on row `centre`, its edges soft over a pixel as printing leaves them."""
+    shade = rng.uniform(0.75, 0.9)
+    inside = np.clip(height / 2 - np.abs(np.arange(img.shape[0]) - centre) + 0.5, 0.0, 1.0)
+    img *= (1 - (1 - shade) * inside)[:, None, None].astype(np.float32)
+
+
 def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig = StyleConfig(),
                  ruling: tuple[float, float] | None = None) -> Image.Image:
     """Render an ink-coverage mask (float (H, W) in [0, 1]) as a photo/scan of ink on paper (RGB).
 
     In the order light and a camera apply them: tinted, textured paper with maybe a ruled line and
     specks, or a notebook's ruling (`ruling` = (a line's row, the pitch), for `style.paper` "ruled"
-    or "squared"; the pitch of the pattern for "security"); ink laid over it; uneven light on both; then optical blur, sensor noise and JPEG.
+    or "squared"; the pitch of the pattern for "security"; the band's centre and height for "band"); ink laid over it; uneven light on both; then optical blur, sensor noise and JPEG.
     """
     mask = np.clip(np.asarray(mask, dtype=np.float32), 0.0, 1.0)
     h, w = mask.shape
@@ -257,6 +266,8 @@ def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig 
         _rule(img, *ruling, squared=style.paper == "squared", rng=rng)
     elif style.paper == "security" and ruling is not None:
         _security_pattern(img, ruling[1], rng)
+    elif style.paper == "band" and ruling is not None:
+        _tint_band(img, *ruling, rng)
     level = _u(rng, style.ink_level)
     ink = np.full(3, level)
     if rng.random() < style.p_colour_ink:  # blue or blue-black ballpoint; stays dark enough to read

@@ -123,9 +123,12 @@ def _write(digits: list[np.ndarray], rng: np.random.Generator, spacing: str, sty
 def _ruling(base: float, dh: float, paper: str, rng: np.random.Generator) -> tuple[float, float] | None:
     """`ink_on_paper`'s ruling for digits `dh` px tall sitting on row `base`: a notebook's writer sits
     them on a line, the lines ~1.3 writing heights apart; a check's pattern is much finer, lines a
-    tenth of the writing's height apart."""
+    tenth of the writing's height apart; a tint band crosses the writing's middle, a tenth to a
+    third of its height."""
     if paper == "plain":
         return None
+    if paper == "band":
+        return base - rng.uniform(0.35, 0.65) * dh, rng.uniform(0.1, 0.35) * dh
     line = base + rng.uniform(0, 0.06) * dh
     return line, dh * (rng.uniform(0.06, 0.14) if paper == "security" else rng.uniform(1.2, 1.5))
 
