@@ -7,8 +7,8 @@ none of that, so resizing it to 28x28 (the tutorial's way) reads about one digit
 1. decode anything Pillow reads and measure its "ink", the departure from the paper under each
    pixel, at a working resolution that is looked at again more finely when nothing is found
    (`ink.find_ink`);
-2. keep the digit: threshold, drop specks, ruled lines and edge shadows, keep broken strokes
-   (`ink_components`, `digit_mask`);
+2. keep the digit: take printed tint bands out, threshold, drop specks, ruled lines and edge
+   shadows, keep broken strokes (`ink_components`, `digit_mask`);
 3. crop, normalise stroke width and contrast, fit 20x20, centre by mass in 28x28
    (`framing.frame_like_mnist`).
 
@@ -34,6 +34,7 @@ from .stats import otsu, percentile
 # (455 at 128, 452 at 96). The work falls with the pixels (a 400x300 photo: 44% fewer than at 192).
 WORK_SIDE = 144
 MARGIN = 0.12  # paper added all round a digit's image (`ink.with_margin`): a tight crop is framed as a photo is
+BAND_ROWS = 4  # rows a printed tint band covers at least: thicker than a ruled line at 160 px a line
 HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
 
 
@@ -69,6 +70,9 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     if peak < 0.08:
         raise NoDigitFound("no digit found: the marks are too faint")
     threshold = max(otsu(ink), 0.25 * peak)
+    if w >= 8 and not one_digit:
+        ink = _without_bands(ink, threshold, peak)
+        threshold = max(otsu(ink), 0.25 * peak)
     # Hysteresis: faint ink (a pencil's light stroke) counts where it touches firm ink.
     weak_labels, n_weak = ndi.label(ink > HYSTERESIS * threshold, structure=np.ones((3, 3)))
     firm = np.zeros(n_weak + 1, bool)  # per weak piece: holds firm ink (a lookup, not np.isin's sort)
@@ -245,6 +249,25 @@ def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
         spans = [s[1].stop - s[1].start for s in ndi.find_objects(pieces)] if k else [0]
         if max(spans) >= 0.7 * w:
             out[sl] = True
+    return out
+
+
+def _without_bands(ink: np.ndarray, threshold: float, peak: float) -> np.ndarray:
+    """The ink with printed tint bands taken out: runs of BAND_ROWS or more rows whose median ink
+    (the band's own level, as strokes cross a band on a fraction of its columns) is over half the
+    threshold yet well under the pen's, each row less its median. A ruled line is thinner, a
+    line as dark as the pen is cut as a line, and a stroke across a band stays whole and firm,
+    where cutting the band's rows cut every stroke in two."""
+    faint = ink > 0.5 * threshold
+    rows = _line_rows(faint, dilate_mask(faint, np.ones((5, 1))).mean(axis=1) >= 0.9)
+    level = np.median(ink, axis=1)
+    groups, _ = ndi.label(rows & (level > 0.5 * threshold) & (level < 0.6 * peak))
+    out = ink
+    for (sl,) in ndi.find_objects(groups):
+        if sl.stop - sl.start >= BAND_ROWS:
+            rows = slice(max(0, sl.start - 1), sl.stop + 1)  # and the soft edge either side
+            out = out.copy() if out is ink else out
+            out[rows] = np.maximum(ink[rows] - level[rows, None], 0)
     return out
 
 
