@@ -19,7 +19,7 @@ from conftest import ballpoint_page, on_paper as paper_digit
 from digitrec.synth import iter_framed_set, iter_user_style_set
 from digitrec.errors import DigitrecError
 from digitrec.images import ImageError
-from digitrec.preprocess import NoDigitFound, Preprocessed, ink_components, naive_preprocess, preprocess
+from digitrec.preprocess import NoDigitFound, Preprocessed, naive_preprocess, preprocess
 
 FAST = settings(max_examples=50, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -663,70 +663,3 @@ def test_a_phone_photo_decoded_reduced_finds_the_digit_where_the_full_decode_doe
     assert reduced.source_size == full.source_size == (3000, 4000)
     assert max(abs(a - b) for a, b in zip(reduced.box, full.box)) <= 4, (reduced.box, full.box)
     assert np.abs(reduced.image - full.image).mean() < 0.02
-
-
-def _comb_ink(posts: int = 30) -> np.ndarray:
-    """A 140x300 ink map: a comb field (a 2-px baseline, 2-px ticks `posts` px tall between four
-    cells; too short for a ruled line) with a digit-like stroke 60 px tall in each cell, 6 px wide;
-    the third touches a tick, so the comb's piece is as tall as the digit."""
-    ink = np.zeros((140, 300), np.float32)
-    ink[110:112, 10:230] = 0.6
-    for x in (10, 65, 120, 175, 228):
-        ink[110 - posts:110, x:x + 2] = 0.6
-    for x in (30, 85, 140, 195):
-        ink[40:100, x:x + 6] = 0.9
-    ink[78:84, 118:140] = 0.9  # the third digit's bar, across the top of the tick at 120
-    return ink
-
-
-def test_a_comb_fields_ticks_and_baseline_are_not_writing():
-    ink = _comb_ink()
-    comp = ink_components(ink)
-    kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
-    assert not kept[110:112].any()  # the baseline
-    assert not kept[85:110, 10:12].any() and not kept[85:110, 120:122].any()  # ticks, one touched by a digit
-    for x in (30, 85, 140, 195):
-        assert kept[40:100, x:x + 6].mean() > 0.95  # every digit's stroke kept
-    assert kept[78:84, 122:140].all()  # and the bar that crossed a tick
-
-
-def test_strokes_standing_on_an_underline_are_not_a_comb():
-    # Posts as tall as the writing (1s on the line they are underlined by) are digits, not ticks.
-    ink = np.zeros((140, 240), np.float32)
-    ink[110:112, 10:230] = 0.6
-    for x in (60, 120, 180):
-        ink[50:110, x:x + 3] = 0.9
-    comp = ink_components(ink)
-    kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
-    for x in (60, 120, 180):
-        assert kept[50:105, x:x + 3].mean() > 0.95
-
-
-def _strokes_across(band: slice, level: float) -> np.ndarray:
-    """Three upright strokes 40 px tall across a band of faint ink as wide as the picture."""
-    ink = np.zeros((60, 200), np.float32)
-    for x in (40, 90, 140):
-        ink[10:50, x:x + 5] = 1.0
-    ink = ndi.gaussian_filter(ink, 1.0)
-    ink[band] = np.maximum(ink[band], level)
-    return ink
-
-
-def _whole_strokes(comp) -> bool:
-    spans = sorted((s[0].start, s[0].stop, s[1].stop - s[1].start) for s, k in zip(comp.slices, comp.keep) if k)
-    return len(spans) == 3 and all(y0 <= 10 and y1 >= 50 and w < 12 for y0, y1, w in spans)
-
-
-def test_strokes_across_a_faint_line_with_no_firm_stretch_are_not_cut():
-    # A faint line (a shadow's edge, a pale rule) covers the rows across the digits' middle, as wide as
-    # the picture, but with no firm ink along it: only the strokes are firm there, so they stay whole.
-    assert _whole_strokes(ink_components(_strokes_across(slice(28, 31), 0.2)))
-
-
-@pytest.mark.parametrize("level", [0.2, 0.4])
-def test_strokes_across_a_printed_tint_band_stay_whole_and_the_band_goes(level):
-    # A band of shaded paper (a check's stripe, a form's shaded row), a fifth of the writing's height,
-    # firm enough at 0.4 to pass for ink: the band is taken out, the strokes are not cut in two.
-    comp = ink_components(_strokes_across(slice(22, 32), level))
-    assert _whole_strokes(comp)
-    assert not np.isin(comp.labels[22:32, 60:80], np.flatnonzero(comp.keep) + 1).any()

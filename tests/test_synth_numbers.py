@@ -57,6 +57,18 @@ def test_numbers_across_a_printed_tint_band(mnist):
     assert rows.size < 0.4 * (base - top) and np.median(b[darker]) > pen + 60
 
 
+def test_one_digit_of_a_number_in_a_lighter_pen(mnist):
+    digits = [mnist.test_images[i].numpy() for i in range(4)]
+    img, boxes = render_number(digits, np.random.default_rng(2), style=StyleConfig.clean(faint_digit=1.0))
+    g = np.asarray(img.convert("L"), np.float32)
+    paper = np.percentile(g, 90)
+    contrast = sorted(paper - np.percentile(g[y0:y1, x0:x1], 1) for x0, y0, x1, y1 in boxes)
+    # One digit at 30-50% of the pen's strength; the rest all alike.
+    assert contrast[0] < 0.6 * contrast[1] and contrast[1] > 0.9 * contrast[-1]
+    _, same = render_number(digits, np.random.default_rng(2), style=StyleConfig.clean())
+    assert len(same) == len(boxes)
+
+
 def test_a_number_written_in_a_font_is_read_as_written():
     """`write_number`: one hand's digits on paper, as `digitrec read` meets a number (the shipped reader)."""
     font = ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf", 96)

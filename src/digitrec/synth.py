@@ -63,6 +63,7 @@ class StyleConfig:
     # (a check's printed pattern of fine wavy lines behind the writing) or "band" (a printed tint
     # band across the writing's middle, as checks and forms shade a row).
     paper: str = "plain"
+    faint_digit: float = 0.0  # for numbers: the share with one digit in a lighter pen (30-50% of the ink)
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:

@@ -94,6 +94,9 @@ def _write(digits: list[np.ndarray], rng: np.random.Generator, spacing: str, sty
         st = replace(style, digit_frac=(size / side, size / side), rotation=5.0, shear=0.15, thickness_px=0)
         mask, (x0, y0, x1, y1) = place_digit(d, (side, side), rng, st)
         patches.append(mask[y0:y1, x0:x1])
+    if style.faint_digit > 0 and rng.random() < style.faint_digit:  # grey ballpoint beside black marker
+        i = int(rng.integers(len(patches)))
+        patches[i] = patches[i] * rng.uniform(0.3, 0.5)
     height = int(dh * 2.0 + max(p.shape[0] for p in patches))
     width = int(sum(p.shape[1] for p in patches) + dh * (0.6 * len(patches) + 1.5))
     acc = np.zeros((height, width), np.float32)

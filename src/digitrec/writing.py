@@ -14,7 +14,7 @@ import numpy as np
 
 from .ink import NoDigitFound
 from .morphology import dilate_mask
-from .preprocess import ink_components
+from .components import ink_components
 
 # A line of its own grows from a piece at least this share of the first line's first piece's height
 # (a page's numbers are written by one hand, at about one size; a dot or a dash is far shorter).
