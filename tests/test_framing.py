@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from digitrec.framing import BOX, CANVAS, MARGIN, MNIST_CENTRE, STRIP_HEIGHT, WRITING, frame_like_mnist, frame_strip
+from digitrec.framing import (BOX, CANVAS, MARGIN, MNIST_CENTRE, STRIP_HEIGHT, WRITING, frame_like_mnist, frame_strip,
+                              level_line, line_slope)
 
 
 def test_frame_like_mnist_fits_20_px_keeping_the_aspect_and_centres_the_mass():
@@ -31,3 +32,47 @@ def test_frame_strip_scales_the_writing_to_20_px_and_keeps_the_aspect():
     assert rows[0] == (STRIP_HEIGHT - WRITING) // 2 and rows[-1] == (STRIP_HEIGHT + WRITING) // 2 - 1
     cols = np.nonzero(strip.max(0) > 0.5)[0]
     assert cols[0] == MARGIN and cols[-1] == pytest.approx(MARGIN + 300 * scale, abs=1.5)
+
+
+def _bars_climbing(slope: float) -> np.ndarray:
+    """Six upright bars 40 px tall, 30 px apart, each starting `slope` rows per column lower."""
+    ink = np.zeros((160, 240), np.float32)
+    for i in range(6):
+        x = 20 + 36 * i
+        y = int(round(60 + slope * (x - 20)))
+        ink[y:y + 40, x:x + 6] = 1.0
+    return ink
+
+
+@pytest.mark.parametrize("slope", [-0.2, 0.12])
+def test_a_sloping_line_is_levelled_column_by_column(slope):
+    ink = _bars_climbing(slope)
+    mask = ink > 0.5
+    assert line_slope(ink, mask) == pytest.approx(slope, abs=0.01)
+    level, kept = level_line(ink, mask)
+    rows = np.nonzero(kept.any(1))[0]
+    assert rows[-1] - rows[0] + 1 <= 42  # the bars side by side again, 40 px tall
+    assert np.array_equal(kept.sum(0), mask.sum(0))  # a shear: each column keeps its pixels and its x
+    assert level.sum() == pytest.approx(ink.sum(), rel=0.01)
+
+
+def test_a_level_line_and_a_single_digit_are_left_as_they_are():
+    ink = _bars_climbing(0.02)
+    assert level_line(ink, ink > 0.5)[0] is ink
+    leaning = np.zeros((100, 60), np.float32)
+    for y in range(80):  # one stroke leaning hard, taller than wide: a digit's own slope
+        leaning[10 + y, 10 + y // 2:14 + y // 2] = 1.0
+    assert level_line(leaning, leaning > 0.5)[0] is leaning
+
+
+def test_a_line_whose_fit_is_tilted_by_an_underline_is_not_levelled():
+    # Digits on the level with a long underline starting under the first and rising a little to the
+    # right: the fit tilts, but levelling would not narrow the writing's rows, so nothing moves.
+    ink = _bars_climbing(0.0)
+    for x in range(10, 235):
+        y = int(round(108 - 0.25 * (x - 10)))
+        ink[y:y + 3, x] = 1.0
+    mask = ink > 0.5
+    assert abs(line_slope(ink, mask)) > 0.05
+    assert level_line(ink, mask)[0] is ink
+

@@ -69,6 +69,21 @@ def test_one_digit_of_a_number_in_a_lighter_pen(mnist):
     assert len(same) == len(boxes)
 
 
+def test_a_number_turned_as_in_a_photo_taken_askew(mnist):
+    digits = [mnist.test_images[i].numpy() for i in range(5)]
+    img, boxes = render_number(digits, np.random.default_rng(3), style=StyleConfig.clean(turn=12))
+    g = np.asarray(img.convert("L"), np.float32)
+    ink = g < np.percentile(g, 90) - 60
+    centres = np.array([((x0 + x1) / 2, (y0 + y1) / 2) for x0, y0, x1, y1 in boxes])
+    # The digits climb (or fall) along the line by 4-12 degrees, and each box still holds its digit.
+    assert 4 <= abs(np.degrees(np.arctan(np.polyfit(centres[:, 0], centres[:, 1], 1)[0]))) <= 13
+    covered = np.zeros_like(ink)
+    for x0, y0, x1, y1 in boxes:
+        covered[y0:y1, x0:x1] = True
+        assert ink[y0:y1, x0:x1].sum() > 50
+    assert ink[covered].sum() >= 0.97 * ink.sum()
+
+
 def test_a_number_written_in_a_font_is_read_as_written():
     """`write_number`: one hand's digits on paper, as `digitrec read` meets a number (the shipped reader)."""
     font = ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf", 96)

@@ -5,15 +5,16 @@ Two framings side by side, sharing their stroke normalisation:
 * `frame_like_mnist`, for one digit: MNIST's own recipe. Crop, bring the stroke width and
   contrast to MNIST's, fit a 20x20 box keeping the aspect ratio, place in 28x28 with the centre
   of mass at MNIST's centre.
-* `frame_strip`, for a line of digits: the same, but as a strip. The writing is 20 px tall in a
-  28-px strip with 4 px of margin each side, any width; `lines.compose_lines` frames its training
-  lines by these constants.
+* `frame_strip`, for a line of digits: the same, but as a strip, the line levelled first if it
+  slopes (`level_line`). The writing is 20 px tall in a 28-px strip with 4 px of margin each side,
+  any width; `lines.compose_lines` frames its training lines by these constants.
 """
 
 from __future__ import annotations
 
 import math
 
+import cv2
 import numpy as np
 from scipy import ndimage as ndi
 
@@ -26,6 +27,9 @@ MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordin
 STRIP_HEIGHT, WRITING, MARGIN = 28, 20, 4  # a line's strip: its height, the writing's height, side margins (px)
 TARGET_STROKE = 0.125  # MNIST's median stroke width relative to the digit's long side (2.5 px of 20)
 THIN_STROKE, THICK_STROKE = 0.09, 0.18  # outside this range a stroke is brought to TARGET_STROKE
+LEVEL_FROM = 0.05  # a line climbing more than this (rows per column, about 3 degrees) is levelled
+LEVEL_WIDTH = 2.0  # ... if it is at least this many times as wide as it is tall
+LEVEL_GAIN = 0.9  # ... and levelling narrows its band of rows to this share or less
 
 
 
@@ -92,11 +96,53 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
     return out, (int(x0), int(y0), int(x1), int(y1))
 
 
+def line_slope(ink: np.ndarray, mask: np.ndarray) -> float:
+    """How far a line of writing climbs per pixel across (rows per column, down positive): the
+    least-squares fit of its ink's rows on its columns, each pixel weighted by its ink."""
+    ys, xs = np.nonzero(mask)
+    w = ink[ys, xs].astype(np.float64) + 1e-6
+    dx = xs - np.average(xs, weights=w)
+    return float(np.sum(w * dx * (ys - np.average(ys, weights=w))) / max(np.sum(w * dx * dx), 1e-9))
+
+
+def _band(rows: np.ndarray, weights: np.ndarray) -> float:
+    """The height of the rows holding the middle 90% of the weights."""
+    order = np.argsort(rows, kind="stable")
+    cum = np.cumsum(weights[order]) / max(float(weights.sum()), 1e-9)
+    lo, hi = np.searchsorted(cum, [0.05, 0.95])
+    return float(rows[order][min(hi, len(rows) - 1)] - rows[order][lo])
+
+
+def level_line(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The line's ink and mask with its columns slid up or down so that it runs level, when it
+    climbs or falls more than LEVEL_FROM (a photo taken askew): a shear, not a turn, so every
+    column stays where it was and boxes found along the line keep their x. A line as tall as it
+    is wide (one digit) is left as it is: its own strokes would set the slope."""
+    ys, xs = np.nonzero(mask)
+    if xs.size == 0 or np.ptp(xs) < LEVEL_WIDTH * (np.ptp(ys) + 1):
+        return ink, mask
+    slope = line_slope(ink, mask)
+    # A flourish or an underline tilts the fit too; levelling must make the writing's band of rows
+    # (where 90% of its ink lies) clearly narrower, as it does for a line that really slopes.
+    weights = ink[ys, xs]
+    if abs(slope) < LEVEL_FROM or _band(ys - slope * xs, weights) > LEVEL_GAIN * _band(ys, weights):
+        return ink, mask
+    h, w = ink.shape
+    pad = int(math.ceil(abs(slope) * w / 2)) + 1
+    centre = (xs.min() + xs.max()) / 2
+    shear = np.float32([[1, 0, 0], [-slope, 1, slope * centre + pad]])  # y' = y - slope * (x - centre) + pad
+    size = (w, h + 2 * pad)
+    level = cv2.warpAffine(np.ascontiguousarray(ink, np.float32), shear, size, flags=cv2.INTER_LINEAR, borderValue=0)
+    kept = cv2.warpAffine(mask.astype(np.uint8), shear, size, flags=cv2.INTER_NEAREST, borderValue=0)
+    return level, kept.view(bool)
+
+
 def frame_strip(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int], float]:
     """Frame a real line's ink (white on black, any size) like the line reader's training lines (`lines.compose_lines`).
 
     Returns (strip (28, W) float32, the ink box (x0, y0, x1, y1) in `ink`'s pixels, and the scale
     from those pixels to the strip's: strip x = MARGIN + (x - x0) * scale)."""
+    ink, mask = level_line(ink, mask)
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
     crop = normalise_stroke(ink, mask, (int(x0), int(y0), int(x1), int(y1)), size=y1 - y0)

@@ -64,6 +64,7 @@ class StyleConfig:
     # band across the writing's middle, as checks and forms shade a row).
     paper: str = "plain"
     faint_digit: float = 0.0  # for numbers: the share with one digit in a lighter pen (30-50% of the ink)
+    turn: float = 0.0  # for numbers: the most a whole number is turned, degrees, as in a photo taken askew
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:

@@ -42,7 +42,29 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
     are `ink_on_paper`'s.
     """
     acc, boxes, base, dh = _write(digits, rng, spacing, style, float(rng.uniform(36, 110)))
+    if style.turn > 0:  # the paper's ruling, if any, stays level: only the writing is turned
+        acc, boxes = _turned(acc, boxes, float(rng.uniform(style.turn / 3, style.turn) * rng.choice([-1, 1])))
     return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng)), boxes
+
+
+def _turned(acc: np.ndarray, boxes: list[Box], degrees: float) -> tuple[np.ndarray, list[Box]]:
+    """The ink turned by `degrees` (counter-clockwise) on a canvas grown to hold it, and each box
+    the upright box around its turned corners."""
+    img = Image.fromarray(acc.astype(np.float32), mode="F")
+    turned = img.rotate(degrees, resample=Image.Resampling.BILINEAR, expand=True)
+    h, w = acc.shape
+    a = np.deg2rad(degrees)
+    c, s = np.cos(a), np.sin(a)
+
+    def moved(x: float, y: float) -> tuple[float, float]:  # about the centres, y down: as PIL turns
+        dx, dy = x - w / 2, y - h / 2
+        return dx * c + dy * s + turned.width / 2, -dx * s + dy * c + turned.height / 2
+
+    out = []
+    for x0, y0, x1, y1 in boxes:
+        xs, ys = zip(*(moved(x, y) for x, y in ((x0, y0), (x1, y0), (x0, y1), (x1, y1))))
+        out.append((int(np.floor(min(xs))), int(np.floor(min(ys))), int(np.ceil(max(xs))), int(np.ceil(max(ys)))))
+    return np.asarray(turned, dtype=np.float32), out
 
 
 def render_page(numbers: list[list[np.ndarray]], rng: np.random.Generator, spacing: str = "gap",
