@@ -10,8 +10,8 @@ import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import (_past_printed_line, _Picture, drop_box_edges, drop_box_sides, drop_fine_texture, ink_map,
-                          paper_ring, with_margin)
+from digitrec.ink import (_past_printed_line, _Picture, clean_document, drop_box_edges, drop_box_sides, drop_fine_texture,
+                          find_ink, ink_map, paper_ring, with_margin)
 from digitrec.stats import otsu
 
 
@@ -224,3 +224,24 @@ def test_a_picture_with_transparency_is_converted_before_it_is_shrunk():
     assert not _Picture(img).bytes_first
     shrunk = _Picture(img).at(0.5)
     assert shrunk.max() == 1.0 and shrunk.min() < 0.1  # white behind a black stroke
+
+
+def test_a_small_picture_is_enlarged_to_the_least_height_and_boxes_map_back():
+    # A 50-px scan of a 1-px pen stroke beside a bold one: enlarged to 100 px before its ink is found,
+    # and a box in the working pixels maps back onto the source's.
+    img = Image.new("RGB", (120, 50), (235, 235, 230))
+    d = ImageDraw.Draw(img)
+    d.line((30, 10, 30, 40), fill=(20, 20, 20), width=3)
+    d.line((80, 10, 80, 40), fill=(90, 90, 90), width=1)
+    found, ink = find_ink(img, (2400, 160), lambda ink: ink, least=100)
+    assert ink.shape == (100, 240) and found.scale == pytest.approx(2.0)
+    ys, xs = np.nonzero(ink > 0.5 * ink.max())
+    x0, y0, x1, y1 = found.box_to_source((int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1))
+    assert abs(x0 - 29) <= 1 and abs(y0 - 10) <= 1 and abs(x1 - 81) <= 1 and abs(y1 - 41) <= 1
+    assert find_ink(img, (2400, 160), lambda ink: ink)[1].shape == (50, 120)  # no least: as it is
+    # The thin stroke, two working pixels wide once enlarged, outlives the document cleaning that
+    # wipes 1-px printed lines; at 50 px it is wiped with them.
+    cleaned = find_ink(img, (2400, 160), clean_document, least=100)[1]
+    assert cleaned[30:70, 155:165].max() > 0.1 * cleaned.max()
+    assert find_ink(img, (2400, 160), clean_document)[1][15:35, 77:83].max() == 0
+

@@ -406,3 +406,17 @@ def test_a_number_photographed_askew_is_read_whole(rec, mnist):
         img, _ = render_number(digits, np.random.default_rng(seed), style=StyleConfig.clean(turn=12))
         assert rec.read(img).text == want
 
+
+def test_small_numbers_on_a_checks_printed_pattern_are_read(rec, mnist):
+    # Four digits 20 px tall on a security pattern, as a check's amount is scanned: their strokes are
+    # a pixel or two wide, as fine as the pattern's lines, until the picture is enlarged to be read.
+    right = 0
+    for seed in range(16):
+        rng = np.random.default_rng(seed)
+        idx = rng.integers(0, len(mnist.test_images), 4)
+        img, boxes = render_number([mnist.test_images[i].numpy() for i in idx], rng, style=StyleConfig(paper="security"))
+        k = 20 / np.mean([y1 - y0 for _, y0, _, y1 in boxes])
+        small = img.resize((round(img.width * k), round(img.height * k)), Image.Resampling.BILINEAR)
+        right += rec.read(small).text == "".join(str(int(mnist.test_labels[i])) for i in idx)
+    assert right >= 14  # 12 of 16 read at the scanned size
+

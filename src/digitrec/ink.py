@@ -37,7 +37,7 @@ class Ink:
 
     ink: np.ndarray  # (h, w) float32 ink strength in [0, ~1], white on black
     polarity: str  # "dark-on-light" or "light-on-dark"
-    scale: float  # working pixels per source pixel (at most 1)
+    scale: float  # working pixels per source pixel (over 1 for a small picture enlarged, `find_ink`'s least)
     source_size: tuple[int, int]  # (width, height) of the decoded source
     origin: tuple[int, int] = (0, 0)  # where the working image's corner is in the source (a zoom, a margin)
 
@@ -70,13 +70,16 @@ def decode(source, fit: tuple[int, int]) -> Decoded:
 
 def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
              clean: Callable[[np.ndarray], np.ndarray] | None = None, margin: float = 0.0,
-             wide_strokes: bool = False, window: float = 0.25) -> tuple[Ink, T]:
+             wide_strokes: bool = False, window: float = 0.25, least: int = 0) -> tuple[Ink, T]:
     """Decode `source` (or take it as `decode` gave it), measure its ink at the largest resolution
     that fits `fit` (width, height), and return it with what `pick(ink)` finds there (a digit's mask,
     a line's pieces). `clean`, if given, is applied to the ink first (`drop_fine_texture` for
     documents). `margin` adds that share of the long side of paper all round first (`with_margin`):
     a digit cropped tight, touching the image's edges, then has paper around it as every photo does.
-    `wide_strokes` and `window`: see `ink_map`.
+    `wide_strokes` and `window`: see `ink_map`. `least`: a picture less tall than this is enlarged
+    to it (within `fit`'s width) before its ink is measured: in a small scan a pen's stroke is a
+    pixel or two wide, as fine as the printed textures `clean` wipes, and its anti-aliased ends
+    are lost to the threshold.
 
     Most images are read at that first, cheap look. When nothing is found in an image that was
     shrunk for it, the strokes may have been thinner than a working pixel (a 2-3 px ballpoint
@@ -92,7 +95,7 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
         picture = _Picture(rgb=rgb, paper=rgb[0, 0] if pad else None)  # the paper added is the paper
     else:
         picture, pad = _Picture(img), 0
-    found, picked = _find(picture, fit, pick, clean, {"wide_strokes": wide_strokes, "window": window})
+    found, picked = _find(picture, fit, pick, clean, {"wide_strokes": wide_strokes, "window": window}, least)
     # Back from the decoded (and padded) picture's pixels to the source's.
     found.scale, found.source_size = found.scale / k, decoded.source_size
     found.origin = ((found.origin[0] - pad) * k, (found.origin[1] - pad) * k)
@@ -119,10 +122,11 @@ class _Picture:
         return self._rgb
 
     def at(self, scale: float) -> np.ndarray:
-        """The picture shrunk by `scale` (at most 1), (h, w, 3) float32."""
-        if scale >= 1.0 or not self.bytes_first:
-            return _shrink(self.rgb, scale)
-        return to_rgb(self.img.resize(_scaled(self.size, scale), Image.Resampling.BOX))
+        """The picture resized by `scale` (box filter shrinking, bilinear enlarging), (h, w, 3) float32."""
+        if scale == 1.0 or not self.bytes_first:
+            return _resized(self.rgb, scale)
+        filt = Image.Resampling.BOX if scale < 1 else Image.Resampling.BILINEAR
+        return to_rgb(self.img.resize(_scaled(self.size, scale), filt))
 
     def exact(self) -> _Picture:
         """The same picture, converted before it is shrunk: for the finer looks, whose strokes are
@@ -144,11 +148,13 @@ def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
 
 
 def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
-          inking: dict) -> tuple[Ink, T]:
-    """`find_ink`'s looks: at the fitting resolution, finer, then zoomed in on the strongest marks.
-    `inking`: `ink_map`'s settings."""
+          inking: dict, least: int = 0) -> tuple[Ink, T]:
+    """`find_ink`'s looks: at the fitting resolution (enlarged to `least` px tall), finer, then
+    zoomed in on the strongest marks. `inking`: `ink_map`'s settings."""
     W, H = picture.size
     scale = min(1.0, fit[0] / W, fit[1] / H)
+    if H * scale < least:
+        scale = max(scale, min(least / H, fit[0] / W))
     try:
         return _look(picture, scale, pick, clean, inking)
     except NoDigitFound:
@@ -172,8 +178,8 @@ def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
     return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
 
 
-def _shrink(rgb: np.ndarray, scale: float) -> np.ndarray:
-    if scale >= 1.0:
+def _resized(rgb: np.ndarray, scale: float) -> np.ndarray:
+    if scale == 1.0:
         return rgb
     size = _scaled((rgb.shape[1], rgb.shape[0]), scale)
     return np.stack([resize(rgb[..., c], size) for c in range(3)], axis=2)

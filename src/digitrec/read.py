@@ -55,6 +55,11 @@ from .predict import Recogniser, load_onnx_model, onnx_file, softmax
 from .writing import digit_boxes, line_pieces, lines_of_writing, reading_order
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
+# A smaller picture (a check's amount scanned at 40-90 px) is enlarged to this height first: its pen
+# strokes, a pixel or two wide, are then wider than a printed pattern's lines, which `clean_document`
+# wipes. Generated small numbers (digits 18-28 px tall, plain, security-printed or banded paper) read
+# alike enlarged to 100-160 px, and the work grows with the pixels.
+READ_LEAST = 100
 # A page's lines are found at up to 1600 px a side (a line of writing on a phone photo of a page
 # stays tens of px tall), then each is cut out of the source and read at READ_FIT.
 PAGE_FIT = (1600, 1600)
@@ -196,7 +201,7 @@ class NumberReader:
     def _read(self, source, label: str, again: bool) -> Reading:
         try:
             source = rereadable(source) if again else source  # a file object may be read twice
-            found, (masks, line) = find_ink(source, READ_FIT, line_pieces, clean=clean_document)
+            found, (masks, line) = find_ink(source, READ_FIT, line_pieces, clean=clean_document, least=READ_LEAST)
             ys = np.nonzero(line.any(1))[0]
             # Shrunk to fit, a line under a fifth of the picture's height is a few working pixels tall.
             if again and found.scale < 1 and ys[-1] + 1 - ys[0] < SMALL_LINE * line.shape[0]:
