@@ -245,3 +245,17 @@ def test_a_small_picture_is_enlarged_to_the_least_height_and_boxes_map_back():
     assert cleaned[30:70, 155:165].max() > 0.1 * cleaned.max()
     assert find_ink(img, (2400, 160), clean_document)[1][15:35, 77:83].max() == 0
 
+
+def test_salt_and_pepper_noise_leaves_the_paper_paper():
+    # One pixel in a hundred white, one black, on grey paper (a poor scan): the paper under the
+    # pen is measured past the lone pixels, so the paper reads as no ink and the stroke as ink.
+    rng = np.random.default_rng(0)
+    rgb = np.full((120, 160, 3), 0.75, np.float32)
+    rgb[30:90, 70:76] = 0.1  # a stroke
+    for value in (1.0, 0.0):
+        ys, xs = rng.integers(0, 120, 192), rng.integers(0, 160, 192)
+        rgb[ys, xs] = value
+    ink, polarity = ink_map(rgb)
+    assert polarity == "dark-on-light"
+    assert np.median(ink) < 0.02 and np.median(ink[30:90, 71:75]) > 0.8
+

@@ -5,7 +5,7 @@ import pytest
 from scipy import ndimage as ndi
 
 from digitrec.morphology import (closing, dilate, dilate_disk, dilate_mask, disk, distance_inside, erode, erode_disk,
-                                 horizontal_runs, opening)
+                                 horizontal_runs, median3, opening, ring_max, ring_min)
 
 
 @pytest.fixture(params=[0, 1, 2])
@@ -69,3 +69,20 @@ def test_horizontal_runs_keeps_exactly_the_pixels_on_a_run_that_long(image, leng
     row = np.zeros((1, 12), bool)
     row[0, :4] = row[0, 6:8] = True  # a run of 4 at the edge stays; a run of 2 goes
     assert horizontal_runs(row, 3)[0].tolist() == [True] * 4 + [False] * 8
+
+
+def test_median3_is_ndimages_3x3_median_per_channel(image):
+    rgb = np.stack([image, image[::-1], image[:, ::-1]], axis=2).astype(np.float32)
+    want = ndi.median_filter(rgb, size=(3, 3, 1), mode="nearest")
+    assert np.array_equal(median3(rgb), want)
+    assert np.array_equal(median3(image.astype(np.float32)), ndi.median_filter(image.astype(np.float32), size=3, mode="nearest"))
+
+
+def test_ring_max_and_min_are_the_neighbours_own_without_the_pixel(image):
+    ring = np.ones((3, 3), bool)
+    ring[1, 1] = False
+    padded_hi = np.pad(image, 1, constant_values=-np.inf)
+    padded_lo = np.pad(image, 1, constant_values=np.inf)
+    assert np.array_equal(ring_max(image), ndi.maximum_filter(padded_hi, footprint=ring)[1:-1, 1:-1])
+    assert np.array_equal(ring_min(image), ndi.minimum_filter(padded_lo, footprint=ring)[1:-1, 1:-1])
+

@@ -45,6 +45,25 @@ def closing(image: np.ndarray, size: int) -> np.ndarray:
     return erode(dilate(image, size), size)
 
 
+def median3(image: np.ndarray) -> np.ndarray:
+    """ndimage.median_filter(image, size=(3, 3) per channel, mode="nearest") of a float32 (H, W) or
+    (H, W, 3) image: a lone pixel (a speck of noise) takes its neighbours' value."""
+    return cv2.medianBlur(np.ascontiguousarray(image, dtype=np.float32), 3)
+
+
+_RING = np.array([[1, 1, 1], [1, 0, 1], [1, 1, 1]], np.uint8)
+
+
+def ring_max(image: np.ndarray) -> np.ndarray:
+    """The largest of each pixel's 8 neighbours (those inside the image), float32 (H, W)."""
+    return cv2.dilate(np.ascontiguousarray(image, dtype=np.float32), _RING)
+
+
+def ring_min(image: np.ndarray) -> np.ndarray:
+    """The smallest of each pixel's 8 neighbours (those inside the image), float32 (H, W)."""
+    return cv2.erode(np.ascontiguousarray(image, dtype=np.float32), _RING)
+
+
 def disk(r: int) -> np.ndarray:
     """A disk of radius `r` (sides 2r + 1), the pen a stroke is thickened or thinned with."""
     y, x = np.ogrid[-r:r + 1, -r:r + 1]
