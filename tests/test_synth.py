@@ -124,7 +124,7 @@ def test_clean_style_gives_uniform_paper_outside_the_digit(digits):
 
 
 @pytest.mark.parametrize("effect", [dict(light_min=0.55), dict(noise_sigma=(4.0, 8.0)), dict(texture=0.04),
-                                    dict(p_distractors=1.0)])
+                                    dict(p_distractors=1.0), dict(specks=0.02)])
 def test_each_effect_can_be_turned_on_alone(digits, effect):
     x, _ = digits
     style = StyleConfig.clean(**effect)
@@ -135,6 +135,17 @@ def test_each_effect_can_be_turned_on_alone(digits, effect):
         a = np.asarray(ink_on_paper(mask, r, style)).reshape(-1, 3)
         changed += len(np.unique(a[mask.ravel() == 0], axis=0)) > 1
     assert changed >= 5  # the paper is no longer one flat colour
+
+
+def test_specks_set_a_share_of_the_pixels_black_or_white(digits):
+    x, _ = digits
+    style = StyleConfig.clean(specks=0.02)
+    r = rng(600)
+    mask, _ = place_digit(x[0], canvas_size(r, style), r, style)
+    a = np.asarray(ink_on_paper(mask, r, style)).reshape(-1, 3)
+    paper = a[mask.ravel() == 0]
+    white, black = (paper == 255).all(1).mean(), (paper == 0).all(1).mean()
+    assert 0.002 < white < 0.011 and 0.002 < black < 0.011  # half of 0.5-2% each, less repeats
 
 
 def test_jpeg_changes_the_picture_a_little(digits):

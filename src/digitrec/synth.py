@@ -65,6 +65,7 @@ class StyleConfig:
     paper: str = "plain"
     faint_digit: float = 0.0  # for numbers: the share with one digit in a lighter pen (30-50% of the ink)
     turn: float = 0.0  # for numbers: the most a whole number is turned, degrees, as in a photo taken askew
+    specks: float = 0.0  # the most pixels set black or white at random (a share), as a poor scan or fax does
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:
@@ -246,6 +247,14 @@ def _tint_band(img: np.ndarray, centre: float, height: float, rng: np.random.Gen
     img *= (1 - (1 - shade) * inside)[:, None, None].astype(np.float32)
 
 
+def _speckled(img: Image.Image, share: float, rng: np.random.Generator) -> Image.Image:
+    """`img` with `share` of its pixels set black or white at random: salt-and-pepper noise."""
+    a = np.array(img)
+    n = int(share * a.shape[0] * a.shape[1])
+    a[rng.integers(0, a.shape[0], n), rng.integers(0, a.shape[1], n)] = rng.choice([0, 255], n)[:, None]
+    return Image.fromarray(a, "RGB")
+
+
 def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig = StyleConfig(),
                  ruling: tuple[float, float] | None = None) -> Image.Image:
     """Render an ink-coverage mask (float (H, W) in [0, 1]) as a photo/scan of ink on paper (RGB).
@@ -288,6 +297,8 @@ def ink_on_paper(mask: np.ndarray, rng: np.random.Generator, style: StyleConfig 
     if sigma > 0:  # sensor noise: mostly luminance, a little colour
         n = rng.normal(0, sigma, (h, w, 1)) + rng.normal(0, sigma * 0.3, (h, w, 3))
         out = Image.fromarray(np.clip(np.asarray(out, np.float32) + n + 0.5, 0, 255).astype(np.uint8), "RGB")
+    if style.specks > 0:
+        out = _speckled(out, _u(rng, (style.specks / 4, style.specks)), rng)
     if rng.random() < style.p_jpeg:
         buf = io.BytesIO()
         out.save(buf, "JPEG", quality=int(round(_u(rng, style.jpeg_quality))))
