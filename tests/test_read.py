@@ -421,21 +421,12 @@ def test_small_numbers_on_a_checks_printed_pattern_are_read(rec, mnist):
     assert right >= 14  # 12 of 16 read at the scanned size
 
 
-def speckled(img: Image.Image, density: float, seed: int) -> Image.Image:
-    """`img` with `density` of its pixels set to black or white at random (a poor scan's noise)."""
-    a = np.asarray(img.convert("RGB")).copy()
-    rng = np.random.default_rng(seed)
-    n = int(a.shape[0] * a.shape[1] * density)
-    a[rng.integers(0, a.shape[0], n), rng.integers(0, a.shape[1], n)] = rng.choice([0, 255], n)[:, None]
-    return Image.fromarray(a)
-
-
 def test_numbers_under_salt_and_pepper_noise_are_read(rec, mnist):
-    # 1.5% of the pixels black or white: the white ones lifted the paper's measure to white, and the
-    # whole paper read as faint ink (2 of these 10 were misread).
+    # 0.5-2% of the pixels black or white: the white ones lifted the paper's measure to white, and
+    # the whole paper read as faint ink (1 of these 10 was misread).
     digits = [mnist.test_images[i].numpy() for i in range(40, 45)]
     want = "".join(str(int(mnist.test_labels[i])) for i in range(40, 45))
     for seed in range(10):
-        img, _ = render_number(digits, np.random.default_rng(seed), style=StyleConfig())
-        assert rec.read(speckled(img, 0.015, seed)).text == want
+        img, _ = render_number(digits, np.random.default_rng(seed), style=StyleConfig(specks=0.02))
+        assert rec.read(img).text == want
 

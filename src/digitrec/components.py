@@ -43,9 +43,14 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     if peak < 0.08:
         raise NoDigitFound("no digit found: the marks are too faint")
     threshold = max(otsu(ink), 0.25 * peak)
-    if w >= 8 and not one_digit:
-        ink = _without_bands(ink, threshold, peak)
-        threshold = max(otsu(ink), 0.25 * peak)
+    # Ruled lines (and the edge of a page or a canvas) run from edge to edge, often through the
+    # digit, so they are not separate components: rows where (even faint) ink covers 90% of the width.
+    rows = _ruled_rows(ink, threshold) if w >= 8 else None
+    if rows is not None and not one_digit:
+        flat = _without_bands(ink, rows, threshold, peak)
+        if flat is not ink:  # a band taken out: the threshold and the lines are the flattened ink's
+            ink, threshold = flat, max(otsu(flat), 0.25 * peak)
+            rows = _ruled_rows(ink, threshold)
     # Hysteresis: faint ink (a pencil's light stroke) counts where it touches firm ink.
     weak_labels, n_weak = ndi.label(ink > HYSTERESIS * threshold, structure=np.ones((3, 3)))
     firm = np.zeros(n_weak + 1, bool)  # per weak piece: holds firm ink (a lookup, not np.isin's sort)
@@ -54,16 +59,10 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     mask = firm[weak_labels]
     if not one_digit:
         mask |= _faint_digits(ink, threshold, mask)
-    # Ruled lines (and the edge of a page or a canvas) run from edge to edge, often through the
-    # digit, so they are not separate components: find rows where (even faint) ink covers 90% of
-    # the width, allowing a little tilt and a few gaps.
     cut = None
-    if w >= 8:
-        faint = ink > 0.5 * threshold
-        band = dilate_mask(faint, np.ones((5, 1)))
-        rows = _line_rows(faint, band.mean(axis=1) >= 0.9)
+    if rows is not None:
         if one_digit and rows.any():  # (most photos have no line: then no pen to measure)
-            rows &= ~_bars(faint, mask, rows)
+            rows &= ~_bars(ink > 0.5 * threshold, mask, rows)
         lines = _line_ink(mask, rows)
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
             # A row of boxes as wide as the picture (a form's cells, a comb) has its top and bottom
@@ -256,22 +255,27 @@ def _faint_digits(ink: np.ndarray, threshold: float, mask: np.ndarray) -> np.nda
     return out
 
 
-def _without_bands(ink: np.ndarray, threshold: float, peak: float) -> np.ndarray:
-    """The ink with printed tint bands taken out: runs of BAND_ROWS or more rows whose median ink
-    (the band's own level, as strokes cross a band on a fraction of its columns) is over half the
-    threshold yet well under the pen's, each row less its median. A ruled line is thinner, a
-    line as dark as the pen is cut as a line, and a stroke across a band stays whole and firm,
-    where cutting the band's rows cut every stroke in two."""
+def _ruled_rows(ink: np.ndarray, threshold: float) -> np.ndarray:
+    """Boolean per row: a ruled line runs there. Faint ink (half the threshold) covers 90% of the
+    width, allowing a little tilt and a few gaps, with one piece spanning 70% of it (`_line_rows`)."""
     faint = ink > 0.5 * threshold
-    rows = _line_rows(faint, dilate_mask(faint, np.ones((5, 1))).mean(axis=1) >= 0.9)
+    return _line_rows(faint, dilate_mask(faint, np.ones((5, 1))).mean(axis=1) >= 0.9)
+
+
+def _without_bands(ink: np.ndarray, rows: np.ndarray, threshold: float, peak: float) -> np.ndarray:
+    """The ink with printed tint bands taken out (`ink` itself where there is none): runs of BAND_ROWS
+    or more of the ruled-line `rows` whose median ink (the band's own level, as strokes cross a band
+    on a fraction of its columns) is over half the threshold yet well under the pen's, each row less
+    its median. A ruled line is thinner, a line as dark as the pen is cut as a line, and a stroke
+    across a band stays whole and firm, where cutting the band's rows cut every stroke in two."""
     level = np.median(ink, axis=1)
     groups, _ = ndi.label(rows & (level > 0.5 * threshold) & (level < 0.6 * peak))
     out = ink
     for (sl,) in ndi.find_objects(groups):
         if sl.stop - sl.start >= BAND_ROWS:
-            rows = slice(max(0, sl.start - 1), sl.stop + 1)  # and the soft edge either side
+            span = slice(max(0, sl.start - 1), sl.stop + 1)  # and the soft edge either side
             out = out.copy() if out is ink else out
-            out[rows] = np.maximum(ink[rows] - level[rows, None], 0)
+            out[span] = np.maximum(ink[span] - level[span, None], 0)
     return out
 
 
