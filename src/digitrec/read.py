@@ -8,7 +8,8 @@
 
 The page's ink is found exactly as for a single digit (`ink.find_ink`: the same decoding,
 ink map and finer looks, with shadows, specks and ruled lines set aside by
-`components.ink_components`), at a working resolution 160 px tall. Then:
+`components.ink_components`), at a working resolution 160 px tall (a smaller picture enlarged to
+READ_LEAST first). Then:
 
 1. The line grows from its largest piece of ink (`writing.line_pieces`): pieces in its band of rows
    and near its ends join; specks, marks above or below it and the page's edge do not. Pieces that
