@@ -77,6 +77,38 @@ def test_strokes_across_a_printed_tint_band_stay_whole_and_the_band_goes(level):
     assert not np.isin(comp.labels[22:32, 60:80], np.flatnonzero(comp.keep) + 1).any()
 
 
+def _digit_across_a_band(level: float) -> np.ndarray:
+    """One digit's picture: a 4-ish (an upright stroke and an arm) 60 px tall, paper on every side,
+    across a band of faint ink as wide as the picture."""
+    ink = np.zeros((90, 70), np.float32)
+    ink[15:75, 40:46] = 1.0
+    ink[15:50, 20:26] = 1.0
+    ink[44:50, 20:46] = 1.0
+    ink = ndi.gaussian_filter(ink, 1.0)
+    ink[55:67] = np.maximum(ink[55:67], level)
+    return ink
+
+
+def test_a_band_behind_one_digit_is_taken_out_and_the_digit_kept_whole():
+    # A tint band across a photographed digit (a check's stripe, a form's shaded row) was a ruled line
+    # to one digit: cut out, and the stem given back only where darker, so the digit came out in pieces.
+    comp = ink_components(_digit_across_a_band(0.4), one_digit=True)
+    kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
+    assert kept[15:75, 41:45].all()  # the stem, through the band
+    assert not kept[55:67, 0:15].any() and not kept[55:67, 52:].any()  # the band beside it
+
+
+def test_a_tight_crops_bar_at_under_the_pens_level_is_not_a_band():
+    # A thick marker's 7 cropped tight: its bar runs edge to edge, a little lighter than the stem (0.58
+    # of it, as a real one measured), and is the digit's, not a band to take out.
+    ink = np.zeros((70, 48), np.float32)
+    ink[0:8, :] = 0.58
+    ink[8:70, 32:38] = 1.0
+    comp = ink_components(ndi.gaussian_filter(ink, 0.7), one_digit=True)
+    kept = np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
+    assert kept[1:7, 2:46].mean() > 0.9
+
+
 def _bold_and_light_strokes(light: float, ground: np.ndarray | None = None) -> np.ndarray:
     """Three upright strokes in a bold pen and a fourth (at x=150) at `light` of its ink, on `ground`."""
     ink = np.zeros((60, 200), np.float32)

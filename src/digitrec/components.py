@@ -18,6 +18,10 @@ from .morphology import dilate_mask, distance_inside, horizontal_runs
 from .stats import otsu, percentile
 
 BAND_ROWS = 4  # rows a printed tint band covers at least: thicker than a ruled line at 160 px a line
+# A band's own level is under this fraction of the pen's (the ink's 99.9th percentile). Behind one
+# digit, lower: a thick marker's bar cropped tight runs edge to edge at 0.58 of it (a 7 read as 1
+# with its bar taken for a band), where tint bands behind user-style digits lie at 0.22-0.40.
+BAND_UNDER, BAND_UNDER_ONE = 0.6, 0.45
 FAINT = 0.5  # a lighter pen's digit counts down to this fraction of the threshold (`_faint_digits`)
 HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
 
@@ -46,8 +50,8 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     # Ruled lines (and the edge of a page or a canvas) run from edge to edge, often through the
     # digit, so they are not separate components: rows where (even faint) ink covers 90% of the width.
     rows = _ruled_rows(ink, threshold) if w >= 8 else None
-    if rows is not None and not one_digit:
-        flat = _without_bands(ink, rows, threshold, peak)
+    if rows is not None:
+        flat = _without_bands(ink, rows, threshold, (BAND_UNDER_ONE if one_digit else BAND_UNDER) * peak)
         if flat is not ink:  # a band taken out: the threshold and the lines are the flattened ink's
             ink, threshold = flat, max(otsu(flat), 0.25 * peak)
             rows = _ruled_rows(ink, threshold)
@@ -262,14 +266,14 @@ def _ruled_rows(ink: np.ndarray, threshold: float) -> np.ndarray:
     return _line_rows(faint, dilate_mask(faint, np.ones((5, 1))).mean(axis=1) >= 0.9)
 
 
-def _without_bands(ink: np.ndarray, rows: np.ndarray, threshold: float, peak: float) -> np.ndarray:
+def _without_bands(ink: np.ndarray, rows: np.ndarray, threshold: float, ceiling: float) -> np.ndarray:
     """The ink with printed tint bands taken out (`ink` itself where there is none): runs of BAND_ROWS
     or more of the ruled-line `rows` whose median ink (the band's own level, as strokes cross a band
-    on a fraction of its columns) is over half the threshold yet well under the pen's, each row less
+    on a fraction of its columns) is over half the threshold yet under `ceiling`, each row less
     its median. A ruled line is thinner, a line as dark as the pen is cut as a line, and a stroke
     across a band stays whole and firm, where cutting the band's rows cut every stroke in two."""
     level = np.median(ink, axis=1)
-    groups, _ = ndi.label(rows & (level > 0.5 * threshold) & (level < 0.6 * peak))
+    groups, _ = ndi.label(rows & (level > 0.5 * threshold) & (level < ceiling))
     out = ink
     for (sl,) in ndi.find_objects(groups):
         if sl.stop - sl.start >= BAND_ROWS:
