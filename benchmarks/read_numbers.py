@@ -50,6 +50,8 @@ def main() -> None:
                    help="turn each whole number by a third of DEG to DEG degrees either way (a photo taken askew)")
     p.add_argument("--specks", type=float, default=0.0, metavar="SHARE",
                    help="set up to this share of each picture's pixels black or white (salt and pepper)")
+    p.add_argument("--sign", type=float, default=0.0, metavar="P",
+                   help="share of numbers with a printed $ or # before them (0.4-1x the digits' height)")
     p.add_argument("--field", default=None, choices=FIELDS,
                    help="write each number in a form's field, a row of cells (one digit to a cell) or a comb; "
                         "--spacings gap only")
@@ -70,7 +72,8 @@ def main() -> None:
         for spacing in args.spacings:
             right, wrong = 0, []
             for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed,
-                                                style=StyleConfig(paper=args.paper, faint_digit=args.faint_digit, turn=args.turn, specks=args.specks), field=args.field):
+                                                style=StyleConfig(paper=args.paper, faint_digit=args.faint_digit, turn=args.turn, specks=args.specks,
+                                                                  sign=args.sign), field=args.field):
                 t0 = time.perf_counter()
                 reading = rec.read(img)
                 seconds += time.perf_counter() - t0

@@ -118,6 +118,7 @@ def test_cuda_asked_for_without_cuda(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has CUDA")
     _one_line_error(run_cli("train", "--device", "cuda", "--out", str(tmp_path / "o")), "CUDA is not available")
+    _one_line_error(run_cli("train-reader", "--device", "cuda", "--out", str(tmp_path / "r")), "CUDA is not available")
 
 
 def test_bad_checkpoint_one_line_error(tmp_path):

@@ -3,7 +3,7 @@ import torch
 
 from digitrec.ctc import BLANK, CLASSES, MARKS, STRIDE
 from digitrec.framing import MARGIN, STRIP_HEIGHT
-from digitrec.lines import compose_lines, document_clutter, draw_marks
+from digitrec.lines import LEADING, compose_lines, document_clutter, draw_marks
 from digitrec.models import create_model
 
 
@@ -12,7 +12,7 @@ def test_compose_lines_frames_every_line_like_a_user_line(mnist):
     x, targets, lengths = compose_lines(mnist.train_images[:2000], mnist.train_labels[:2000], 64, gen=g, noise=0)
     assert x.shape[:3] == (64, 1, STRIP_HEIGHT) and x.shape[3] % 4 == 0
     assert 0 <= float(x.min()) and float(x.max()) <= 1
-    assert targets.shape == (64, 14) and int(lengths.min()) >= 1 and int(lengths.max()) <= 7
+    assert targets.shape == (64, 15) and int(lengths.min()) >= 1 and int(lengths.max()) <= 7
     for t, n in zip(targets, lengths):
         assert (t[:n] < 10).all() and (t[n:] == BLANK).all()
     # The writing fills rows 4..24 (20 px), the margins hold (almost) no ink.
@@ -31,7 +31,7 @@ def test_compose_lines_is_seeded_and_honours_lengths(mnist):
     b = compose_lines(mnist.train_images[:500], mnist.train_labels[:500], 8, min_digits=3, max_digits=3,
                       gen=torch.Generator().manual_seed(5))
     assert all(torch.equal(u, v) for u, v in zip(a, b))
-    assert (a[2] == 3).all() and a[1].shape == (8, 6) and (a[1][:, 3:] == BLANK).all()
+    assert (a[2] == 3).all() and a[1].shape == (8, 7) and (a[1][:, 3:] == BLANK).all()
 
 
 def test_lines_with_marks_are_labelled_in_writing_order(mnist):
@@ -42,7 +42,9 @@ def test_lines_with_marks_are_labelled_in_writing_order(mnist):
     assert all((t[n:] == BLANK).all() for t, n in zip(targets, lengths))
     digits = ["".join(c for c in t if c.isdigit()) for t in texts]
     assert all(4 <= len(d) <= 6 for d in digits)
-    assert all(not t[0] in MARKS for t in texts)  # a number starts with a digit
+    assert all(t[0].isdigit() or t[0] in LEADING for t in texts)  # a number starts with a digit, or a sign
+    assert any(t[0] == "$" for t in texts) and any(t[0] == "#" for t in texts)
+    assert not any(m in t[1:] for t in texts for m in LEADING)  # only before the number
     assert sum(any(m in t for m in MARKS) for t in texts) > 150  # most lines got marks
     assert any("." in t[:-1] for t in texts) and any(t.endswith("-") or t.endswith("=") for t in texts)
     assert any("/" in t or ":" in t for t in texts)
@@ -59,6 +61,9 @@ def test_draw_marks_draws_each_mark_where_it_belongs():
     assert rows[slash] >= 15 and cols[slash] >= 5
     assert rows[colon] > rows[dot] and rows[equals] > rows[dash]
     assert rows[comma] > rows[dot]
+    dollar, hash_ = MARKS.index("$"), MARKS.index("#")
+    assert rows[dollar] >= 10 and cols[dollar] >= 4  # an S with its bar standing out above and below
+    assert rows[hash_] >= 8 and cols[hash_] >= 8
 
 
 def test_document_clutter_adds_faint_lines_and_waves_but_keeps_black_lines_black():

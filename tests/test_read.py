@@ -313,7 +313,7 @@ def test_an_unsure_or_disputed_reading_is_the_vote_of_every_reader_on_the_strip_
     assert len(rec.readers) == 2  # the shipped pair
     alone = NumberReader(rec.digits, rec.reader)
     with_itself = NumberReader(rec.digits, [rec.reader, rec.reader])
-    numbers = iter_number_set(mnist.test_images, mnist.test_labels, 40, 5, "touching", seed=5)
+    numbers = iter_number_set(mnist.test_images, mnist.test_labels, 40, 6, "touching", seed=5)
     voted = unsure = overruled = 0
     for img, _, _ in numbers:
         found, (_, line) = find_ink(img, READ_FIT, line_pieces, clean=clean_document)
@@ -335,7 +335,7 @@ def test_an_unsure_or_disputed_reading_is_the_vote_of_every_reader_on_the_strip_
         counts = [sum(v == w for w, _ in votes) for v, _ in votes]
         assert (got, scale) == votes[counts.index(max(counts))]  # the first of the most frequent
         voted += got != first
-    # Touching 5-digit numbers: some unsure readings, some sure ones the second reader disputes, and the vote used.
+    # Touching 6-digit numbers: some unsure readings, some sure ones the second reader disputes, and the vote used.
     assert unsure >= 5 and overruled >= 1 and voted >= 1, (unsure, overruled, voted)
     plain = NumberReader(rec.digits, rec.readers, vote=False)
     assert plain.read_strip(strip)[1] == 1.0

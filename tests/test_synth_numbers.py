@@ -84,6 +84,23 @@ def test_a_number_turned_as_in_a_photo_taken_askew(mnist):
     assert ink[covered].sum() >= 0.97 * ink.sum()
 
 
+def test_a_printed_sign_before_a_number(mnist):
+    digits = [mnist.test_images[i].numpy() for i in range(4)]
+    img, boxes = render_number(digits, np.random.default_rng(5), style=StyleConfig.clean(sign=1.0))
+    plain, plain_boxes = render_number(digits, np.random.default_rng(5), style=StyleConfig.clean())
+    g = np.asarray(img.convert("L"), np.float32)
+    ink = g < np.percentile(g, 90) - 60
+    first = min(x0 for x0, _, _, _ in boxes)
+    # Ink before the first digit, apart from it, no taller than the digits; the digits' boxes moved with it.
+    sign = np.flatnonzero(ink[:, :first].any(0))
+    assert len(sign) and sign[-1] < first - 3
+    rows = np.flatnonzero(ink[:, :first].any(1))
+    assert rows[-1] - rows[0] <= 1.2 * max(y1 - y0 for _, y0, _, y1 in boxes)
+    assert img.width > plain.width and len(boxes) == len(plain_boxes)
+    for x0, y0, x1, y1 in boxes:
+        assert ink[y0:y1, x0:x1].sum() > 50
+
+
 def test_a_number_written_in_a_font_is_read_as_written():
     """`write_number`: one hand's digits on paper, as `digitrec read` meets a number (the shipped reader)."""
     font = ImageFont.truetype(f"{matplotlib.get_data_path()}/fonts/ttf/DejaVuSans.ttf", 96)

@@ -57,16 +57,17 @@ def train(recipe, resume, force, quiet, **flags):
 @click.command("train-reader")
 @config_options(ReaderConfig)
 @data_option
+@device_option
 @click.option("--out", type=click.Path(file_okay=False), default="runs/reader", show_default=True, help="Run folder.")
 @click.option("--force", is_flag=True, help="Overwrite a reader already in --out.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out (its last.pt) with its own settings.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or per-validation lines.")
-def train_reader(out, force, resume, quiet, data_dir, **flags):
+def train_reader(out, force, resume, quiet, data_dir, device, **flags):
     """Train the line reader behind `digitrec read` and save OUT/reader.pt.
 
     It learns from lines composed on the fly from MNIST's training digits (clear gaps, touching,
     overlapping; sizes, baselines, slant and stroke noise varied; marks such as . , - / : = written
-    between and after them; guide lines and printed textures left in the ink) and is chosen on
+    between and after them, a sign such as $ or # before them; guide lines and printed textures left in the ink) and is chosen on
     lines made of the 5,000 digits held out for validation. Ctrl-C saves OUT/last.pt; --resume
     continues from it.
 
@@ -74,6 +75,7 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
     Examples:
       digitrec train-reader                         # the shipped reader's settings
       digitrec train-reader --resume                # continue runs/reader after Ctrl-C
+      digitrec train-reader --device cuda           # lines composed and read on a GPU
       digitrec read --reader runs/reader/reader.pt number.jpg
     """
     from .reader_train import READER, prepare_reader_dir, train_reader as run
@@ -85,8 +87,12 @@ def train_reader(out, force, resume, quiet, data_dir, **flags):
     cfg = None if resume else ReaderConfig(**{k: v for k, v in flags.items() if v is not None})
     keep_freed_memory()  # this process only trains: each step reuses the memory the last one freed
     try:
-        metrics = run(cfg, out, data_dir=data_dir, command=command_line(), progress=not quiet, resume=resume)
+        metrics = run(cfg, out, data_dir=data_dir, command=command_line(), progress=not quiet, resume=resume,
+                      device=device)
     except KeyboardInterrupt:
+        if not (Path(out) / "last.pt").exists():  # stopped while the data loaded: nothing to continue
+            click.echo("interrupted before the first step; nothing saved", err=True)
+            sys.exit(130)
         click.echo(f"interrupted; state saved to {Path(out) / 'last.pt'}. Continue with: digitrec train-reader "
                    f"--out {out} --resume", err=True)
         sys.exit(130)

@@ -13,9 +13,11 @@ from typing import NamedTuple
 import numpy as np
 
 DIGITS = tuple(str(d) for d in range(10))
-# Marks people write between and after digits: read as what they are (`Reading.formatted`), never
-# taken for digits. Class 10 + i is MARKS[i]; CTC's blank comes last.
-MARKS = (".", ",", "-", "/", ":", "=")
+# Marks people write between and after digits, and the signs printed or written before an amount
+# or a number ("$", "#"): read as what they are (`Reading.formatted`), never taken for digits. Class
+# 10 + i is MARKS[i]; CTC's blank comes last. (Readers trained before "$" and "#" have 6 marks; their
+# classes are the first 17 of these, blank last, and read as they always did.)
+MARKS = (".", ",", "-", "/", ":", "=", "$", "#")
 CLASSES = DIGITS + MARKS
 BLANK = len(CLASSES)
 STRIDE = 2  # columns per output frame of `linecnn`

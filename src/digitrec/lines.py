@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from .augment import augment_batch, noise_family
 from .ctc import BLANK, DIGITS, MARKS
 from .framing import MARGIN, STRIP_HEIGHT, WRITING
-from .tensors import blobs, segment, to_float_images, uniform
+from .tensors import blobs, choice, randint, segment, to_float_images, uniform
 
 SPACING_MIX = {"gap": 0.45, "touching": 0.35, "overlapping": 0.2}
 # Space between neighbours' ink boxes, x the writing height. Inks meet well before boxes do (a 7's
@@ -34,8 +34,13 @@ GAP = {"gap": (0.1, 0.5), "touching": (-0.35, 0.0), "overlapping": (-0.55, -0.2)
 # Where each mark's ink ends below the line's top, x the writing height (digits: 1 +- 0.08): a
 # period sits on the baseline, a comma hangs below it, a dash and an equals sign float mid-height.
 MARK_BOTTOM = {".": (0.97, 1.05), ",": (1.1, 1.3), "-": (0.5, 0.72), "/": (0.95, 1.08), ":": (0.95, 1.05),
-               "=": (0.55, 0.78)}
+               "=": (0.55, 0.78), "$": (0.9, 1.15), "#": (0.85, 1.05)}
 TRAILING = {"-": 0.45, "=": 0.25, ".": 0.15, ",": 0.15}  # what follows an amount: "280.000=", "22.970.-"
+LEADING = {"$": 0.6, "#": 0.4}  # what comes before one, printed on the form or written: "$1,250", "#4095"
+PREFIX = 0.3  # share of the lines with marks that start with one of LEADING
+# A "$": an S through these points (x right, y down, in its half-box), with a bar through it.
+S_CURVE = ((0.75, -0.65), (0.35, -0.95), (-0.35, -0.95), (-0.75, -0.55), (-0.45, -0.12), (0.45, 0.12),
+           (0.8, 0.55), (0.4, 0.95), (-0.35, 0.95), (-0.8, 0.6))
 
 
 def _ink_extent(any_ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -66,8 +71,29 @@ def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None) -> torch.
         torch.maximum(dot(c - gap / 2, c, r * 0.8), dot(c + gap / 2, c, r * 0.8)),  # :
         torch.maximum(one(c - length / 3, c - gap / 2, c + length / 3, c - gap / 2),
                       one(c - length / 3, c + gap / 2, c + length / 3, c + gap / 2)),  # =
-    ], 1)  # (B, 6, 28, 28)
+        _dollar(c, u, one),  # $
+        _hash(c, u, one),  # #
+    ], 1)  # (B, len(MARKS), 28, 28)
     return shapes[torch.arange(b, device=dev), kind.long()][:, None]
+
+
+def _dollar(c: torch.Tensor, u, one) -> torch.Tensor:
+    """A "$" as `draw_marks` draws it: an S 0.5-1x a digit's height, leaning, and a bar through it
+    that stands out above and below (`u` draws uniforms, `one` a stroke)."""
+    size, lean = u(0.5, 1.0), u(-0.25, 0.25)
+    sx, sy, ext = size * u(3.5, 5.5), size * 9.0, u(1.0, 3.5)
+    pts = [(c + sx * px - lean * sy * py, c + sy * py) for px, py in S_CURVE]
+    s = torch.stack([one(x0, y0, x1, y1) for (x0, y0), (x1, y1) in zip(pts, pts[1:])]).amax(0)
+    return torch.maximum(s, one(c + lean * (sy + ext), c - sy - ext, c - lean * (sy + ext), c + sy + ext))
+
+
+def _hash(c: torch.Tensor, u, one) -> torch.Tensor:
+    """A "#" as `draw_marks` draws it: two leaning uprights crossed by two level bars."""
+    size, lean = u(0.55, 1.0), u(0.05, 0.35)
+    hh, hw, gx, gy = size * 8.0, size * u(5.0, 8.0), size * u(4.0, 7.0), size * u(4.0, 7.0)
+    ups = [one(c + dx + lean * hh, c - hh, c + dx - lean * hh, c + hh) for dx in (-gx / 2, gx / 2)]
+    bars = [one(c - hw, c + dy, c + hw, c + dy) for dy in (-gy / 2, gy / 2)]
+    return torch.stack(ups + bars).amax(0)
 
 
 def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator | None) -> torch.Tensor:
@@ -75,7 +101,7 @@ def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator 
     long, as amounts, dates and times are written: thousands separators, a decimal comma, a trailing
     dash or equals sign, or slashes/colons/dashes between pairs of digits."""
     n, dev = len(length), length.device
-    rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
+    rnd = lambda *shape: uniform(shape, gen, dev)  # noqa: E731
     j = torch.arange(m, device=dev)[None]  # (1, m)
     k = length[:, None]
     on = rnd(n, 1) < marks
@@ -86,11 +112,10 @@ def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator 
     whole = torch.where(cents, k - 2, k)  # digits before it, grouped in threes from the right
     kind = torch.where(on & (rnd(n, 1) < 0.7) & ((whole - 1 - j) % 3 == 0) & (j < whole - 1), thousands, kind)
     kind = torch.where(cents & (j == k - 3), decimal, kind)
-    trailing = torch.tensor([MARKS.index(t) for t in TRAILING], device=dev)[
-        torch.multinomial(torch.tensor(list(TRAILING.values()), device=dev), n, True, generator=gen)][:, None]
+    trailing = torch.tensor([MARKS.index(t) for t in TRAILING], device=dev)[choice(list(TRAILING.values()), n, gen, dev)][:, None]
     kind = torch.where(on & (rnd(n, 1) < 0.35) & (j == k - 1), trailing, kind)
     # Dates, times, codes: a mark after every second digit (29/11/26, 12:30, 12-34).
-    pairs = torch.tensor([MARKS.index(t) for t in "/:-"], device=dev)[torch.randint(0, 3, (n, 1), generator=gen, device=dev)]
+    pairs = torch.tensor([MARKS.index(t) for t in "/:-"], device=dev)[randint(0, 3, (n, 1), gen, dev)]
     paired = on & (rnd(n, 1) < 0.15)
     kind = torch.where(paired, torch.where((j % 2 == 1) & (j < k - 1), pairs, -1), kind)
     return kind
@@ -102,7 +127,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
                   flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, line_stretch: float = 1.0,
                   joins: float = 0.0, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
-    probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`).
+    probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`),
+    and some start with a sign ("$", "#": `_lead_plan`).
     Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
     `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
     (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
@@ -115,18 +141,20 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
 
     The glyphs are chosen and augmented (`_written_glyphs`), laid out (`_lay_out`), drawn (`_draw`).
 
-    Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, 2 * max_digits) int64 of class indices
+    Returns (x (n, 1, 28, W) floats in [0, 1], targets (n, 2 * max_digits + 1) int64 of class indices
     (CLASSES: digits and marks in writing order) padded with BLANK, lengths (n,)); W is a multiple
     of 4 that fits the widest line, shorter lines padded with black.
     """
-    d, lab, present, is_mark, mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment, gen,
-                                                     styles=styles, sevens=sevens, flag_length=flag_length, glyphs=glyphs)
-    at = _lay_out(d, present, is_mark, mark, stretch, line_stretch, gen)
+    d, lab, present, is_mark, slot_mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment,
+                                                          gen, styles=styles, sevens=sevens, flag_length=flag_length,
+                                                          glyphs=glyphs)
+    at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen)
     x = _draw(d, present, at)
-    if joins > 0:
+    if joins > 0:  # between digits, so the sign's slot (the first) is left out
         boxes = (MARGIN + at.f * at.left, MARGIN + at.f * (at.left + at.w), MARGIN + at.f * (at.top - at.line_top),
                  MARGIN + at.f * (at.bottom - at.line_top))
-        x = torch.maximum(x, _joins(boxes, present & ~is_mark & (at.gap < 0.08 * WRITING), present, joins, at.W, gen)[:, None])
+        close = present & ~is_mark & (at.gap < 0.08 * WRITING)
+        x = torch.maximum(x, _joins(tuple(b[:, 1:] for b in boxes), close[:, 1:], present[:, 1:], joins, at.W, gen)[:, None])
     if slant > 0:
         x = _lean(x, uniform((n,), gen, x.device, -slant, slant))
     if clutter > 0:
@@ -141,21 +169,35 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
 
 def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, min_digits: int, marks: float,
                     augment: float, gen: torch.Generator | None, **writing) -> tuple[torch.Tensor, ...]:
-    """What each line writes, in 2m slots that alternate: digit j, then the mark after it (absent
-    where there is none). Returns the slots' glyphs, augmented (n*2m, 1, 28, 28), their classes (n, 2m),
-    which are written (n, 2m), which are marks (n, 2m), and the mark plan (n, m; -1: none). `writing`:
-    the styles MNIST lacks, as `augment.augment_batch` takes them."""
+    """What each line writes, in 2m + 1 slots: the sign before the number (absent where there is
+    none), then digit j and the mark after it (absent where there is none), alternating. Returns the
+    slots' glyphs, augmented (n*(2m+1), 1, 28, 28), their classes, which are written, which are
+    marks, and each slot's mark (index into MARKS, -1 for none), all (n, 2m + 1). `writing`: the
+    styles MNIST lacks, as `augment.augment_batch` takes them."""
     dev = images.device
-    length = torch.randint(min_digits, m + 1, (n,), generator=gen, device=dev)
-    idx = torch.randint(0, len(images), (n, m), generator=gen, device=dev)
+    length = randint(min_digits, m + 1, (n,), gen, dev)
+    idx = randint(0, len(images), (n, m), gen, dev)
     mark = _mark_plan(length, m, marks, gen) if marks > 0 else torch.full((n, m), -1, device=dev)
-    present = torch.stack([torch.arange(m, device=dev) < length[:, None], mark >= 0], 2).view(n, 2 * m)
-    is_mark = torch.tensor([False, True], device=dev).repeat(m)[None].expand(n, 2 * m)
-    lab = torch.stack([labels[idx], len(DIGITS) + mark.clamp(min=0)], 2).view(n, 2 * m)
-    d = to_float_images(images[idx.repeat_interleave(2, 1).flatten()])  # (n*2m, 1, 28, 28)
-    d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(mark.clamp(min=0).repeat_interleave(2, 1).flatten(), gen), d)
+    lead = _lead_plan(n, marks, gen, dev)  # (n, 1)
+    digit_slots = torch.stack([torch.arange(m, device=dev) < length[:, None], mark >= 0], 2).view(n, 2 * m)
+    present = torch.cat([lead >= 0, digit_slots], 1)
+    is_mark = torch.tensor([True] + [False, True] * m, device=dev)[None].expand(n, 2 * m + 1)
+    slot_mark = torch.cat([lead, torch.stack([torch.full_like(mark, -1), mark], 2).view(n, 2 * m)], 1)
+    pick = torch.cat([idx[:, :1], idx.repeat_interleave(2, 1)], 1)  # a digit for every slot; marks' are drawn over
+    lab = torch.where(is_mark, len(DIGITS) + slot_mark.clamp(min=0), labels[pick])
+    d = to_float_images(images[pick.flatten()])  # (n*(2m+1), 1, 28, 28)
+    d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(slot_mark.clamp(min=0).flatten(), gen), d)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), **writing)
-    return d, lab, present, is_mark, mark
+    return d, lab, present, is_mark, slot_mark
+
+
+def _lead_plan(n: int, marks: float, gen: torch.Generator | None, dev) -> torch.Tensor:
+    """The sign before each of `n` lines (n, 1): one of LEADING (index into MARKS) on a share PREFIX
+    of the `marks` share of lines, else -1."""
+    if marks <= 0:
+        return torch.full((n, 1), -1, dtype=torch.long, device=dev)
+    kind = torch.tensor([MARKS.index(t) for t in LEADING], device=dev)[choice(list(LEADING.values()), n, gen, dev)]
+    return torch.where(uniform((n,), gen, dev) < marks * PREFIX, kind, -1)[:, None]
 
 
 class _Layout(NamedTuple):
@@ -175,14 +217,14 @@ class _Layout(NamedTuple):
     W: int  # strip width, a multiple of 4 that fits the widest line
 
 
-def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, mark: torch.Tensor, stretch: float,
+def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot_mark: torch.Tensor, stretch: float,
              line_stretch: float, gen: torch.Generator | None) -> _Layout:
     """Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
     ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
     Each glyph is widened by its own factor up to `stretch` and the whole line by one up to `line_stretch`."""
     n, m2 = present.shape
     dev = d.device
-    rnd = lambda *shape: torch.rand(*shape, generator=gen, device=dev)  # noqa: E731
+    rnd = lambda *shape: uniform(shape, gen, dev)  # noqa: E731
     ink = d[:, 0] > 0.3
     x0, x1 = _ink_extent(ink.any(1))  # columns (n*m2,)
     y0, y1 = _ink_extent(ink.any(2))  # rows
@@ -193,10 +235,12 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, mark
     wide = torch.exp(math.log(line_stretch) * (2 * rnd(n, 1) - 1)) if line_stretch > 1 else torch.ones(n, 1, device=dev)
     a = a * wide
     w, h = (x1 - x0) * s * a, (y1 - y0) * s
-    mode = torch.multinomial(torch.tensor(list(SPACING_MIX.values()), device=dev), n, True, generator=gen)
+    mode = choice(list(SPACING_MIX.values()), n, gen, dev)
     lo = torch.tensor([GAP[k][0] for k in SPACING_MIX], device=dev)[mode]
     hi = torch.tensor([GAP[k][1] for k in SPACING_MIX], device=dev)[mode]
     gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m2)) * WRITING * wide
+    # The first glyph starts the line; a sign before a number (slot 0) is set apart from it.
+    gap[:, 1] = torch.where(present[:, 0], gap[:, 1].clamp(min=0), 0)
     gap[:, 0] = 0
     # Overlap never swallows a neighbour: the next glyph starts at least 30% of the way into the one
     # written before it (the last present slot).
@@ -207,8 +251,8 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, mark
     widths = torch.where(present, w, 0)
     left = torch.cumsum(torch.where(present, gap, 0) + widths.roll(1, 1) * (torch.arange(m2, device=dev) > 0), 1)
     bottom = WRITING * (1 + 0.08 * (2 * rnd(n, m2) - 1))
-    lo_b = torch.tensor([MARK_BOTTOM[k][0] for k in MARKS], device=dev)[mark.clamp(min=0)].repeat_interleave(2, 1)
-    hi_b = torch.tensor([MARK_BOTTOM[k][1] for k in MARKS], device=dev)[mark.clamp(min=0)].repeat_interleave(2, 1)
+    lo_b = torch.tensor([MARK_BOTTOM[k][0] for k in MARKS], device=dev)[slot_mark.clamp(min=0)]
+    hi_b = torch.tensor([MARK_BOTTOM[k][1] for k in MARKS], device=dev)[slot_mark.clamp(min=0)]
     bottom = torch.where(is_mark, WRITING * (lo_b + (hi_b - lo_b) * rnd(n, m2)), bottom)
     top = bottom - h
     big = torch.finfo(torch.float32).max

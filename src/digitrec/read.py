@@ -93,7 +93,8 @@ class DigitRead:
 
 @dataclass
 class MarkRead:
-    """A mark written among the digits (one of `ctc.MARKS`: . , - / : =): kept in `formatted`."""
+    """A mark written among the digits or a sign before them (one of `ctc.MARKS`: . , - / : = $ #):
+    kept in `formatted`."""
 
     mark: str
     confidence: float

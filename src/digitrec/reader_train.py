@@ -33,7 +33,8 @@ from .models import create_model
 from .optim import make_optimizer, make_schedule
 from .recipes import ReaderConfig
 from .storage import append_line, remove_stale_temps, writable_folder
-from .tensors import split_train_val
+from .device import resolve_device
+from .tensors import randint, split_train_val
 
 __all__ = ["ReaderConfig", "line_accuracy", "prepare_reader_dir", "train_reader", "READER"]
 
@@ -63,13 +64,17 @@ def line_accuracy(model: nn.Module, batches, mean: float = MNIST_MEAN, std: floa
 
 
 def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | None = None, data_dir=None,
-                 progress: bool = True, command: str | None = None, resume: bool = False) -> dict:
+                 progress: bool = True, command: str | None = None, resume: bool = False,
+                 device: str = "cpu") -> dict:
     """Train `linecnn` on composed lines from MNIST's training digits (less `val_size` held out for
     validation lines); save OUT/reader.pt (the best on validation) and return its metrics.
 
     At every validation OUT/last.pt keeps the whole state (weights, optimizer, schedule, RNG, the
     best so far), and Ctrl-C saves it too; `resume=True` continues the run in OUT with its own
-    settings (`cfg` is then ignored) to the numbers an uninterrupted run gets."""
+    settings (`cfg` is then ignored) to the numbers an uninterrupted run gets.
+
+    On a GPU (`device`) the digits, the composed lines and the model live there; the random draws
+    stay on one CPU generator, so a seed makes the same random choices on every device."""
     out = writable_folder(out)  # before the data loads: a folder that cannot be written is one line at once
     remove_stale_temps(out, (READER, LAST))  # left by a process killed while saving
     saved = _load_state(out) if resume else None
@@ -77,12 +82,14 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
+    dev = resolve_device(device)
     data = data or load_mnist(data_dir)
     tr, va = split_train_val(len(data.train_images), cfg.val_size)
     images, labels, fonts = with_font_digits(data.train_images[tr], data.train_labels[tr], cfg.fonts, cfg.font_share)
-    val = _validation_lines(data.train_images[va], data.train_labels[va], cfg)
+    images, labels = images.to(dev), labels.to(dev)
+    val = [(x.to(dev), y, n) for x, y, n in _validation_lines(data.train_images[va], data.train_labels[va], cfg)]
     arch = {"channels": list(cfg.channels), "hidden": cfg.hidden, "classes": BLANK + 1}
-    run = _Run(cfg, {**arch, "lstm": cfg.lstm} if cfg.lstm else arch)  # older readers' arguments stay as they were
+    run = _Run(cfg, {**arch, "lstm": cfg.lstm} if cfg.lstm else arch, dev)  # older readers' arguments stay as they were
     if saved:
         run.load(saved)
     _trim_metrics(out, run.step)
@@ -106,7 +113,7 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     bar.close()
     run.model.load_state_dict(run.best_state)
     metrics = {"val": {"line_accuracy": run.best, "lines": sum(len(v[0]) for v in val)},
-               "train_seconds": time.perf_counter() - t0, "train_lines": run.seen}
+               "train_seconds": time.perf_counter() - t0, "train_lines": run.seen, "device": str(dev)}
     extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0], "fonts": fonts,
              **({"command": command} if command else {})}
     ckpt = make_checkpoint(run.model, "linecnn", run.arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
@@ -117,11 +124,12 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
 class _Run:
     """A reader run's changing state: model, optimizer, schedule, RNG, step, the best so far."""
 
-    def __init__(self, cfg: ReaderConfig, arch_args: dict):
+    def __init__(self, cfg: ReaderConfig, arch_args: dict, device: torch.device):
         self.cfg, self.arch_args = cfg, arch_args
         self.model = create_model("linecnn", **arch_args)
         if cfg.init:
             self.model.load_state_dict(initial_weights(cfg.init, "linecnn", arch_args))
+        self.model.to(device)  # before the optimizer, whose state then lives beside the weights
         self.opt = make_optimizer("adamw", self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = make_schedule("onecycle", self.opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
         self.gen = torch.Generator().manual_seed(cfg.seed)
@@ -192,12 +200,12 @@ def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torc
     """One optimizer step on a fresh batch of composed lines; returns its CTC loss."""
     model.train()
     # One length per batch: lines of a batch are about equally wide, so little is padding.
-    k = int(torch.randint(1, cfg.max_digits + 1, (1,), generator=gen))
+    k = int(randint(1, cfg.max_digits + 1, (1,), gen, "cpu"))
     with torch.no_grad():
         x, y, n = compose_lines(images, labels, cfg.batch_size, min_digits=k, max_digits=k, augment=cfg.augment,
                                 gen=gen, **_line_style(cfg))
     logp = model(normalise(x))  # (B, T, classes)
-    frames = torch.full((len(x),), logp.shape[1], dtype=torch.long)
+    frames = torch.full((len(x),), logp.shape[1], dtype=torch.long, device=x.device)
     loss = F.ctc_loss(logp.transpose(0, 1), y, frames, n, blank=BLANK, zero_infinity=True)
     opt.zero_grad(set_to_none=True)
     loss.backward()

@@ -224,7 +224,8 @@ class ReaderConfig:
     max_digits: int = _flag(7, "Longest training line.", min=1, max=12)
     augment: float = _flag(1.0, "Augmentation strength of each digit (0 = off).", min=0)
     noise: float = _flag(0.25, "Strength of the noise family on whole lines.", min=0)
-    marks: float = _flag(0.6, "Share of lines with marks (. , - / : =) written between and after the digits.",
+    marks: float = _flag(0.6, "Share of lines with marks (. , - / : =) written between and after the digits, "
+                         "some with a sign ($ #) before them.",
                          min=0, max=1)
     styles: float = _flag(0.4, "Share of 1s written with a European lead-in flag.", min=0, max=1)
     flag_length: float = _flag(0.7, "Longest lead-in flag of a 1, as a share of its height (hurried writers start "

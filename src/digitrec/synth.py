@@ -66,6 +66,7 @@ class StyleConfig:
     faint_digit: float = 0.0  # for numbers: the share with one digit in a lighter pen (30-50% of the ink)
     turn: float = 0.0  # for numbers: the most a whole number is turned, degrees, as in a photo taken askew
     specks: float = 0.0  # the most pixels set black or white at random (a share), as a poor scan or fax does
+    sign: float = 0.0  # for numbers: the share with a printed "$" or "#" before them, as a form or a check prints it
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:

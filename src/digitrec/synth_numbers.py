@@ -142,7 +142,25 @@ def _write(digits: list[np.ndarray], rng: np.random.Generator, spacing: str, sty
         acc[y:y + ph, x:x + pw] = np.maximum(acc[y:y + ph, x:x + pw], p)
         boxes.append((x, y, x + pw, y + ph))
     right = max(b[2] for b in boxes) + int(dh * rng.uniform(0.3, 0.7))
-    return acc[:, :min(right, width)], boxes, base, dh
+    acc = acc[:, :min(right, width)]
+    if style.sign > 0 and rng.random() < style.sign:
+        acc, boxes = _signed(acc, boxes, base, dh, rng)
+    return acc, boxes, base, dh
+
+
+def _signed(acc: np.ndarray, boxes: list[Box], base: float, dh: float,
+            rng: np.random.Generator) -> tuple[np.ndarray, list[Box]]:
+    """A printed "$" or "#" (Pillow's own font, 0.4-1x the digits' height) set before a number's
+    ink, sitting on its baseline, a third to most of a digit's height apart; the boxes moved with it."""
+    sign = "$" if rng.random() < 0.6 else "#"
+    font = ImageFont.load_default(size=max(8, int(dh * rng.uniform(0.4, 1.0) * 1.25)))
+    x0, y0, x1, y1 = font.getbbox(sign)
+    pic = Image.new("L", (x1 - x0 + 2, acc.shape[0]), 0)
+    ImageDraw.Draw(pic).text((1 - x0, int(base) - y1), sign, fill=255, font=font)
+    gap = np.zeros((acc.shape[0], int(dh * rng.uniform(0.3, 0.8))), np.float32)
+    shift = pic.width + gap.shape[1]
+    out = np.concatenate([np.asarray(pic, np.float32) / 255, gap, acc], 1)
+    return out, [(bx0 + shift, by0, bx1 + shift, by1) for bx0, by0, bx1, by1 in boxes]
 
 
 def _ruling(base: float, dh: float, paper: str, rng: np.random.Generator) -> tuple[float, float] | None:

@@ -38,6 +38,19 @@ def uniform(shape, gen: torch.Generator | None, device, low: float = 0.0, high: 
     return (torch.rand(shape, generator=gen, device=gdev) * (high - low) + low).to(device)
 
 
+def randint(low: int, high: int, shape, gen: torch.Generator | None, device) -> torch.Tensor:
+    """Integers in [low, high) of `shape`, drawn on the generator's device and moved to `device`."""
+    gdev = gen.device if gen is not None else torch.device("cpu")
+    return torch.randint(low, high, shape, generator=gen, device=gdev).to(device)
+
+
+def choice(weights: list[float], n: int, gen: torch.Generator | None, device) -> torch.Tensor:
+    """`n` indices into `weights` (n,), drawn with replacement in proportion to them, on the
+    generator's device and moved to `device`."""
+    gdev = gen.device if gen is not None else torch.device("cpu")
+    return torch.multinomial(torch.tensor(weights, device=gdev), n, True, generator=gen).to(device)
+
+
 def segment(h: int, w: int, x0, y0, x1, y1, width) -> tuple[torch.Tensor, torch.Tensor]:
     """Anti-aliased straight strokes (B, H, W) from (x0, y0) to (x1, y1) (each (B,)) with half-width
     `width` px (a float or (B,)), and each pixel's position along its segment, 0..1 (B, H, W)."""
