@@ -53,7 +53,7 @@ def test_lines_with_marks_are_labelled_in_writing_order(mnist):
 
 def test_draw_marks_draws_each_mark_where_it_belongs():
     kinds = torch.arange(len(MARKS))
-    m = draw_marks(kinds, torch.Generator().manual_seed(0))[:, 0] > 0.5  # (6, 28, 28)
+    m = draw_marks(kinds, torch.Generator().manual_seed(0), printed=0.0)[:, 0] > 0.5  # (len(MARKS), 28, 28)
     rows, cols = m.any(2).sum(1), m.any(1).sum(1)
     dot, comma, dash, slash, colon, equals = range(6)
     assert rows[dot] <= 5 and cols[dot] <= 5
@@ -64,6 +64,27 @@ def test_draw_marks_draws_each_mark_where_it_belongs():
     dollar, hash_ = MARKS.index("$"), MARKS.index("#")
     assert rows[dollar] >= 10 and cols[dollar] >= 4  # an S with its bar standing out above and below
     assert rows[hash_] >= 8 and cols[hash_] >= 8
+
+
+def test_a_printed_sign_is_thinner_and_greyer_than_a_written_one_and_the_other_marks_are_as_written():
+    kinds = torch.tensor([MARKS.index("$"), MARKS.index("#")] * 32 + [MARKS.index(".")])
+    written = draw_marks(kinds, torch.Generator().manual_seed(0), printed=0.0)[:, 0]
+    printed = draw_marks(kinds, torch.Generator().manual_seed(0), printed=1.0)[:, 0]
+    ink = lambda x: x.flatten(1).sum(1)  # noqa: E731
+    assert (ink(printed[:-1]) < ink(written[:-1])).float().mean() > 0.9  # a type's strokes: a third to a half of a pen's
+    peak = printed[:-1].flatten(1).amax(1)  # thin strokes anti-aliased, at 55-100% of the ink
+    assert 0.3 < float(peak.min()) and float(peak.median()) < 0.9 < float(written[:-1].flatten(1).amax(1).min())
+    assert torch.equal(printed[-1], written[-1])  # a period is a pen's either way
+
+
+def test_printed_signs_change_no_text_and_off_draw_as_before(mnist):
+    imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
+    lines = lambda **kw: compose_lines(imgs, labels, 64, marks=1.0, gen=torch.Generator().manual_seed(5), **kw)  # noqa: E731
+    (plain, y, n), (off, _, _), (typed, y1, n1) = lines(), lines(printed_signs=0.0), lines(printed_signs=1.0)
+    assert torch.equal(y, y1) and torch.equal(n, n1)  # the same texts, signs included: only their look changes
+    signs = [len(CLASSES) - len(MARKS) + MARKS.index(t) for t in LEADING]
+    assert torch.isin(y[:, 0], torch.tensor(signs)).any()
+    assert torch.equal(plain, off) and not torch.equal(plain, typed)
 
 
 def test_document_clutter_adds_faint_lines_and_waves_but_keeps_black_lines_black():

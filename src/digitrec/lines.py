@@ -53,9 +53,11 @@ def _ink_extent(any_ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(empty, 0, first), torch.where(empty, size, last)
 
 
-def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None) -> torch.Tensor:
+def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None, printed: float = 0.0) -> torch.Tensor:
     """Hand-drawn marks (B, 1, 28, 28), white on black at MNIST's scale (writing ~20 px tall, pen
-    2-3 px): `kind` (B,) indexes MARKS. Each is drawn with its own size, lean and pen width."""
+    2-3 px): `kind` (B,) indexes MARKS. Each is drawn with its own size, lean and pen width; a share
+    `printed` of the signs ($ #) as a form prints them: strokes a third to a half of the pen's, at
+    55-100% of its ink (a printed "$" beside written digits is thin and grey once scanned)."""
     b, dev = len(kind), kind.device
     u = lambda lo, hi: uniform((b,), gen, dev, lo, hi)  # noqa: E731
     pen, c = u(0.8, 1.5), torch.full((b,), 14.0, device=dev)
@@ -63,6 +65,11 @@ def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None) -> torch.
     dot = lambda y, x, r: blobs(b, 28, 28, torch.stack([y, x], -1)[:, None], r[:, None])  # noqa: E731
     length, lean, gap, r = u(5.0, 18.0), u(-0.18, 0.18), u(3.5, 8.0), u(1.0, 2.0)
     tail = u(3.5, 7.0)
+    typed, sign, type_ink = None, one, 1.0  # none printed: the same random draws as before there was the choice
+    if printed > 0:  # drawn after the other marks' draws, which stay as they were
+        typed = u(0.0, 1.0) < printed
+        type_pen, type_ink = torch.where(typed, u(0.3, 0.6), pen), torch.where(typed, u(0.55, 1.0), 1.0)[:, None, None]
+        sign = lambda x0, y0, x1, y1: segment(28, 28, x0, y0, x1, y1, type_pen)[0]  # noqa: E731
     shapes = torch.stack([
         dot(c, c, r),  # .
         torch.maximum(dot(c - 2, c, r * 0.8), one(c + 0.5, c - 2, c - 1.5, c - 2 + tail)),  # , a dot and a tail down-left
@@ -71,17 +78,21 @@ def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None) -> torch.
         torch.maximum(dot(c - gap / 2, c, r * 0.8), dot(c + gap / 2, c, r * 0.8)),  # :
         torch.maximum(one(c - length / 3, c - gap / 2, c + length / 3, c - gap / 2),
                       one(c - length / 3, c + gap / 2, c + length / 3, c + gap / 2)),  # =
-        _dollar(c, u, one),  # $
-        _hash(c, u, one),  # #
+        _dollar(c, u, sign, typed) * type_ink,  # $
+        _hash(c, u, sign) * type_ink,  # #
     ], 1)  # (B, len(MARKS), 28, 28)
     return shapes[torch.arange(b, device=dev), kind.long()][:, None]
 
 
-def _dollar(c: torch.Tensor, u, one) -> torch.Tensor:
+def _dollar(c: torch.Tensor, u, one, typed: torch.Tensor | None) -> torch.Tensor:
     """A "$" as `draw_marks` draws it: an S 0.5-1x a digit's height, leaning, and a bar through it
-    that stands out above and below (`u` draws uniforms, `one` a stroke)."""
+    that stands out above and below (`u` draws uniforms, `one` a stroke); where `typed`, upright,
+    wider, and its bar barely stands out, as type sets it."""
     size, lean = u(0.5, 1.0), u(-0.25, 0.25)
     sx, sy, ext = size * u(3.5, 5.5), size * 9.0, u(1.0, 3.5)
+    if typed is not None:
+        lean, sx = torch.where(typed, 0.0, lean), torch.where(typed, size * u(4.5, 6.5), sx)
+        ext = torch.where(typed, u(0.3, 1.5), ext)
     pts = [(c + sx * px - lean * sy * py, c + sy * py) for px, py in S_CURVE]
     s = torch.stack([one(x0, y0, x1, y1) for (x0, y0), (x1, y1) in zip(pts, pts[1:])]).amax(0)
     return torch.maximum(s, one(c + lean * (sy + ext), c - sy - ext, c - lean * (sy + ext), c + sy + ext))
@@ -125,10 +136,12 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
                   flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, line_stretch: float = 1.0,
-                  joins: float = 0.0, gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+                  joins: float = 0.0, printed_signs: float = 0.0,
+                  gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`),
-    and some start with a sign ("$", "#": `_lead_plan`).
+    and some start with a sign ("$", "#": `_lead_plan`), a share `printed_signs` of them as a form
+    prints them (`draw_marks`).
     Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
     `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
     (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
@@ -146,8 +159,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     of 4 that fits the widest line, shorter lines padded with black.
     """
     d, lab, present, is_mark, slot_mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment,
-                                                          gen, styles=styles, sevens=sevens, flag_length=flag_length,
-                                                          glyphs=glyphs)
+                                                          gen, printed_signs, styles=styles, sevens=sevens,
+                                                          flag_length=flag_length, glyphs=glyphs)
     at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen)
     x = _draw(d, present, at)
     if joins > 0:  # between digits, so the sign's slot (the first) is left out
@@ -168,7 +181,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
 
 
 def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, min_digits: int, marks: float,
-                    augment: float, gen: torch.Generator | None, **writing) -> tuple[torch.Tensor, ...]:
+                    augment: float, gen: torch.Generator | None, printed_signs: float = 0.0,
+                    **writing) -> tuple[torch.Tensor, ...]:
     """What each line writes, in 2m + 1 slots: the sign before the number (absent where there is
     none), then digit j and the mark after it (absent where there is none), alternating. Returns the
     slots' glyphs, augmented (n*(2m+1), 1, 28, 28), their classes, which are written, which are
@@ -186,7 +200,7 @@ def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, 
     pick = torch.cat([idx[:, :1], idx.repeat_interleave(2, 1)], 1)  # a digit for every slot; marks' are drawn over
     lab = torch.where(is_mark, len(DIGITS) + slot_mark.clamp(min=0), labels[pick])
     d = to_float_images(images[pick.flatten()])  # (n*(2m+1), 1, 28, 28)
-    d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(slot_mark.clamp(min=0).flatten(), gen), d)
+    d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(slot_mark.clamp(min=0).flatten(), gen, printed_signs), d)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), **writing)
     return d, lab, present, is_mark, slot_mark
 
