@@ -66,6 +66,15 @@ def test_draw_marks_draws_each_mark_where_it_belongs():
     assert rows[hash_] >= 8 and cols[hash_] >= 8
 
 
+def test_draw_marks_draws_only_the_marks_asked_for_each_as_it_would_be_drawn_anyway():
+    kinds = torch.arange(len(MARKS)).repeat(4)
+    drawn = torch.rand(len(kinds), generator=torch.Generator().manual_seed(1)) < 0.5
+    every = draw_marks(kinds, torch.Generator().manual_seed(0), printed=0.5)
+    some = draw_marks(kinds, torch.Generator().manual_seed(0), printed=0.5, drawn=drawn)
+    assert drawn.any() and (~drawn).any()
+    assert torch.equal(some[drawn], every[drawn]) and not some[~drawn].any()
+
+
 def test_a_printed_sign_is_thinner_and_greyer_than_a_written_one_and_the_other_marks_are_as_written():
     kinds = torch.tensor([MARKS.index("$"), MARKS.index("#")] * 32 + [MARKS.index(".")])
     written = draw_marks(kinds, torch.Generator().manual_seed(0), printed=0.0)[:, 0]

@@ -53,16 +53,21 @@ def _ink_extent(any_ink: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.where(empty, 0, first), torch.where(empty, size, last)
 
 
-def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None, printed: float = 0.0) -> torch.Tensor:
+def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None, printed: float = 0.0,
+               drawn: torch.Tensor | None = None) -> torch.Tensor:
     """Hand-drawn marks (B, 1, 28, 28), white on black at MNIST's scale (writing ~20 px tall, pen
     2-3 px): `kind` (B,) indexes MARKS. Each is drawn with its own size, lean and pen width; a share
     `printed` of the signs ($ #) as a form prints them: strokes a third to a half of the pen's, at
-    55-100% of its ink (a printed "$" beside written digits is thin and grey once scanned)."""
+    55-100% of its ink (a printed "$" beside written digits is thin and grey once scanned). Only
+    where `drawn` (B,) bools, if given, the rest left black: the random draws are made for all B,
+    so a mark is the same either way, and the strokes, which cost, only for the marks a line writes."""
     b, dev = len(kind), kind.device
-    u = lambda lo, hi: uniform((b,), gen, dev, lo, hi)  # noqa: E731
-    pen, c = u(0.8, 1.5), torch.full((b,), 14.0, device=dev)
+    at = torch.arange(b, device=dev) if drawn is None else drawn.nonzero()[:, 0]
+    k = len(at)
+    u = lambda lo, hi: uniform((b,), gen, dev, lo, hi)[at]  # noqa: E731
+    pen, c = u(0.8, 1.5), torch.full((k,), 14.0, device=dev)
     one = lambda x0, y0, x1, y1: segment(28, 28, x0, y0, x1, y1, pen)[0]  # noqa: E731
-    dot = lambda y, x, r: blobs(b, 28, 28, torch.stack([y, x], -1)[:, None], r[:, None])  # noqa: E731
+    dot = lambda y, x, r: blobs(k, 28, 28, torch.stack([y, x], -1)[:, None], r[:, None])  # noqa: E731
     length, lean, gap, r = u(5.0, 18.0), u(-0.18, 0.18), u(3.5, 8.0), u(1.0, 2.0)
     tail = u(3.5, 7.0)
     typed, sign, type_ink = None, one, 1.0  # none printed: the same random draws as before there was the choice
@@ -80,8 +85,10 @@ def draw_marks(kind: torch.Tensor, gen: torch.Generator | None = None, printed: 
                       one(c - length / 3, c + gap / 2, c + length / 3, c + gap / 2)),  # =
         _dollar(c, u, sign, typed) * type_ink,  # $
         _hash(c, u, sign) * type_ink,  # #
-    ], 1)  # (B, len(MARKS), 28, 28)
-    return shapes[torch.arange(b, device=dev), kind.long()][:, None]
+    ], 1)  # (k, len(MARKS), 28, 28)
+    out = torch.zeros(b, 1, 28, 28, device=dev)
+    out[at] = shapes[torch.arange(k, device=dev), kind[at].long()][:, None]
+    return out
 
 
 def _dollar(c: torch.Tensor, u, one, typed: torch.Tensor | None) -> torch.Tensor:
@@ -200,7 +207,8 @@ def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, 
     pick = torch.cat([idx[:, :1], idx.repeat_interleave(2, 1)], 1)  # a digit for every slot; marks' are drawn over
     lab = torch.where(is_mark, len(DIGITS) + slot_mark.clamp(min=0), labels[pick])
     d = to_float_images(images[pick.flatten()])  # (n*(2m+1), 1, 28, 28)
-    d = torch.where(is_mark.reshape(-1, 1, 1, 1), draw_marks(slot_mark.clamp(min=0).flatten(), gen, printed_signs), d)
+    marks = draw_marks(slot_mark.clamp(min=0).flatten(), gen, printed_signs, drawn=(is_mark & present).flatten())
+    d = torch.where(is_mark.reshape(-1, 1, 1, 1), marks, d)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), **writing)
     return d, lab, present, is_mark, slot_mark
 
