@@ -50,8 +50,7 @@ def random_affine(x: torch.Tensor, *, degrees: float = 10.0, scale: tuple[float,
     if elastic > 0:
         # Random offsets on a coarse 4x4 lattice, interpolated smoothly over the image: strokes
         # bend and wobble without tearing. Pixels -> grid units: 2 / size.
-        gdev = gen.device if gen is not None else torch.device("cpu")
-        coarse = (torch.rand(b, 2, 4, 4, generator=gen, device=gdev) * 2 - 1).to(dev, x.dtype)
+        coarse = uniform((b, 2, 4, 4), gen, dev, -1.0, 1.0).to(x.dtype)
         field = F.interpolate(coarse, size=x.shape[-2:], mode="bicubic", align_corners=True)  # (B, 2, H, W)
         grid = grid + field.permute(0, 2, 3, 1) * (2 * elastic / x.shape[-1])
     return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -31,24 +31,26 @@ def split_train_val(n: int, val_size: int = VAL_SIZE, seed: int = SPLIT_SEED) ->
     return order[val_size:].sort().values, order[:val_size].sort().values
 
 
+def _gen_device(gen: torch.Generator | None) -> torch.device:
+    """Where `gen` draws: a CPU generator cannot fill a CUDA tensor, so draws are made there and moved."""
+    return gen.device if gen is not None else torch.device("cpu")
+
+
 def uniform(shape, gen: torch.Generator | None, device, low: float = 0.0, high: float = 1.0) -> torch.Tensor:
     """Uniform draws in [low, high) of `shape`, made on the generator's device (a CPU generator
     cannot fill a CUDA tensor) and moved to `device`."""
-    gdev = gen.device if gen is not None else torch.device("cpu")
-    return (torch.rand(shape, generator=gen, device=gdev) * (high - low) + low).to(device)
+    return (torch.rand(shape, generator=gen, device=_gen_device(gen)) * (high - low) + low).to(device)
 
 
 def randint(low: int, high: int, shape, gen: torch.Generator | None, device) -> torch.Tensor:
     """Integers in [low, high) of `shape`, drawn on the generator's device and moved to `device`."""
-    gdev = gen.device if gen is not None else torch.device("cpu")
-    return torch.randint(low, high, shape, generator=gen, device=gdev).to(device)
+    return torch.randint(low, high, shape, generator=gen, device=_gen_device(gen)).to(device)
 
 
 def choice(weights: list[float], n: int, gen: torch.Generator | None, device) -> torch.Tensor:
     """`n` indices into `weights` (n,), drawn with replacement in proportion to them, on the
     generator's device and moved to `device`."""
-    gdev = gen.device if gen is not None else torch.device("cpu")
-    return torch.multinomial(torch.tensor(weights, device=gdev), n, True, generator=gen).to(device)
+    return torch.multinomial(torch.tensor(weights, device=_gen_device(gen)), n, True, generator=gen).to(device)
 
 
 def segment(h: int, w: int, x0, y0, x1, y1, width) -> tuple[torch.Tensor, torch.Tensor]:
