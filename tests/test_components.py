@@ -133,3 +133,48 @@ def test_a_light_tall_mark_no_stronger_than_the_texture_around_it_is_not_a_digit
     texture[:, 130:180] = np.random.default_rng(0).uniform(0.1, 0.19, (60, 50))
     comp = ink_components(_bold_and_light_strokes(0.35, texture))
     assert sorted(s[1].start for s, k in zip(comp.slices, comp.keep) if k and s[0].stop - s[0].start > 20)[-1] < 145
+
+
+def _cells_ink(line_level: float, wall_level: float) -> np.ndarray:
+    """A 120x330 ink map: a row of five printed cells (top and bottom 5 px thick at `line_level`, 2-px
+    walls at `wall_level`) with a digit-like stroke in each of the first four cells, every stroke
+    shorter than the walls, one of them leaning."""
+    ink = np.zeros((120, 330), np.float32)
+    ink[15:20, 10:320] = line_level
+    ink[100:105, 10:320] = line_level
+    for x in (10, 70, 130, 190, 250, 318):
+        ink[15:105, x:x + 2] = wall_level
+    for x in (35, 95, 155):
+        ink[30:90, x:x + 6] = 0.9
+    for i, y in enumerate(range(30, 90)):  # a leaning stroke in the fourth cell
+        ink[y, 225 - i // 6:231 - i // 6] = 0.9
+    return ndi.gaussian_filter(ink, 0.7)
+
+
+def _kept(comp) -> np.ndarray:
+    return np.isin(comp.labels, np.flatnonzero(comp.keep) + 1)
+
+
+@pytest.mark.parametrize("line_level, wall_level", [(0.45, 0.45), (0.12, 0.6)])
+def test_a_row_of_cells_printed_lighter_than_the_pen_leaves_no_wall_standing(line_level, wall_level):
+    # A form's cells in a dropout colour: their top and bottom as light as a tint band (flattened as
+    # one, they left the walls standing), or fainter than the threshold while the walls pass it.
+    # Either way the walls read as 1s between the digits; now they go, and the digits stay.
+    kept = _kept(ink_components(_cells_ink(line_level, wall_level)))
+    for x in (10, 70, 130, 190, 250, 318):
+        assert not kept[25:95, x:x + 2].any(), x
+    for x in (35, 95, 155):
+        assert kept[32:88, x:x + 6].mean() > 0.95
+    assert kept[32:88, 210:232].sum() > 250  # the leaning stroke
+
+
+def test_upright_strokes_that_do_not_start_and_end_alike_are_writing():
+    # Written 1s stand upright too, but no two start and end on the same rows as printed walls do.
+    ink = np.zeros((120, 330), np.float32)
+    for x, (y0, y1) in zip((40, 100, 160, 220), [(20, 100), (26, 96), (18, 104), (24, 99)]):
+        ink[y0:y1, x:x + 4] = 0.9
+    ink[40:80, 120:150] = 0.9  # something shorter between two of them
+    comp = ink_components(ndi.gaussian_filter(ink, 0.7))
+    kept = _kept(comp)
+    for x in (40, 100, 160, 220):
+        assert kept[45:75, x:x + 4].all(), x

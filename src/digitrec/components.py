@@ -11,13 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import ndimage as ndi
-
 from .ink import NoDigitFound
+from .labelling import label, pieces, runs
 from .morphology import dilate_mask, distance_inside, horizontal_runs
 from .stats import otsu, percentile
 
 BAND_ROWS = 4  # rows a printed tint band covers at least: thicker than a ruled line at 160 px a line
+WALL_ALIGN = 2  # px within which a row of printed cells' walls start and end alike (`_standing_walls`)
 # A band's own level is under this fraction of the pen's (the ink's 99.9th percentile). Behind one
 # digit, lower: a thick marker's bar cropped tight runs edge to edge at 0.58 of it (a 7 read as 1
 # with its bar taken for a band), where tint bands behind user-style digits lie at 0.22-0.40.
@@ -51,12 +51,15 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
     # digit, so they are not separate components: rows where (even faint) ink covers 90% of the width.
     rows = _ruled_rows(ink, threshold) if w >= 8 else None
     if rows is not None:
-        flat = _without_bands(ink, rows, threshold, (BAND_UNDER_ONE if one_digit else BAND_UNDER) * peak)
+        ceiling = (BAND_UNDER_ONE if one_digit else BAND_UNDER) * peak
+        flat = _without_bands(ink, rows, threshold, ceiling)
+        if flat is not ink:  # unless it is a box's top or bottom, as light as a band
+            flat = _without_bands(ink, rows & ~_box_rows(ink > threshold), threshold, ceiling)
         if flat is not ink:  # a band taken out: the threshold and the lines are the flattened ink's
             ink, threshold = flat, max(otsu(flat), 0.25 * peak)
             rows = _ruled_rows(ink, threshold)
     # Hysteresis: faint ink (a pencil's light stroke) counts where it touches firm ink.
-    weak_labels, n_weak = ndi.label(ink > HYSTERESIS * threshold, structure=np.ones((3, 3)))
+    weak_labels, n_weak = label(ink > HYSTERESIS * threshold)
     firm = np.zeros(n_weak + 1, bool)  # per weak piece: holds firm ink (a lookup, not np.isin's sort)
     firm[weak_labels[ink > threshold]] = True
     firm[0] = False
@@ -71,22 +74,20 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         if lines.any() and (mask & ~lines).sum() > 0.3 * mask.sum():
             # A row of boxes as wide as the picture (a form's cells, a comb) has its top and bottom
             # taken for ruled lines: its walls, then pieces of their own, must go with them.
-            whole, _ = ndi.label(mask, structure=np.ones((3, 3)))
-            mask &= ~_box_lines(whole, ndi.find_objects(whole))
+            mask &= ~_box_lines(*pieces(mask))
             cut = mask & dilate_mask(lines, np.ones((3, 1)))
             mask &= ~cut
             # Where a stroke overlaps a line, its ink is darker than the line's: give it back below.
             cut &= ink > 1.5 * float(np.median(ink[lines]))
-    labels, n = ndi.label(mask, structure=np.ones((3, 3)))
-    slices = ndi.find_objects(labels)
+    labels, slices = pieces(mask)
     box = _box_lines(labels, slices)
     if box.any():
         mask &= ~box
-        labels, n = ndi.label(mask, structure=np.ones((3, 3)))
-        slices = ndi.find_objects(labels)
+        labels, slices = pieces(mask)
+    n = len(slices)
     if n == 0:
         raise NoDigitFound("no digit found")
-    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]  # ndi.sum_labels' own sums
+    mass = np.bincount(labels.ravel(), weights=ink.ravel(), minlength=n + 1)[1:]  # ndimage.sum_labels' own sums
     keep, blob = np.ones(n, bool), np.zeros(n, bool)
     for i, sl in enumerate(slices):
         bh, bw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
@@ -101,8 +102,7 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         edges = (sl[0].start == 0) + (sl[0].stop == h) + (sl[1].start == 0) + (sl[1].stop == w)
         if edges >= 2 and bh * bw > 0.5 * h * w and (labels[sl] == i + 1).mean() > 0.6:
             keep[i] = False
-    if one_digit:
-        keep[_cell_walls(slices, mask)] = False
+    keep[_cell_walls(slices, mask) if one_digit else _standing_walls(labels, slices)] = False
     return Components(labels, slices, mass, keep, blob, cut)
 
 
@@ -122,6 +122,29 @@ def _cell_walls(slices: list, mask: np.ndarray) -> list[int]:
     left = [i for i in tall if slices[i][1].stop <= sx.start]
     right = [i for i in tall if slices[i][1].start >= sx.stop]
     return left + right if left and right else []
+
+
+def _standing_walls(labels: np.ndarray, slices: list) -> list[int]:
+    """Of the pieces (`labels`, `slices`), the walls of a row of printed cells whose top and bottom
+    were not found with them (printed fainter than the threshold, or cut as ruled lines), which
+    would read as 1s between the digits: two or more straight upright lines, each filling half its
+    box or more and ten times as tall as wide, spanning the same rows to within WALL_ALIGN px (printed, not
+    written), taller than whatever lies between them, with something between two of them. A
+    pen's 1s are not all of these at once: they lean, and no two start and end on the same pixel."""
+    upright = [i for i, (sy, sx) in enumerate(slices)
+               if 10 * (sx.stop - sx.start) <= sy.stop - sy.start and (labels[sy, sx] == i + 1).mean() >= 0.5]
+    if len(upright) < 2:
+        return []
+    top = np.median([slices[i][0].start for i in upright])
+    bottom = np.median([slices[i][0].stop for i in upright])
+    walls = [i for i in upright if abs(slices[i][0].start - top) <= WALL_ALIGN and abs(slices[i][0].stop - bottom) <= WALL_ALIGN]
+    if len(walls) < 2:
+        return []
+    x0, x1 = min(slices[i][1].start for i in walls), max(slices[i][1].stop for i in walls)
+    inside = [sl for i, sl in enumerate(slices) if i not in walls and sl[1].start >= x0 and sl[1].stop <= x1]
+    if not inside or max(sl[0].stop - sl[0].start for sl in inside) >= bottom - top - WALL_ALIGN:
+        return []
+    return walls
 
 
 def _box_lines(labels: np.ndarray, slices: list) -> np.ndarray:
@@ -173,19 +196,18 @@ def _comb(piece: np.ndarray, rows: np.ndarray, band: int, writing: int) -> np.nd
         return out
     above = piece[:top][::-1]  # upward from the line
     run = np.where(above.all(axis=0), top, above.argmin(axis=0))  # (w,) ink standing on the line, per column
-    posts, _ = ndi.label(run >= 3)
-    thin = [sl for sl in ndi.find_objects(posts) if sl[0].stop - sl[0].start <= len(line) + 2]  # 1-D slices
+    thin = [sl for sl in runs(run >= 3) if sl.stop - sl.start <= len(line) + 2]  # the posts' columns
     heights = [int(run[sl].min()) for sl in thin]
     if len(thin) < 2:
         return out
     tick = float(np.median(heights))
     # Paper just above a post, a little either side: a tick's top, not a bend in a stroke.
     free = sum(abs(h - tick) <= 0.2 * tick and not piece[max(0, top - h - 3):top - h, max(0, sl.start - 2):sl.stop + 2].any()
-               for (sl,), h in zip(thin, heights))
+               for sl, h in zip(thin, heights))
     if free < 2 or tick < 2 * len(line) or tick > 0.75 * writing:
         return out
     out[line] = piece[line]
-    for (sl,), h in zip(thin, heights):
+    for sl, h in zip(thin, heights):
         if h >= 0.8 * tick:
             out[max(0, top - int(round(1.1 * tick))):top, sl] = True
     return out & piece
@@ -203,9 +225,8 @@ def _walls(cover: np.ndarray, band: int) -> np.ndarray:
     not a solid bar), inside the `band` at either side. None unless one of them lies wholly inside:
     a side thicker than the band is no wall of its own (a marker's 1 cropped tight would go whole)."""
     wall = cover >= 0.9
-    runs, _ = ndi.label(wall)
     inner = False
-    for (sl,) in ndi.find_objects(runs):
+    for sl in runs(wall):
         if sl.stop - sl.start > band:
             wall[sl] = False
         else:
@@ -220,11 +241,9 @@ def _line_rows(faint: np.ndarray, covered: np.ndarray) -> np.ndarray:
     check's security pattern) covers rows too, but with short waves, and cutting it would cut the
     digits written over it."""
     out = np.zeros_like(covered)
-    groups, n = ndi.label(covered)
     w = faint.shape[1]
-    for sl in ndi.find_objects(groups):
-        pieces, k = ndi.label(faint[sl], structure=np.ones((3, 3)))
-        spans = [s[1].stop - s[1].start for s in ndi.find_objects(pieces)] if k else [0]
+    for sl in runs(covered):
+        spans = [s[1].stop - s[1].start for s in pieces(faint[sl])[1]] or [0]
         if max(spans) >= 0.7 * w:
             out[sl] = True
     return out
@@ -238,14 +257,14 @@ def _faint_digits(ink: np.ndarray, threshold: float, mask: np.ndarray) -> np.nda
     spreading over more pixels than the largest firm piece is not a digit. Nor is one that does not
     stand out from the paper around it as a pen's stroke does (its ink 2.5 times the ring around it):
     a printed texture's residue is as strong as the ground it lies on."""
-    firm, n = ndi.label(mask, structure=np.ones((3, 3)))
-    if n == 0:
+    firm, firm_slices = pieces(mask)
+    if not firm_slices:
         return np.zeros_like(mask)
     sizes = np.bincount(firm.ravel())[1:]
-    tall = max(sl[0].stop - sl[0].start for sl in ndi.find_objects(firm))
-    weak, _ = ndi.label((ink > FAINT * threshold) & ~dilate_mask(mask, iterations=2), structure=np.ones((3, 3)))
+    tall = max(sl[0].stop - sl[0].start for sl in firm_slices)
+    weak, weak_slices = pieces((ink > FAINT * threshold) & ~dilate_mask(mask, iterations=2))
     out = np.zeros_like(mask)
-    for i, sl in enumerate(ndi.find_objects(weak)):
+    for i, sl in enumerate(weak_slices):
         bh, bw = sl[0].stop - sl[0].start, sl[1].stop - sl[1].start
         if bh < 0.6 * tall or bw > 3 * bh:
             continue
@@ -273,14 +292,20 @@ def _without_bands(ink: np.ndarray, rows: np.ndarray, threshold: float, ceiling:
     its median. A ruled line is thinner, a line as dark as the pen is cut as a line, and a stroke
     across a band stays whole and firm, where cutting the band's rows cut every stroke in two."""
     level = np.median(ink, axis=1)
-    groups, _ = ndi.label(rows & (level > 0.5 * threshold) & (level < ceiling))
     out = ink
-    for (sl,) in ndi.find_objects(groups):
+    for sl in runs(rows & (level > 0.5 * threshold) & (level < ceiling)):
         if sl.stop - sl.start >= BAND_ROWS:
             span = slice(max(0, sl.start - 1), sl.stop + 1)  # and the soft edge either side
             out = out.copy() if out is ink else out
             out[span] = np.maximum(ink[span] - level[span, None], 0)
     return out
+
+
+def _box_rows(mask: np.ndarray) -> np.ndarray:
+    """Boolean per row: the top or bottom of a printed box (`_box_lines`) runs there. Printed as
+    light as a tint band and as thick, a box's top and bottom were flattened as bands, and its
+    walls, left standing alone, read as 1s between the digits of a form's cells."""
+    return _box_lines(*pieces(mask)).mean(axis=1) >= 0.5
 
 
 def _line_ink(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -292,16 +317,14 @@ def _line_ink(mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
     cutting them cut every stroke across them, and the digits fell apart into tops and bottoms."""
     out = np.zeros_like(mask)
     w = mask.shape[1]
-    runs = None
-    groups, _ = ndi.label(rows)
-    for sl in ndi.find_objects(groups):
-        pieces, k = ndi.label(mask[sl], structure=np.ones((3, 3)))
-        if k and max(s[1].stop - s[1].start for s in ndi.find_objects(pieces)) >= 0.7 * w:
+    long = None
+    for sl in runs(rows):
+        if max((s[1].stop - s[1].start for s in pieces(mask[sl])[1]), default=0) >= 0.7 * w:
             out[sl] = mask[sl]
             continue
-        if runs is None:  # a tenth of the width: a line's firm stretches; a stroke crosses the rows far shorter
-            runs = dilate_mask(horizontal_runs(mask, max(5, round(0.1 * w))), np.ones((3, 1)))
-        out[sl] = mask[sl] & runs[sl]
+        if long is None:  # a tenth of the width: a line's firm stretches; a stroke crosses the rows far shorter
+            long = dilate_mask(horizontal_runs(mask, max(5, round(0.1 * w))), np.ones((3, 1)))
+        out[sl] = mask[sl] & long[sl]
     return out
 
 
@@ -315,8 +338,7 @@ def _bars(faint: np.ndarray, mask: np.ndarray, rows: np.ndarray) -> np.ndarray:
     if not rest.any():
         return out
     pen = 2 * percentile(distance_inside(rest)[rest], 90)  # the width of the thick strokes
-    groups, _ = ndi.label(rows)
-    for sl in ndi.find_objects(groups):
+    for sl in runs(rows):
         thick = float(np.median(faint[sl].sum(axis=0)))  # per column: a tilted line is thin in each
         if thick >= 0.75 * pen:
             out[sl] = True

@@ -16,7 +16,6 @@ import math
 
 import cv2
 import numpy as np
-from scipy import ndimage as ndi
 
 from .images import resize
 from .morphology import dilate, dilate_disk, dilate_mask, distance_inside, erode_disk
@@ -85,7 +84,7 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
     sh, sw = small.shape
     top, left = (CANVAS - sh) // 2, (CANVAS - sw) // 2
     out[top:top + sh, left:left + sw] = small
-    cy, cx = ndi.center_of_mass(out)
+    cy, cx = centre_of_mass(out)
     # MNIST's centres of mass sit at (14.0, 14.0) in pixel-index coordinates (measured on its
     # training set), half a pixel below and right of the geometric centre (13.5).
     dy, dx = int(round(MNIST_CENTRE - cy)), int(round(MNIST_CENTRE - cx))
@@ -94,6 +93,15 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
     dx = int(np.clip(dx, -left, CANVAS - left - sw))
     out = np.roll(out, (dy, dx), axis=(0, 1))
     return out, (int(x0), int(y0), int(x1), int(y1))
+
+
+def centre_of_mass(image: np.ndarray) -> tuple[float, float]:
+    """(row, column) of the centre of mass of a 2-D image, exactly as ndimage.center_of_mass
+    gives it: float64 moments over the image's own sum."""
+    total = image.sum()
+    rows = np.arange(image.shape[0], dtype=np.float64)[:, None]
+    cols = np.arange(image.shape[1], dtype=np.float64)[None, :]
+    return float((image * rows).sum() / total), float((image * cols).sum() / total)
 
 
 def line_slope(ink: np.ndarray, mask: np.ndarray) -> float:

@@ -16,10 +16,10 @@ from typing import Callable, TypeVar
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage as ndi
 
 from .errors import DigitrecError
 from .images import load_reduced, luma, resize, to_rgb
+from .labelling import maxima, mean3, pieces
 from .morphology import closing, dilate_mask, median3, opening, ring_max, ring_min
 from .stats import otsu, percentile
 
@@ -199,13 +199,12 @@ def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int
     paper. Marks that touch the image's edge (a table, a page's edge, a shadow) are not writing."""
     h, w = work.shape[:2]
     ring = np.concatenate([work[0], work[-1], work[:, 0], work[:, -1]])
-    dist = ndi.uniform_filter(_colour_distance(work, np.median(ring, axis=0)), 3)  # noise averaged out
-    labels, n = ndi.label(dist > 0.5 * dist.max(), structure=np.ones((3, 3)))
-    slices = ndi.find_objects(labels)
+    dist = mean3(_colour_distance(work, np.median(ring, axis=0)))  # noise averaged out
+    labels, slices = pieces(dist > 0.5 * dist.max())
     inner = [i for i, (sy, sx) in enumerate(slices) if sy.start > 0 and sx.start > 0 and sy.stop < h and sx.stop < w]
     if not inner:
         return None
-    peaks = ndi.maximum(dist, labels, np.arange(1, n + 1))
+    peaks = maxima(dist, labels, len(slices))
     sy, sx = slices[max(inner, key=lambda i: peaks[i])]
     size = sy.stop - sy.start
     row = [slices[i] for i in inner if slices[i][0].start < sy.stop + size and slices[i][0].stop > sy.start - size]
@@ -429,9 +428,8 @@ def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
     faint = ink > limit
     if faint.mean(axis=1).max() < 0.5 or faint.mean(axis=0).max() < 0.5:
         return ink  # no line spans half the picture either way: no box (and no labelling, for most photos)
-    labels, _ = ndi.label(faint, structure=np.ones((3, 3)))  # not empty: a line spans half the picture
+    labels, slices = pieces(faint)  # not empty: a line spans half the picture
     # The box (with whatever touches it) is the piece that spans most: specks beyond it are not.
-    slices = ndi.find_objects(labels)
     biggest = int(np.argmax([(y.stop - y.start) * (x.stop - x.start) for y, x in slices])) + 1
     sy, sx = slices[biggest - 1]
     r0, r1, c0, c1 = sy.start, sy.stop, sx.start, sx.stop

@@ -431,6 +431,15 @@ def printed_ink(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(v) for v in (rng.uniform(30, 90), rng.uniform(30, 90), rng.uniform(30, 140)))
 
 
+def dropout_ink(rng: np.random.Generator) -> tuple[int, int, int]:
+    """A form's dropout colour, RGB: the light blue, red or green that forms print their boxes in so
+    that a scanner can drop them, as light as a band of tint or lighter than the pen by half."""
+    light = {"blue": ((110, 170), (160, 210), (215, 250)), "red": ((215, 250), (110, 170), (110, 170)),
+             "green": ((120, 170), (185, 225), (130, 180))}
+    hue = ("blue", "red", "green")[int(rng.integers(3))]
+    return tuple(int(rng.uniform(*span)) for span in light[hue])
+
+
 def _cut_from_cells(img: Image.Image, cell: Box, t: int, colour: tuple, rng: np.random.Generator) -> Image.Image:
     """One cell of a row of printed cells cut out with a sliver of its neighbours: its top and bottom
     run on to the cut's sides, and past each wall lies a strip of the next cell's paper. Half the

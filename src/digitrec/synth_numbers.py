@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .synth import Box, StyleConfig, as_numpy, ink_on_paper, place_digit, printed_ink, printed_line_width
+from .synth import Box, StyleConfig, as_numpy, dropout_ink, ink_on_paper, place_digit, printed_ink, printed_line_width
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
 
 SPACINGS = ("gap", "touching", "overlapping")
-FIELDS = ("boxes", "comb")
+FIELDS = ("boxes", "comb", "dropout")
 
 
 def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: str = "gap",
@@ -210,8 +210,9 @@ def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
 def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Generator) -> Image.Image:
     """`img` with a form's field printed around the digits in `boxes` (written with a clear gap):
     "boxes", a row of closed cells, one digit to a cell, its walls midway between the digits; or
-    "comb", a baseline with ticks a third to a half of a cell's height standing on it. The lines
-    are 1-3 px (heavier on big scans), in a printing ink's dark grey or blue."""
+    "comb", a baseline with ticks a third to a half of a cell's height standing on it; or "dropout",
+    the cells printed in a form's light dropout colour (`synth.dropout_ink`). The lines are 1-3 px
+    (heavier on big scans), in a printing ink's dark grey or blue unless dropout."""
     if field not in FIELDS:
         raise ValueError(f"field must be one of {FIELDS}, got {field!r}")
     img = img.convert("RGB")
@@ -221,10 +222,11 @@ def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Gene
     walls = [boxes[0][0] - h * rng.uniform(0.1, 0.25)] + [(a[2] + b[0]) / 2 for a, b in zip(boxes, boxes[1:])] + [
         boxes[-1][2] + h * rng.uniform(0.1, 0.25)]
     t, colour = printed_line_width(h, rng), printed_ink(rng)
+    colour = dropout_ink(rng) if field == "dropout" else colour
     draw = ImageDraw.Draw(img)
     draw.line([(walls[0], y1), (walls[-1], y1)], fill=colour, width=t)
-    tick = y0 if field == "boxes" else y1 - (y1 - y0) * rng.uniform(0.33, 0.5)
-    if field == "boxes":
+    tick = y1 - (y1 - y0) * rng.uniform(0.33, 0.5) if field == "comb" else y0
+    if field != "comb":
         draw.line([(walls[0], y0), (walls[-1], y0)], fill=colour, width=t)
     for x in walls:
         draw.line([(x, tick), (x, y1)], fill=colour, width=t)
