@@ -259,3 +259,21 @@ def test_salt_and_pepper_noise_leaves_the_paper_paper():
     assert polarity == "dark-on-light"
     assert np.median(ink) < 0.02 and np.median(ink[30:90, 71:75]) > 0.8
 
+
+
+def test_a_box_printed_lighter_than_the_paper_in_one_colour_leaves_its_cells_paper():
+    # Grey paper and a row of cells printed in a form's light dropout blue: darker than the paper in
+    # red, lighter in blue. In cells narrower than the paper's window (15 px here) and between the
+    # outer walls and the picture's edges, the blue channel's closing took the line's blue for the
+    # paper, and the paper there read as ink (0.28: with the walls, a row of thick 1s).
+    paper, line = np.array([0.66, 0.66, 0.66], np.float32), np.array([0.55, 0.75, 0.92], np.float32)
+    rgb = np.tile(paper, (60, 84, 1))
+    for x in range(5, 80, 14):  # walls 2 px, cells 12 px inside
+        rgb[10:50, x:x + 2] = line
+    rgb[10:12, 5:77] = rgb[48:50, 5:77] = line
+    rgb[20:40, 25:27] = 0.15  # a 1 in the second cell
+    ink, polarity = ink_map(rgb)
+    assert polarity == "dark-on-light"
+    cells = ~ndi.binary_dilation((rgb != paper).any(axis=2), iterations=1)  # away from the lines and the 1
+    assert ink[cells].max() < 0.05
+    assert ink[25:35, 25:27].min() == pytest.approx((0.66 - 0.15) / 0.66, abs=0.01)  # darkening against the real paper

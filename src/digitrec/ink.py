@@ -319,7 +319,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
     lo, hi = percentile(lum, 0.3), percentile(lum, 99.7)
     polarity = "dark-on-light" if luma(paper) >= (lo + hi) / 2 else "light-on-dark"
     k = max(5, round(window * min(h, w))) | 1
-    ink = _ink_against_paper(rgb, polarity, k)
+    ink = _ink_against_paper(rgb, polarity, k, paper)
     # A stroke wider than the window (a thick marker's digit cropped small) is taken for paper in its
     # middle, leaving a hole where the ink is darkest: then the window is twice as wide (half the
     # short side; the whole picture would take a shadow or a dark table beyond the paper for ink).
@@ -328,7 +328,7 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
         far = dist > 0.7 * float(dist.max())  # the colours furthest from the paper: the ink's core
         holes = far & (ink < 0.3 * percentile(ink[far], 90))
         if holes.sum() > 0.05 * far.sum():
-            ink = _ink_against_paper(rgb, polarity, (2 * k) | 1)
+            ink = _ink_against_paper(rgb, polarity, (2 * k) | 1, paper)
     return ink, polarity
 
 
@@ -343,12 +343,13 @@ def _despeckled(rgb: np.ndarray, polarity: str) -> np.ndarray:
     return median3(rgb) if lone.mean() > SPECKS else rgb
 
 
-def _ink_against_paper(rgb: np.ndarray, polarity: str, k: int) -> np.ndarray:
+def _ink_against_paper(rgb: np.ndarray, polarity: str, k: int, paper: np.ndarray) -> np.ndarray:
     """Ink strength (H, W), float32: each pixel's departure from the paper under it, the paper being
-    a grey closing (opening for light ink) of the picture (`_despeckled`) with a k x k window."""
+    a grey closing (opening for light ink) of the picture (`_despeckled`, `_as_paper_lit`) with a
+    k x k window. `paper`: the paper's colour (RGB)."""
     base = _despeckled(rgb, polarity)
     if polarity == "dark-on-light":
-        field = closing(base, k)
+        field = closing(_as_paper_lit(base, paper), k)
         ink = (field - rgb) / np.maximum(field, 0.15)  # relative darkening, per channel
     else:
         field = opening(base, k)
@@ -356,6 +357,20 @@ def _ink_against_paper(rgb: np.ndarray, polarity: str, k: int) -> np.ndarray:
     ink = np.clip(ink, 0, None)
     ink = np.maximum(np.maximum(ink[..., 0], ink[..., 1]), ink[..., 2])  # the channel where the ink stands out most
     return ink.astype(np.float32)
+
+
+def _as_paper_lit(rgb: np.ndarray, paper: np.ndarray) -> np.ndarray:
+    """`rgb` as the paper would look under each pixel's light, at most: the paper's colour scaled by
+    the least of the pixel's channels relative to it. Paper under any light is the paper's colour
+    scaled (a pixel of it stays as it is), but a colour lighter than the paper in one channel, a
+    form's light-blue box on grey paper in blue, would lift the closing's paper above the real
+    paper all round it, in a cell narrower than the window everywhere, and the paper would read as
+    ink. Channels the paper barely has (under 0.25) do not judge: their noise is most of them."""
+    judge = paper >= 0.25
+    if not judge.any():
+        return rgb
+    lit = np.min(rgb[..., judge] / paper[judge], axis=-1, keepdims=True)  # (H, W, 1)
+    return np.minimum(rgb, lit * paper).astype(np.float32)
 
 
 def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
