@@ -67,6 +67,10 @@ def _write(tmp_path, name, data):
     pytest.param(lambda t: _write(t, "notes.png", b"this is a text file, not a picture\n"), ["not an image"],
                  id="text-file"),
     pytest.param(lambda t: b"\x00\x01 not an image at all" * 10, ["not an image"], id="junk-bytes"),
+    # A scan saved as a PDF (Pillow writes PDFs but cannot read them), a drawing as SVG: say what to do.
+    pytest.param(lambda t: _write(t, "scan.pdf", _pdf_bytes()), ["scan.pdf", "PDF", "PNG"], id="pdf"),
+    pytest.param(lambda t: _write(t, "seven.svg", b'<?xml version="1.0"?>\n<svg xmlns="http://www.w3.org/2000/svg"/>'),
+                 ["SVG", "PNG"], id="svg"),
     pytest.param(lambda t: _write(t, "half.png", _truncated("PNG")), ["complete"], id="truncated-png"),
     pytest.param(lambda t: _write(t, "half.jpg", _truncated("JPEG")), ["complete"], id="truncated-jpeg"),
     # Cut inside its header: PIL's header reader then fails with an OSError of its own.
@@ -98,6 +102,10 @@ def test_bad_input_raises_image_error_with_a_clear_message(make, words, tmp_path
     assert "\n" not in msg and len(msg) < 300
     for w in words:
         assert w in msg, msg
+
+
+def _pdf_bytes() -> bytes:
+    return png_bytes(draw_zero().convert("RGB"), "PDF")
 
 
 def _closed(f):

@@ -134,12 +134,23 @@ def _open_file(source) -> Image.Image:
                     raise
                 img = _open_heif(data, name)
     except UnidentifiedImageError:
-        raise ImageError(_named(name, _NOT_AN_IMAGE)) from None
+        raise ImageError(_named(name, _not_an_image(data))) from None
     except (Image.DecompressionBombWarning, Image.DecompressionBombError) as e:
         raise ImageError(_named(name, f"refused, {_reason(e)}")) from None
     except (OSError, SyntaxError, ValueError, EOFError) as e:
         raise ImageError(_named(name, f"cannot read the image ({_reason(e)}); is the file complete?")) from None
     return img
+
+
+def _not_an_image(data: bytes) -> str:
+    """Why `data` is not an image Pillow reads, and what to do, for the documents users mistake for one."""
+    head = data[:1024].lstrip().lower()
+    if head.startswith(b"%pdf-"):
+        return ("a PDF document, not an image: render its page as one first, e.g. `pdftoppm -png -r 300 "
+                "scan.pdf page` (poppler-utils), or export it as PNG from the viewer")
+    if head.startswith(b"<svg") or (head.startswith(b"<?xml") and b"<svg" in head):
+        return "an SVG drawing, not a picture of pixels: export it as PNG first"
+    return _NOT_AN_IMAGE
 
 
 def _heif(data: bytes) -> bool:
