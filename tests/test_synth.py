@@ -255,3 +255,17 @@ def test_a_cell_cut_from_a_row_of_cells_shows_its_neighbours(digits):
         walls = np.flatnonzero(dark.mean(0) > 0.6)
         runs += across.size > 0 and walls.size > 0 and walls.min() > 0 and walls.max() < cell.shape[1] - 1
     assert runs >= 7, runs
+
+
+def test_a_cell_printed_in_a_dropout_colour_is_coloured_where_the_paper_is_grey(digits):
+    from digitrec.synth import frame_digit, render_digit_with_box
+
+    x, _ = digits
+    coloured = 0
+    for i in range(10):
+        img, box = render_digit_with_box(x[i], np.random.default_rng(i))
+        cell = np.asarray(frame_digit(img, box, "dropout", np.random.default_rng(i)).convert("RGB"), np.int16)
+        spread = cell.max(axis=2) - cell.min(axis=2)  # a light blue, red or green stands out of grey paper by hue
+        rows, cols = (spread > 40).mean(axis=1), (spread > 40).mean(axis=0)
+        coloured += rows.max() > 0.6 and cols.max() > 0.6  # the cell's top or bottom, and a wall
+    assert coloured >= 7, coloured

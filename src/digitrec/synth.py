@@ -360,7 +360,7 @@ def _grown(box: Box, by: int, size: tuple[int, int]) -> Box:
     return max(0, x0 - by), max(0, y0 - by), min(size[0], x1 + by), min(size[1], y1 + by)
 
 
-FRAMES = ("photo", "tight", "box", "comb", "cells", "marker", "upscaled", "negative")
+FRAMES = ("photo", "tight", "box", "comb", "cells", "dropout", "marker", "upscaled", "negative")
 
 
 def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
@@ -368,7 +368,8 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     digit, touching the image's edges, as cut from a postal-code field), "box" (inside a printed
     box, 1-3 px lines close to the digit or touching it, cut from the form with a little beyond),
     "comb" (a form's comb field: a baseline and ticks either side, no top), "cells" (one of a row
-    of printed cells, cut with a sliver of the cells either side), "marker" (written with
+    of printed cells, cut with a sliver of the cells either side), "dropout" (the same, the cells printed
+    in a form's light dropout colour, `dropout_ink`), "marker" (written with
     a thick marker, strokes about a sixth to a quarter of the digit's height, cropped tight), "upscaled"
     (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight), "negative" (light ink on a
     dark ground, cropped tight: a dark-mode canvas, chalk on a board, a negative scan; the ink is
@@ -405,8 +406,8 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     # picture's edge, the box comes closer to it).
     left, top = max(0, x0 - margin - t), max(0, y0 - margin - t)
     right, bottom = min(img.width - 1, x1 + margin + t), min(img.height - 1, y1 + margin + t)
-    colour = printed_ink(rng)
-    if frame == "cells":
+    colour = dropout_ink(rng) if frame == "dropout" else printed_ink(rng)
+    if frame in ("cells", "dropout"):
         return _cut_from_cells(img, (left, top, right, bottom), t, colour, rng)
     draw = ImageDraw.Draw(img)
     if frame == "box":
