@@ -306,7 +306,8 @@ def test_an_unsure_or_disputed_reading_is_the_vote_of_every_reader_on_the_strip_
     from digitrec.framing import frame_strip
     from digitrec.images import resize
     from digitrec.ctc import decode
-    from digitrec.ink import clean_document, find_ink
+    from digitrec.ink import find_ink
+    from digitrec.printed import clean_document
     from digitrec.read import READ_FIT, SURE, VOTE_SCALES
     from digitrec.writing import line_pieces
 

@@ -106,7 +106,8 @@ def test_the_shipped_reader_onnx_export_is_the_shipped_reader(mnist, name):
     # number map), and the same log-probabilities at any width.
     onnx = pytest.importorskip("onnx")
     from digitrec.framing import frame_strip
-    from digitrec.ink import clean_document, find_ink
+    from digitrec.ink import find_ink
+    from digitrec.printed import clean_document
     from digitrec.read import READ_FIT
     from digitrec.writing import line_pieces
     from digitrec.synth_numbers import iter_number_set

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from digitrec.ink import clean_document, find_ink
+from digitrec.ink import find_ink
+from digitrec.printed import clean_document
 from digitrec.read import PAGE_FIT
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import iter_page_set

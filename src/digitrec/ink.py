@@ -6,7 +6,8 @@ measure ink as colour distance from the paper, with the paper's colour estimated
 shadows and uneven light cancel out, in either polarity and any ink colour (`ink_map`). When
 nothing is found in a shrunk image, it is looked at again more finely, then zoomed in on its
 strongest marks (`find_ink`). Printed things behind the writing (a check's security pattern, a
-form's box) can be wiped from the ink first (`clean_document`, `drop_box_edges`).
+form's box) can be wiped from the ink first: `find_ink`'s `clean` (`printed.clean_document`,
+`printed.drop_box_edges`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ from PIL import Image
 from .errors import DigitrecError
 from .images import load_reduced, luma, resize, to_rgb
 from .labelling import maxima, mean3, pieces
-from .morphology import closing, dilate_mask, median3, opening, ring_max, ring_min
+from .morphology import closing, median3, opening, ring_max, ring_min
+from .printed import run_from_edge
 from .stats import otsu, percentile
 
 FINER = 4  # when nothing is found in a shrunk image, look again at this many times the resolution
@@ -74,7 +76,7 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
              wide_strokes: bool = False, window: float = 0.25, least: int = 0) -> tuple[Ink, T]:
     """Decode `source` (or take it as `decode` gave it), measure its ink at the largest resolution
     that fits `fit` (width, height), and return it with what `pick(ink)` finds there (a digit's mask,
-    a line's pieces). `clean`, if given, is applied to the ink first (`drop_fine_texture` for
+    a line's pieces). `clean`, if given, is applied to the ink first (`printed.clean_document` for
     documents). `margin` adds that share of the long side of paper all round first (`with_margin`):
     a digit cropped tight, touching the image's edges, then has paper around it as every photo does.
     `wide_strokes` and `window`: see `ink_map`. `least`: a picture less tall than this is enlarged
@@ -276,13 +278,13 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
 def _between_sides(line_class: np.ndarray, thin: int) -> float:
     """The share of a row's pixels in the line's class between a box's two sides: a row that starts
     and ends with a thin run of that class (the perpendicular sides, a large share of a tiny
-    picture's row; each may start a pixel in, past paper beyond the box: `_run_from_edge`) is
+    picture's row; each may start a pixel in, past paper beyond the box: `printed.run_from_edge`) is
     measured between them, where they leave at least half of it; any other row gives 1. So does a
     row under 16 px: a digit cropped that small can be ringed by its own stroke."""
     m = len(line_class)
     if m < 16 or line_class.all():
         return 1.0
-    (s0, a), (s1, b) = _run_from_edge(line_class), _run_from_edge(line_class[::-1])
+    (s0, a), (s1, b) = run_from_edge(line_class), run_from_edge(line_class[::-1])
     start, stop = s0 + a, m - s1 - b
     if not (0 < a <= thin and 0 < b <= thin and start + m - stop <= m / 2):
         return 1.0
@@ -371,127 +373,3 @@ def _as_paper_lit(rgb: np.ndarray, paper: np.ndarray) -> np.ndarray:
         return rgb
     lit = np.min(rgb[..., judge] / paper[judge], axis=-1, keepdims=True)  # (H, W, 1)
     return np.minimum(rgb, lit * paper).astype(np.float32)
-
-
-def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
-    """The ink without lines finer than the pen: a check's printed security pattern, paper grain.
-
-    A grey opening with an s x s square wipes out every line narrower than s px and keeps strokes
-    that are wider; s grows (2, then 3) while the pen survives it. A pattern is fainter than the
-    pen: when what an opening would wipe out is as strong as what it keeps, it is the pen itself
-    (a fine ballpoint, a pixel-wide drawing), and the ink is kept as the smaller opening left it."""
-    for size in (2, 3):
-        if min(ink.shape) < 4 * size or ink.max() <= 0:
-            break
-        opened = opening(ink, size)
-        firm = ink > otsu(ink)
-        wiped = firm & (opened < 0.5 * ink)
-        kept = firm & ~wiped
-        if not kept.any():
-            break
-        if wiped.sum() > 0.1 * firm.sum() and np.median(ink[wiped]) > 0.75 * np.median(ink[kept]):
-            break
-        ink = opened
-    return ink
-
-
-def drop_box_sides(ink: np.ndarray, limit: float | None = None) -> np.ndarray:
-    """The ink without the printed sides of a field's box at the image's left and right edges.
-
-    A field cut from a form or a check keeps the box's vertical sides; written digits touch them,
-    so they are not pieces of their own, and they read as a 1. A column near a side edge (its
-    outer eighth) that ink covers over 95% of the height, allowing a lean of a pixel, is
-    such a side: it is wiped, with a pixel either side. (Printed rules are often fainter than the
-    pen, so faint ink counts, as for ruled lines in `ink_components`: above `limit`, by default
-    half of Otsu's threshold.)"""
-    h, w = ink.shape
-    if min(h, w) < 8 or ink.max() <= 0:
-        return ink
-    faint = ink > (0.5 * otsu(ink) if limit is None else limit)
-    cover = dilate_mask(faint, np.ones((1, 3))).mean(axis=0)  # (w,)
-    side = max(2, w // 8)
-    out = ink.copy()
-    for cols in (np.arange(side), np.arange(w - side, w)):
-        hit = cols[cover[cols] >= 0.95]
-        if hit.size:
-            out[:, max(0, hit.min() - 1):hit.max() + 2] = 0
-    return out
-
-
-def drop_box_edges(ink: np.ndarray) -> np.ndarray:
-    """`drop_box_sides` across and down: a digit's cell cut from a form keeps all four sides of its
-    box (on generated boxed digits, from validation digits: 0.950 -> 0.963 read). A closed box cut
-    with paper beyond it goes first (`_drop_closed_box`). Faint ink is measured once, on the ink as given."""
-    if min(ink.shape) < 8 or ink.max() <= 0:
-        return ink
-    limit = 0.5 * otsu(ink)
-    return drop_box_sides(drop_box_sides(_drop_closed_box(ink, limit), limit).T, limit).T
-
-
-def _drop_closed_box(ink: np.ndarray, limit: float) -> np.ndarray:
-    """The ink without a printed box that encloses it, where the box was cut with paper beyond it.
-
-    `drop_box_sides` measures a side against the image's height, so a box that does not reach the
-    image's edges (a cell cut with a margin) keeps its sides. Here the sides are measured against
-    the extent of the piece of ink that spans most (the box, with whatever touches it; not specks
-    of noise beyond it), and only a closed box counts: four lines, one along each edge of that
-    extent, each covering 95% of it (a comb field has no top, and its ticks stop half way down, so
-    it is left to the rule above). A box's four lines are printed alike, so each is wiped from
-    where it starts, as thick as the thinnest of them, and a digit's bar that runs along one is
-    kept (where it crosses one, the line's rows go with it). A digit that is all that was found (a
-    square 0) is not wiped: a tenth of the ink must stay. Ink above `limit` counts (`drop_box_sides`)."""
-    faint = ink > limit
-    if faint.mean(axis=1).max() < 0.5 or faint.mean(axis=0).max() < 0.5:
-        return ink  # no line spans half the picture either way: no box (and no labelling, for most photos)
-    labels, slices = pieces(faint)  # not empty: a line spans half the picture
-    # The box (with whatever touches it) is the piece that spans most: specks beyond it are not.
-    biggest = int(np.argmax([(y.stop - y.start) * (x.stop - x.start) for y, x in slices])) + 1
-    sy, sx = slices[biggest - 1]
-    r0, r1, c0, c1 = sy.start, sy.stop, sx.start, sx.stop
-    if min(r1 - r0, c1 - c0) < 8:
-        return ink
-    sub = labels[sy, sx] == biggest
-    across = dilate_mask(sub, np.ones((3, 1))).mean(axis=1) >= 0.95  # per row, allowing a pixel of lean
-    down = dilate_mask(sub, np.ones((1, 3))).mean(axis=0) >= 0.95
-    # Ink in each row (column) besides the lines the other way, a pixel of blur either side.
-    rows_ink = (sub & (np.convolve(down, [1, 1, 1], "same") == 0)).any(axis=1)
-    cols_ink = (sub & (np.convolve(across, [1, 1, 1], "same") == 0)[:, None]).any(axis=0)
-    runs = [_side_from_edge(line, ink_beyond) for line, ink_beyond in  # (start, length)
-            ((across, rows_ink), (across[::-1], rows_ink[::-1]), (down, cols_ink), (down[::-1], cols_ink[::-1]))]
-    t = min(length for _, length in runs)  # the line, and a row inside it (the dilation's): its blurred inner edge
-    if t == 0:
-        return ink
-    (top, _), (bottom, _), (left, _), (right, _) = runs
-    out = ink.copy()
-    out[r0 + top:r0 + top + t], out[r1 - bottom - t:r1 - bottom] = 0, 0
-    out[:, c0 + left:c0 + left + t], out[:, c1 - right - t:c1 - right] = 0, 0
-    return out if (out > limit).sum() >= 0.1 * faint.sum() else ink
-
-
-def _side_from_edge(covered: np.ndarray, ink: np.ndarray) -> tuple[int, int]:
-    """`_run_from_edge`, or where a box is one of a row of cells cut with a sliver of its
-    neighbours, its wall standing in from the edge (in the outer quarter) with no `ink` (bool per
-    row) beyond it but the top and bottom running on."""
-    start, length = _run_from_edge(covered)
-    if length:
-        return start, length
-    hits = np.flatnonzero(covered[:len(covered) // 4])
-    if not hits.size or ink[:hits[0]].any():
-        return 0, 0
-    gaps = np.flatnonzero(~covered[hits[0]:])
-    return int(hits[0]), int(gaps[0]) if gaps.size else len(covered) - int(hits[0])
-
-
-def _run_from_edge(covered: np.ndarray) -> tuple[int, int]:
-    """Where the first run of `covered` rows (bool per row, from an edge) starts, in the first two
-    (a speck beyond a line can stretch the extent by a row), and how long it is; (0, 0) if none."""
-    start = 0 if covered[0] else 1
-    if not covered[start]:
-        return 0, 0
-    gaps = np.flatnonzero(~covered[start:])
-    return start, int(gaps[0]) if gaps.size else len(covered) - start
-
-
-def clean_document(ink: np.ndarray) -> np.ndarray:
-    """A document's ink without what was printed on it: fine patterns, a box's sides (for `find_ink`'s `clean`)."""
-    return drop_box_sides(drop_fine_texture(ink))

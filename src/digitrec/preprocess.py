@@ -25,8 +25,9 @@ import numpy as np
 from .components import ink_components
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image
-from .ink import NoDigitFound, decode, drop_box_edges, find_ink
+from .ink import NoDigitFound, decode, find_ink
 from .morphology import dilate_mask
+from .printed import drop_box_edges
 
 # Long side of a digit's working resolution: ample for a 20 px result, cheap to filter. Validation
 # digits read alike from 96 to 192 (benchmarks/work_side.py); the real user digits hold down to 144

@@ -49,10 +49,11 @@ from .ctc import CLASSES, DIGITS, MARKS, STRIDE, Decoded, decode
 from .errors import DigitrecError
 from .framing import MARGIN, frame_like_mnist, frame_strip
 from .images import describe, load_image, rereadable, resize
-from .ink import Ink, NoDigitFound, clean_document, find_ink
+from .ink import Ink, NoDigitFound, find_ink
 from .model_file import SHIPPED_READERS, Checkpoint, normalise, shipped_path
 from .onnx_model import load_onnx
 from .predict import Recogniser, load_onnx_model, onnx_file, softmax
+from .printed import clean_document
 from .writing import digit_boxes, line_pieces, lines_of_writing, reading_order
 
 READ_FIT = (2400, 160)  # working (width, height): ample for digits (framed 20 px tall), cheap to filter
