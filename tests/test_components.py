@@ -168,6 +168,27 @@ def test_a_row_of_cells_printed_lighter_than_the_pen_leaves_no_wall_standing(lin
     assert kept[32:88, 210:232].sum() > 250  # the leaning stroke
 
 
+def test_a_row_of_cells_broken_at_the_threshold_is_still_a_box():
+    # Printed in a light dropout colour, the cells' lines lie about the threshold: above it in
+    # stretches, below between, so no piece of them is a box (nor a wall standing alone). In the
+    # faint ink they are one box again, and they go; the digits stay.
+    ink = np.zeros((120, 400), np.float32)  # the cells not across the picture: no ruled lines
+    ink[15:17, 10:320] = ink[100:102, 10:320] = 0.42
+    for x in (10, 70, 130, 190, 250, 318):
+        ink[15:102, x:x + 2] = 0.42
+    faint = (np.arange(400) // 12) % 2 == 1  # every other 12 px of the top and bottom
+    ink[15:17, faint] = ink[100:102, faint] = 0.13  # under the threshold's hysteresis, over half of it
+    ink[45:70, :] = np.where(ink[45:70, :] > 0, 0.13, 0)  # the walls' middles
+    for x, (y0, y1) in zip((35, 95, 155, 215), [(30, 90), (38, 84), (24, 94), (33, 78)]):  # written: no two alike
+        ink[y0:y1, x:x + 6] = 0.9
+    kept = _kept(ink_components(ink))
+    assert not kept[:, :30].any() and not kept[:, 225:].any() and kept.sum() > 0  # the first wall, the last cells' walls and lines
+    for x in (70, 130, 190):
+        assert not kept[20:98, x:x + 2].any(), x
+    for x in (35, 95, 155, 215):
+        assert kept[40:78, x:x + 6].all(), x
+
+
 def test_upright_strokes_that_do_not_start_and_end_alike_are_writing():
     # Written 1s stand upright too, but no two start and end on the same rows as printed walls do.
     ink = np.zeros((120, 330), np.float32)

@@ -24,6 +24,7 @@ WALL_ALIGN = 2  # px within which a row of printed cells' walls start and end al
 BAND_UNDER, BAND_UNDER_ONE = 0.6, 0.45
 FAINT = 0.5  # a lighter pen's digit counts down to this fraction of the threshold (`_faint_digits`)
 HYSTERESIS = 0.7  # faint ink down to this fraction of the threshold counts if it touches firm ink
+FAINT_LINE = 0.5  # a printed box's lines are looked for down to this fraction of the threshold when not found above it
 
 
 @dataclass
@@ -81,6 +82,10 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
             cut &= ink > 1.5 * float(np.median(ink[lines]))
     labels, slices = pieces(mask)
     box = _box_lines(labels, slices)
+    if not box.any() and not one_digit:
+        # A box printed light (a form's dropout colour) lies near the threshold, broken into pieces
+        # that are no box each: its lines are looked for in the faint ink, where it is whole.
+        box = _box_lines(*pieces(ink > FAINT_LINE * threshold)) & mask
     if box.any():
         mask &= ~box
         labels, slices = pieces(mask)
