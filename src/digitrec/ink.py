@@ -372,4 +372,4 @@ def _as_paper_lit(rgb: np.ndarray, paper: np.ndarray) -> np.ndarray:
     if not judge.any():
         return rgb
     lit = np.min(rgb[..., judge] / paper[judge], axis=-1, keepdims=True)  # (H, W, 1)
-    return np.minimum(rgb, lit * paper).astype(np.float32)
+    return np.minimum(rgb, lit * paper).astype(np.float32, copy=False)  # float32 already, unless paper was not
