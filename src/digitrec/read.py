@@ -69,6 +69,7 @@ PAGE_FIT = (1600, 1600)
 # window; one digit's picture takes a quarter): a page's writing is small in it, while a field shaded
 # grey on a white form, or a check on a scanner's white bed, is larger than that, and stays paper.
 PAGE_WINDOW = 1 / 16
+PAPER_STEP = 0.1  # a line's cut stops at a change of paper this large (grey, 0-1): `_margin_on_its_paper`
 SMALL_LINE = 0.2  # a line under this share of a shrunk picture's height is read again from the source
 # An unsure reading is read again from the strip squeezed and stretched sideways, by every reader,
 # and the readings vote: a wide digit read as two, or two narrow ones read as one, rarely survives
@@ -219,9 +220,7 @@ class NumberReader:
         """The number along one line whose ink lies in `box` of `img` (source pixels): cut out with a
         third of its height as margin (the strokes' faint ends, little of the next line) and read
         there, its boxes back in `img`'s pixels."""
-        x0, y0, x1, y1 = box
-        pad = max(2, (y1 - y0) // 3)
-        crop = (max(0, x0 - pad), max(0, y0 - pad), min(img.width, x1 + pad), min(img.height, y1 + pad))
+        crop = _margin_on_its_paper(img, box, max(2, (box[3] - box[1]) // 3))
         return _moved(self._read(img.crop(crop), label, again=False), crop[0], crop[1])
 
     def _read_line(self, found: Ink, masks: list[np.ndarray], line: np.ndarray, label: str) -> Reading:
@@ -295,6 +294,32 @@ def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The box (x0, y0, x1, y1) of a mask's pixels."""
     ys, xs = np.nonzero(mask)
     return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+
+
+def _margin_on_its_paper(img: Image.Image, box: tuple[int, int, int, int], pad: int) -> tuple[int, int, int, int]:
+    """`box` (x0, y0, x1, y1) grown by up to `pad` on every side, within `img`, but not past the
+    edge of the paper its line is written on: a margin stops where another paper starts, rows
+    (columns) whose median grey is PAPER_STEP or more from the box's own edge's from there to the
+    margin's end (a check's grey ending on a scanner's white bed, a form's shaded field on white;
+    not a ruled line, with the paper past it). The cut's border is where `read`
+    measures the paper, and a white margin round a grey check made its whole printed pattern ink."""
+    x0, y0, x1, y1 = box
+    outer = (max(0, x0 - pad), max(0, y0 - pad), min(img.width, x1 + pad), min(img.height, y1 + pad))
+    grey = np.asarray(img.crop(outer).convert("L"), dtype=np.float32) / 255
+    ix0, iy0, ix1, iy1 = x0 - outer[0], y0 - outer[1], x1 - outer[0], y1 - outer[1]  # the box in the crop
+    rows, cols = grey[:, ix0:ix1], grey[iy0:iy1]
+    # Each side: the box's edge, and the margin past it as lines running outwards from the box.
+    sides = ((cols[:, ix0], cols[:, :ix0][:, ::-1].T), (rows[iy0], rows[:iy0][::-1]),
+             (cols[:, ix1 - 1], cols[:, ix1:].T), (rows[iy1 - 1], rows[iy1:]))
+    cut = list(outer)
+    for side, (edge, margin) in enumerate(sides):
+        if len(margin):
+            other = np.abs(np.median(margin, axis=1) - np.median(edge)) >= PAPER_STEP
+            beyond = np.logical_and.accumulate(other[::-1])[::-1]  # another paper from here out: no ruled line
+            if beyond.any():
+                reach = int(np.argmax(beyond))  # lines of the margin on the line's paper
+                cut[side] = box[side] - reach if side < 2 else box[side] + reach
+    return tuple(cut)
 
 
 def _moved(r: Reading, dx: int, dy: int) -> Reading:
