@@ -76,3 +76,13 @@ def test_a_line_whose_fit_is_tilted_by_an_underline_is_not_levelled():
     assert abs(line_slope(ink, mask)) > 0.05
     assert level_line(ink, mask)[0] is ink
 
+
+
+def test_a_filled_blob_is_not_thinned_to_a_sliver():
+    # An 8 whose loops are filled (a thick marker on a black-and-white scan) is one blob, no stroke:
+    # eroded to MNIST's stroke width it was a sliver half its height, read as a 1 for sure.
+    yy, xx = np.mgrid[:120, :120]
+    blob = (((yy - 60) / 50) ** 2 + ((xx - 60) / 30) ** 2 <= 1).astype(np.float32)  # 100 tall, 60 wide
+    image, _ = frame_like_mnist(blob, blob > 0.5)
+    ys, xs = np.nonzero(image > 0.5)
+    assert ys.max() - ys.min() + 1 >= 0.9 * BOX and xs.max() - xs.min() + 1 >= 0.4 * BOX  # its shape kept

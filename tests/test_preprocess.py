@@ -550,12 +550,14 @@ def test_arbitrary_float_arrays_in_0_1_give_a_result_or_our_error(a):
     _check(a, a.shape)
 
 
-@pytest.mark.parametrize("frame", ["tight", "box", "comb", "cells", "dropout", "negative"])
+@pytest.mark.parametrize("frame", ["tight", "box", "comb", "cells", "dropout", "negative", "bilevel"])
 def test_framed_digits_are_read_as_photos_are(frame, mnist):
     """Cropped tight to the digit (its ink touching the edges), inside a form's printed box (the
     box at the image's edge, often touching the digit), in a comb field, light on dark and cropped
     tight (52 of these 60 read when the ink's majority decided the polarity), a cell printed in a
-    form's light dropout colour: MNIST test digits, the shipped model."""
+    form's light dropout colour, a black-and-white scan (pen or marker; 56 of these 60 read before
+    a marker's strokes wider than the paper's window were found with every inked pixel equally
+    black): MNIST test digits, the shipped model."""
     from digitrec.loading import load_model
     from digitrec.synth import iter_framed_set
 

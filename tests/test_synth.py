@@ -227,6 +227,9 @@ def test_framed_digits(digits):
         assert tight.size == (box[2] - box[0], box[3] - box[1])
         negative = frame_digit(img, box, "negative", rng)
         assert np.array_equal(np.asarray(negative), 255 - np.asarray(tight.convert("RGB")))
+        scan = frame_digit(img, box, "bilevel", rng)  # a black-and-white scan, cropped tight, 20-60 px tall
+        values = np.unique(np.asarray(scan.convert("L")))
+        assert scan.mode == "1" and set(values) == {0, 255} and scan.height <= 60
         boxed = lum(frame_digit(img, box, "box", np.random.default_rng(i)))
         # The printed box's lines run along the cut-out cell: dark rows (columns) near its edges,
         # on every side the picture had room for.

@@ -26,6 +26,9 @@ MNIST_CENTRE = 14.0  # where MNIST's centres of mass are, in pixel-index coordin
 STRIP_HEIGHT, WRITING, MARGIN = 28, 20, 4  # a line's strip: its height, the writing's height, side margins (px)
 TARGET_STROKE = 0.125  # MNIST's median stroke width relative to the digit's long side (2.5 px of 20)
 THIN_STROKE, THICK_STROKE = 0.09, 0.18  # outside this range a stroke is brought to TARGET_STROKE
+# ... but a digit's fat stroke only as far as its ink keeps this share of its long side (a line's
+# strokes are thinned in full: chosen on digits alone, docs/history.md)
+KEEP_EXTENT = 0.95
 LEVEL_FROM = 0.05  # a line climbing more than this (rows per column, about 3 degrees) is levelled
 LEVEL_WIDTH = 2.0  # ... if it is at least this many times as wide as it is tall
 LEVEL_GAIN = 0.9  # ... and levelling narrows its band of rows to this share or less
@@ -39,10 +42,12 @@ def _stroke_width(mask: np.ndarray) -> float:
     return 2.0 * float(np.median(dist[ridge])) if ridge.any() else 1.0
 
 
-def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], size: float) -> np.ndarray:
+def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int], size: float,
+                     keep: float = 0.0) -> np.ndarray:
     """Crop `box` (x0, y0, x1, y1) of the ink, set its stroke cores to 1, and return it scaled so
     that `size` pixels become 4 x 20, with the stroke width brought into MNIST's range for writing
-    `size` pixels tall (a digit's long side, or a line's height)."""
+    `size` pixels tall (a digit's long side, or a line's height). `keep`: a fat stroke is thinned
+    only as far as its ink keeps that share of its long side (`_thinned`; KEEP_EXTENT for a digit)."""
     x0, y0, x1, y1 = box
     soft = dilate_mask(mask, iterations=2)  # keep the anti-aliased rim of the strokes
     crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
@@ -65,8 +70,27 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int
         if width < THIN_STROKE and r >= 1:
             crop = dilate_disk(crop, r)
         elif width > THICK_STROKE and r <= -1:
-            crop = erode_disk(crop, -r)
+            crop = _thinned(crop, mmask, -r, keep)
     return crop
+
+
+def _thinned(crop: np.ndarray, mask: np.ndarray, r: int, keep: float) -> np.ndarray:
+    """`crop` eroded by `r` px, or by less where that would cut its ink's long side below `keep`
+    of what it was: a digit whose loops are filled (a thick marker's 8 on a black-and-white scan)
+    is one blob, no stroke, and eroded to the stroke width it was a sliver, read as a 1."""
+    long_side = max(_extent(mask))
+    while r >= 1:
+        thin = erode_disk(crop, r)
+        if max(_extent(thin > 0.5)) >= keep * long_side:
+            return thin
+        r //= 2
+    return crop
+
+
+def _extent(mask: np.ndarray) -> tuple[int, int]:
+    """(height, width) of the box around a mask's pixels; (0, 0) for none."""
+    rows, cols = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    return (int(rows[-1] - rows[0] + 1), int(cols[-1] - cols[0] + 1)) if len(rows) else (0, 0)
 
 
 def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tuple[int, int, int, int]]:
@@ -74,7 +98,7 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
     ratio, and place it in 28x28 with its centre of mass at the centre. Returns (image, box)."""
     ys, xs = np.nonzero(mask)
     y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-    crop = normalise_stroke(ink, mask, (x0, y0, x1, y1), max(y1 - y0, x1 - x0))
+    crop = normalise_stroke(ink, mask, (x0, y0, x1, y1), max(y1 - y0, x1 - x0), keep=KEEP_EXTENT)
     h, w = crop.shape
     scale = BOX / max(h, w)
     small = resize(crop, (max(1, round(w * scale)), max(1, round(h * scale))))

@@ -328,7 +328,10 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
     # A shadow is taken for paper too, rightly, but it is much lighter than the ink's core.
     if wide_strokes and k < min(h, w):
         far = dist > 0.7 * float(dist.max())  # the colours furthest from the paper: the ink's core
-        holes = far & (ink < 0.3 * percentile(ink[far], 90))
+        core = percentile(ink[far], 90)
+        # All of the core a hole (a black-and-white scan's marker: every inked pixel as dark as the
+        # rest, so the closing fills them all), or the core's darkest part.
+        holes = far if core == 0 else far & (ink < 0.3 * core)
         if holes.sum() > 0.05 * far.sum():
             ink = _ink_against_paper(rgb, polarity, (2 * k) | 1, paper)
     return ink, polarity

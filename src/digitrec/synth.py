@@ -360,7 +360,7 @@ def _grown(box: Box, by: int, size: tuple[int, int]) -> Box:
     return max(0, x0 - by), max(0, y0 - by), min(size[0], x1 + by), min(size[1], y1 + by)
 
 
-FRAMES = ("photo", "tight", "box", "comb", "cells", "dropout", "marker", "upscaled", "negative")
+FRAMES = ("photo", "tight", "box", "comb", "cells", "dropout", "marker", "upscaled", "negative", "bilevel")
 
 
 def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
@@ -373,7 +373,8 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     a thick marker, strokes about a sixth to a quarter of the digit's height, cropped tight), "upscaled"
     (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight), "negative" (light ink on a
     dark ground, cropped tight: a dark-mode canvas, chalk on a board, a negative scan; the ink is
-    then most of the picture); "photo" as it is."""
+    then most of the picture), "bilevel" (a form scanner's or a fax's black-and-white image: pen or
+    thick marker, cropped tight, 20-60 px tall, every pixel black or white); "photo" as it is."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     if frame == "photo":
@@ -383,14 +384,14 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
         return img.crop(box)
     if frame == "negative":
         return ImageOps.invert(img.crop(box).convert("RGB"))
-    if frame == "marker":  # the paper is light: a minimum filter spreads the dark ink
-        grow = int(rng.uniform(0.025, 0.07) * (y1 - y0))  # per side, on top of the pen's own width
-        out = _grown(box, grow, img.size)
-        # Filter only a window a filter's reach beyond the crop (the whole photo took 0.3 s an image):
-        # the same pixels, as the filter repeats the picture's edge where the window meets it.
-        win = _grown(out, grow, img.size)
-        wide = img.crop(win).filter(ImageFilter.MinFilter(2 * grow + 1)) if grow else img.crop(win)
-        return wide.crop((out[0] - win[0], out[1] - win[1], out[2] - win[0], out[3] - win[1]))
+    if frame == "marker":
+        return _in_marker(img, box, rng)
+    if frame == "bilevel":
+        grey = (_in_marker(img, box, rng) if rng.random() < 0.5 else img.crop(box)).convert("L")
+        f = min(1.0, rng.uniform(20, 60) / grey.height)
+        grey = grey.resize((max(2, round(grey.width * f)), max(2, round(grey.height * f))), Image.Resampling.BOX)
+        lo, hi = grey.getextrema()
+        return grey.point(lambda v: 255 if v > (lo + hi) / 2 else 0).convert("1")  # the scanner's threshold
     if frame == "upscaled":
         crop = img.crop(box)
         f = rng.uniform(10, 18) / crop.height
@@ -420,6 +421,19 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     beyond = int(rng.uniform(0, 0.1) * h)
     return img.crop((max(0, left - beyond), max(0, top - beyond), min(img.width, right + beyond + 1),
                      min(img.height, bottom + beyond + 1)))
+
+
+def _in_marker(img: Image.Image, box: Box, rng: np.random.Generator) -> Image.Image:
+    """The digit in `box` written with a thick marker, cropped tight: the paper is light, so a
+    minimum filter spreads the dark ink."""
+    x0, y0, x1, y1 = box
+    grow = int(rng.uniform(0.025, 0.07) * (y1 - y0))  # per side, on top of the pen's own width
+    out = _grown(box, grow, img.size)
+    # Filter only a window a filter's reach beyond the crop (the whole photo took 0.3 s an image):
+    # the same pixels, as the filter repeats the picture's edge where the window meets it.
+    win = _grown(out, grow, img.size)
+    wide = img.crop(win).filter(ImageFilter.MinFilter(2 * grow + 1)) if grow else img.crop(win)
+    return wide.crop((out[0] - win[0], out[1] - win[1], out[2] - win[0], out[3] - win[1]))
 
 
 def printed_line_width(h: float, rng: np.random.Generator) -> int:
