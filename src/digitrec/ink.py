@@ -328,13 +328,21 @@ def ink_map(rgb: np.ndarray, wide_strokes: bool = False, paper: np.ndarray | Non
     # A shadow is taken for paper too, rightly, but it is much lighter than the ink's core.
     if wide_strokes and k < min(h, w):
         far = dist > 0.7 * float(dist.max())  # the colours furthest from the paper: the ink's core
-        core = percentile(ink[far], 90)
-        # All of the core a hole (a black-and-white scan's marker: every inked pixel as dark as the
-        # rest, so the closing fills them all), or the core's darkest part.
-        holes = far if core == 0 else far & (ink < 0.3 * core)
+        holes = far & (ink < 0.3 * percentile(ink[far], 90))
+        if not holes.any() and _all_filled(far, ink, k):
+            holes = far  # a black-and-white scan's marker: every inked pixel equally black, all filled
         if holes.sum() > 0.05 * far.sum():
             ink = _ink_against_paper(rgb, polarity, (2 * k) | 1, paper)
     return ink, polarity
+
+
+def _all_filled(far: np.ndarray, ink: np.ndarray, k: int) -> bool:
+    """Whether the closing filled the ink's core wholly, away from the picture's edge (k // 2 in):
+    no hole can be told from the rest where the core has no ink at all. A printed box's lines along
+    the edge are filled there too, and a digit within them is not."""
+    b = k // 2
+    inner = far[b:-b, b:-b]
+    return bool(inner.any()) and percentile(ink[b:-b, b:-b][inner], 90) == 0
 
 
 def _despeckled(rgb: np.ndarray, polarity: str) -> np.ndarray:
