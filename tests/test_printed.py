@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from digitrec.printed import drop_box_edges, drop_box_sides, drop_fine_texture
+from digitrec.printed import drop_box_edges, drop_box_sides, drop_fine_texture, drop_past_the_page
 
 
 def _pattern_and_strokes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -106,3 +106,33 @@ def test_a_comb_field_or_a_lone_square_is_not_a_closed_box():
     square[10:50, 10:50] = 0.9
     square[14:46, 14:46] = 0  # a square 0: four lines, and nothing inside them
     assert np.array_equal(drop_box_edges(square), square)
+
+
+def _strokes_beside(band: int, side: str) -> tuple[np.ndarray, np.ndarray]:
+    """An ink map of pen strokes 3 px wide (a 1 and a 7) with a solid band of `band` lines along
+    `side` ("left" or "bottom"): the table past a page's edge. Returns (ink, the strokes' pixels)."""
+    ink = np.zeros((80, 200), np.float32)
+    strokes = np.zeros(ink.shape, bool)
+    strokes[20:60, 70:73] = True
+    strokes[20:23, 100:130] = strokes[20:60, 127:130] = True
+    ink[strokes] = 0.5
+    if side == "left":
+        ink[:, :band] = 0.9
+    else:
+        ink[-band:] = 0.9
+    return ink, strokes
+
+
+@pytest.mark.parametrize("side", ["left", "bottom"])
+def test_the_table_past_a_pages_edge_is_wiped_and_the_pen_kept(side):
+    ink, strokes = _strokes_beside(12, side)
+    clean = drop_past_the_page(ink)
+    assert np.array_equal(clean[strokes], ink[strokes])
+    assert clean[~strokes].max() == 0  # the band and its edge gone: only the strokes are ink
+
+
+def test_a_printed_line_along_the_edge_as_thin_as_the_pen_is_kept():
+    ink, _ = _strokes_beside(3, "bottom")  # a form's line, no thicker than the strokes
+    assert drop_past_the_page(ink) is ink
+    ink, _ = _strokes_beside(100, "left")  # half the picture or more: no edge of a page, leave it
+    assert drop_past_the_page(ink) is ink

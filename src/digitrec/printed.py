@@ -1,6 +1,7 @@
-"""What was printed on a document, wiped from its ink: a check's fine security pattern and paper
-grain (`drop_fine_texture`), a field box's sides at the image's edges (`drop_box_sides`), a closed
-box or a cell's walls around one digit (`drop_box_edges`).
+"""What was printed on a document, or lies past its edge, wiped from its ink: the table beyond a
+crop's page edge (`drop_past_the_page`), a check's fine security pattern and paper grain
+(`drop_fine_texture`), a field box's sides at the image's edges (`drop_box_sides`), a closed box or
+a cell's walls around one digit (`drop_box_edges`).
 
 `ink.find_ink` applies one of these to the ink map before the writing is picked from it (its
 `clean`): `clean_document` for a number's line, `drop_box_edges` for one digit's cell. Each works
@@ -14,6 +15,10 @@ import numpy as np
 from .labelling import pieces
 from .morphology import dilate_mask, opening
 from .stats import otsu
+
+PAST_PAGE = 0.95  # firm ink over this share of a line along a side: past the paper (`drop_past_the_page`)
+PAST_PAGE_LINES = 4  # ... in a band this many lines thick or more
+PAST_PAGE_PEN = 1  # ... and as thick as the pen's strokes across it, or more (chosen on validation numbers: docs/history.md)
 
 
 def drop_fine_texture(ink: np.ndarray) -> np.ndarray:
@@ -135,6 +140,45 @@ def run_from_edge(covered: np.ndarray) -> tuple[int, int]:
     return start, int(gaps[0]) if gaps.size else len(covered) - start
 
 
+def drop_past_the_page(ink: np.ndarray) -> np.ndarray:
+    """The ink without what lies past the paper along a side of the picture: the table, the scanner's
+    lid or the next page beyond a crop's page edge. That is a band of lines from the edge, each
+    solidly darker than the paper (firm ink over PAST_PAGE of it), at least PAST_PAGE_LINES thick and
+    at least as thick as the pen's strokes measured across it (PAST_PAGE_PEN of the median; a
+    printed line along the edge is thinner), leaving at least half the picture. It is wiped with its
+    blurred inner edge before the pen is measured: as the strongest "ink" in the picture it took
+    the texture filter's and the threshold's measure of the pen, and a number beside it lost its strokes."""
+    h, w = ink.shape
+    if min(h, w) < 8 or ink.max() <= 0:
+        return ink
+    firm = ink > otsu(ink)
+    out = ink
+    for across in (firm, firm.T):  # bands along the top and bottom (rows), then the sides (columns)
+        covered = across.mean(axis=1) >= PAST_PAGE
+        n = len(covered)
+        for flip in (False, True):
+            start, length = run_from_edge(covered[::-1] if flip else covered)
+            stop = start + length + 2  # and the band's blurred inner edge
+            if length < PAST_PAGE_LINES or stop > n // 2:
+                continue
+            rest = across[::-1][stop:] if flip else across[stop:]
+            if length < PAST_PAGE_PEN * _run_median(rest.T):
+                continue
+            out = out.copy() if out is ink else out
+            lines = slice(n - stop, n) if flip else slice(0, stop)
+            (out if across is firm else out.T)[lines] = 0
+    return out
+
+
+def _run_median(mask: np.ndarray) -> float:
+    """The median length of the runs of True along the rows of `mask` (inf for none): how thick
+    the strokes are across the rows."""
+    edges = np.diff(np.pad(mask, ((0, 0), (1, 1))).astype(np.int8), axis=1)
+    lengths = np.flatnonzero(edges.ravel() == -1) - np.flatnonzero(edges.ravel() == 1)
+    return float(np.median(lengths)) if lengths.size else np.inf
+
+
 def clean_document(ink: np.ndarray) -> np.ndarray:
-    """A document's ink without what was printed on it: fine patterns, a box's sides (for `find_ink`'s `clean`)."""
-    return drop_box_sides(drop_fine_texture(ink))
+    """A document's ink without what was printed on it, or lies past its edge: the table beyond
+    a page's edge, fine patterns, a box's sides (for `find_ink`'s `clean`)."""
+    return drop_box_sides(drop_fine_texture(drop_past_the_page(ink)))

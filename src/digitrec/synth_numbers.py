@@ -233,6 +233,26 @@ def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Gene
     return img
 
 
+def on_a_page(img: Image.Image, rng: np.random.Generator, edge: bool = True) -> Image.Image:
+    """`img` (a number) set small in a bigger crop of its page, as a register's row number is cut
+    out: the crop 2.5-4x as tall and 3-5x as wide, of the number's paper, the number near its left.
+    `edge`: the crop runs past the page's edge along one side, chosen at random, into the table or
+    the next page beyond, dark grey, 2-6% of the crop across (the same crop as without, otherwise)."""
+    a = np.asarray(img.convert("RGB"))
+    h, w = a.shape[:2]
+    H, W = int(h * rng.uniform(2.5, 4)), int(w * rng.uniform(3, 5))
+    page = np.empty((H, W, 3), np.uint8)
+    page[:] = np.median(a.reshape(-1, 3), axis=0)
+    y, x = int(rng.uniform(0.3, 0.6) * (H - h)), int(rng.uniform(0.08, 0.2) * W)
+    page[y:y + h, x:x + w] = a
+    side, share, grey = int(rng.integers(4)), rng.uniform(0.02, 0.06), int(rng.integers(20, 91))
+    if edge:
+        band = int(share * (W if side % 2 == 0 else H))  # sides: 0 left, 1 top, 2 right, 3 bottom
+        lines = slice(0, band) if side < 2 else slice(-band, None)
+        (page[:, lines] if side % 2 == 0 else page[lines])[:] = grey
+    return Image.fromarray(page)
+
+
 def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
                     seed: int = 0, style: StyleConfig = StyleConfig(),
                     field: str | None = None) -> Iterator[tuple[Image.Image, str, list[Box]]]:
