@@ -25,7 +25,7 @@ from digitrec.device import use_inference_threads
 from digitrec.evaluate import accuracy_at_coverage, expected_calibration_error
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import FIELDS, SPACINGS, iter_number_set, on_a_page
+from digitrec.synth_numbers import FIELDS, PAGES, SPACINGS, iter_number_set
 from digitrec.tensors import split_train_val
 
 
@@ -56,9 +56,9 @@ def main() -> None:
     p.add_argument("--field", default=None, choices=FIELDS,
                    help="write each number in a form's field, a row of cells (one digit to a cell) or a comb; "
                         "--spacings gap only")
-    p.add_argument("--page", default=None, choices=["crop", "edge"],
-                   help="set each number small in a bigger crop of its page (`synth_numbers.on_a_page`), "
-                        "as a register's row number: 'edge' with the page's edge along one side, 'crop' the same crops without it")
+    p.add_argument("--page", default=None, choices=PAGES,
+                   help="write each number small in a bigger crop of its page, as a register's row number "
+                        "(`synth_numbers.render_number`): 'edge' with the page's edge along one side")
     args = p.parse_args()
     if args.field and args.spacings != ["gap"]:
         p.error("--field writes the digits in cells, with a clear gap: add --spacings gap")
@@ -77,9 +77,7 @@ def main() -> None:
             right, wrong = 0, []
             for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed,
                                                 style=StyleConfig(paper=args.paper, faint_digit=args.faint_digit, turn=args.turn, specks=args.specks,
-                                                                  sign=args.sign), field=args.field):
-                if args.page:
-                    img = on_a_page(img, np.random.default_rng([args.seed, len(confidences)]), edge=args.page == "edge")
+                                                                  sign=args.sign), field=args.field, page=args.page):
                 t0 = time.perf_counter()
                 reading = rec.read(img)
                 seconds += time.perf_counter() - t0

@@ -13,7 +13,7 @@ from digitrec.model_file import shipped_path
 from digitrec.read import (DigitRead, MarkRead, NumberReader, Reading, load_reader, number_confidence, page_to_dict,
                            reader_paths)
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import iter_number_set, iter_page_set, on_a_page, render_number
+from digitrec.synth_numbers import iter_number_set, iter_page_set, render_number
 
 
 @pytest.fixture(scope="module")
@@ -241,14 +241,14 @@ def test_a_number_small_in_a_big_picture_is_read_at_its_own_resolution(rec, mnis
 
 def test_a_number_beside_a_pages_edge_reads_as_without_it(rec, mnist):
     # A register's row number cropped with the page's edge: the table past it was the strongest
-    # "ink" in the picture and took the measure of the pen (4 of these 16 read before, 13 without the edge).
+    # "ink" in the picture and took the measure of the pen (6 of these 16 read right before, 13 now, 14 without the edge).
+    sets = [iter_number_set(mnist.test_images, mnist.test_labels, 16, 3, "gap", seed=11, page=page) for page in ("edge", "crop")]
     alike = right = 0
-    for k, (img, text, _) in enumerate(iter_number_set(mnist.test_images, mnist.test_labels, 16, 3, "gap", seed=11)):
-        edge = rec.read(on_a_page(img, np.random.default_rng(k)))
-        crop = rec.read(on_a_page(img, np.random.default_rng(k), edge=False))
-        alike += edge.text == crop.text
-        right += edge.text == text
-    assert alike >= 14 and right >= 12, (alike, right)
+    for (edge, text, _), (crop, _, _) in zip(*sets):
+        e, c = rec.read(edge), rec.read(crop)
+        alike += e.text == c.text
+        right += e.text == text
+    assert alike >= 13 and right >= 11, (alike, right)  # before: 8 alike, 6 right
 
 
 def _with_marks(img, boxes):

@@ -154,3 +154,21 @@ def test_a_number_in_a_forms_cells_or_comb(mnist):
         in_field(plain, boxes, "grid", np.random.default_rng(3))
     with pytest.raises(ValueError, match="gap"):
         next(iter_number_set(mnist.test_images, mnist.test_labels, 1, 4, "touching", field="boxes"))
+
+
+def test_a_number_small_in_a_crop_of_its_page_and_by_the_pages_edge(mnist):
+    digits = [mnist.test_images[i] for i in range(3)]
+    alone, boxes = render_number(digits, np.random.default_rng(4))
+    crop, crop_boxes = render_number(digits, np.random.default_rng(4), page="crop")
+    edge, edge_boxes = render_number(digits, np.random.default_rng(4), page="edge")
+    assert crop.height >= 2.5 * alone.height - 1 and crop.width >= 3 * alone.width - 1
+    assert crop_boxes == edge_boxes and all(b[2] <= crop.width and b[3] <= crop.height for b in crop_boxes)
+    assert [b[2] - b[0] for b in crop_boxes] == [b[2] - b[0] for b in boxes]  # the same writing, moved
+    differ = np.any(np.asarray(crop) != np.asarray(edge), axis=2)
+    rows, cols = differ.any(axis=1), differ.any(axis=0)
+    # Only a band along one side, of one grey, differs: the page's edge.
+    assert rows.all() or cols.all()
+    band = np.asarray(edge)[differ]
+    assert (band == band[0]).all() and band[0].max() <= 90
+    with pytest.raises(ValueError, match="page must be one of"):
+        render_number(digits, np.random.default_rng(4), page="shelf")

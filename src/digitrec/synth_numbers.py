@@ -30,21 +30,52 @@ if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck t
 
 SPACINGS = ("gap", "touching", "overlapping")
 FIELDS = ("boxes", "comb", "dropout")
+PAGES = ("crop", "edge")  # `render_number`'s page: small in a crop of the sheet, and by the page's edge
 
 
 def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: str = "gap",
-                  style: StyleConfig = StyleConfig()) -> tuple[Image.Image, list[Box]]:
+                  style: StyleConfig = StyleConfig(), page: str | None = None) -> tuple[Image.Image, list[Box]]:
     """Write MNIST digits side by side as one number on paper; return the picture and each digit's box.
 
     spacing: "gap" (clear space between digits), "touching" (each digit slid left until its ink
     meets its neighbour's) or "overlapping" (slid further, strokes crossing). Sizes vary by
     +-15%, baselines jitter, each digit has its own slant; the paper, light and camera effects
-    are `ink_on_paper`'s.
+    are `ink_on_paper`'s. `page`: "crop" sets the number small in a bigger crop of its sheet (a
+    register's row number), "edge" the same with the page's edge along one side (`PAGES`).
     """
+    if page is not None and page not in PAGES:
+        raise ValueError(f"page must be one of {PAGES}, got {page!r}")
     acc, boxes, base, dh = _write(digits, rng, spacing, style, float(rng.uniform(36, 110)))
     if style.turn > 0:  # the paper's ruling, if any, stays level: only the writing is turned
         acc, boxes = _turned(acc, boxes, float(rng.uniform(style.turn / 3, style.turn) * rng.choice([-1, 1])))
-    return ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng)), boxes
+    if page is not None:
+        acc, boxes, base = _on_a_page(acc, boxes, base, rng)
+    img = ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng))
+    return (_past_the_edge(img, rng) if page == "edge" else img), boxes
+
+
+def _on_a_page(acc: np.ndarray, boxes: list[Box], base: float,
+               rng: np.random.Generator) -> tuple[np.ndarray, list[Box], float]:
+    """The number's ink (`acc`) set small in a bigger sheet, as a register's row number is cut out
+    with its page around it: 2.5-4x as tall and 3-5x as wide, the number near the left. Its boxes
+    and baseline moved with it."""
+    h, w = acc.shape
+    H, W = int(h * rng.uniform(2.5, 4)), int(w * rng.uniform(3, 5))
+    y, x = int(rng.uniform(0.3, 0.6) * (H - h)), int(rng.uniform(0.08, 0.2) * W)
+    page = np.zeros((H, W), np.float32)
+    page[y:y + h, x:x + w] = acc
+    return page, [(x0 + x, y0 + y, x1 + x, y1 + y) for x0, y0, x1, y1 in boxes], base + y
+
+
+def _past_the_edge(img: Image.Image, rng: np.random.Generator) -> Image.Image:
+    """`img` with the page's edge along one side, chosen at random: past it, 2-6% of the picture
+    across, the table or the next page, dark grey."""
+    a = np.array(img.convert("RGB"))
+    side, share, grey = int(rng.integers(4)), rng.uniform(0.02, 0.06), int(rng.integers(20, 91))
+    band = max(1, int(share * a.shape[1 if side % 2 == 0 else 0]))  # sides: 0 left, 1 top, 2 right, 3 bottom
+    lines = slice(0, band) if side < 2 else slice(-band, None)
+    (a[:, lines] if side % 2 == 0 else a[lines])[:] = grey
+    return Image.fromarray(a)
 
 
 def _turned(acc: np.ndarray, boxes: list[Box], degrees: float) -> tuple[np.ndarray, list[Box]]:
@@ -233,38 +264,19 @@ def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Gene
     return img
 
 
-def on_a_page(img: Image.Image, rng: np.random.Generator, edge: bool = True) -> Image.Image:
-    """`img` (a number) set small in a bigger crop of its page, as a register's row number is cut
-    out: the crop 2.5-4x as tall and 3-5x as wide, of the number's paper, the number near its left.
-    `edge`: the crop runs past the page's edge along one side, chosen at random, into the table or
-    the next page beyond, dark grey, 2-6% of the crop across (the same crop as without, otherwise)."""
-    a = np.asarray(img.convert("RGB"))
-    h, w = a.shape[:2]
-    H, W = int(h * rng.uniform(2.5, 4)), int(w * rng.uniform(3, 5))
-    page = np.empty((H, W, 3), np.uint8)
-    page[:] = np.median(a.reshape(-1, 3), axis=0)
-    y, x = int(rng.uniform(0.3, 0.6) * (H - h)), int(rng.uniform(0.08, 0.2) * W)
-    page[y:y + h, x:x + w] = a
-    side, share, grey = int(rng.integers(4)), rng.uniform(0.02, 0.06), int(rng.integers(20, 91))
-    if edge:
-        band = int(share * (W if side % 2 == 0 else H))  # sides: 0 left, 1 top, 2 right, 3 bottom
-        lines = slice(0, band) if side < 2 else slice(-band, None)
-        (page[:, lines] if side % 2 == 0 else page[lines])[:] = grey
-    return Image.fromarray(page)
-
-
 def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: int, spacing: str = "gap",
-                    seed: int = 0, style: StyleConfig = StyleConfig(),
-                    field: str | None = None) -> Iterator[tuple[Image.Image, str, list[Box]]]:
+                    seed: int = 0, style: StyleConfig = StyleConfig(), field: str | None = None,
+                    page: str | None = None) -> Iterator[tuple[Image.Image, str, list[Box]]]:
     """Yield n (picture, text, boxes) numbers of `length` digits drawn at random from `images`;
-    written in a form's `field` (`in_field`: spacing "gap" only) when one is given."""
+    written in a form's `field` (`in_field`: spacing "gap" only) when one is given, small in a
+    crop of their page when `page` is (`render_number`)."""
     if field is not None and spacing != "gap":
         raise ValueError("a number is written in a form's cells with a clear gap between its digits")
     images, labels = as_numpy(images), as_numpy(labels)
     for child in np.random.SeedSequence([seed, length, SPACINGS.index(spacing)]).spawn(n):
         rng = np.random.default_rng(child)
         idx = rng.integers(0, len(images), length)
-        img, boxes = render_number([images[i] for i in idx], rng, spacing, style)
+        img, boxes = render_number([images[i] for i in idx], rng, spacing, style, page)
         img = in_field(img, boxes, field, rng) if field else img
         yield img, "".join(str(int(labels[i])) for i in idx), boxes
 
