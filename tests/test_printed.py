@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import ndimage as ndi
 
-from digitrec.printed import drop_box_edges, drop_box_sides, drop_fine_texture, drop_past_the_page
+from digitrec.printed import drop_box_edges, drop_box_sides, drop_fine_texture, drop_past_the_page, past_the_page
 
 
 def _pattern_and_strokes() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -136,3 +136,33 @@ def test_a_printed_line_along_the_edge_as_thin_as_the_pen_is_kept():
     assert drop_past_the_page(ink) is ink
     ink, _ = _strokes_beside(100, "left")  # half the picture or more: no edge of a page, leave it
     assert drop_past_the_page(ink) is ink
+
+
+def _leaning_band(lean: float) -> np.ndarray:
+    """A band along the right side of an 80x200 picture whose edge leans `lean` px per row (a photo
+    taken askew), 8 px deep in the middle, with a pixel of grain in it every 7th pixel, beside a
+    pen's stroke 3 px wide (the pen the band is measured against)."""
+    firm = np.zeros((80, 200), bool)
+    firm[20:60, 60:63] = True
+    rows, cols = np.mgrid[:80, :200]
+    firm[(199 - cols) < 8 + lean * (rows - 40)] = True
+    firm.flat[::7] = False  # grain: the band is solid, not flawless
+    return firm
+
+
+@pytest.mark.parametrize("lean", [0.0, 0.05, -0.05])
+def test_a_band_whose_edge_leans_is_found_to_its_edge(lean):
+    firm = _leaning_band(lean)
+    past = past_the_page(firm)
+    assert past is not None
+    assert past[:, 100:][firm[:, 100:]].mean() > 0.99 and not past[:, :100].any()  # all of the band, not the stroke
+    rows = np.arange(80)
+    edge = 199 - np.ceil(8 + lean * (rows - 40))  # the band's innermost column, per row
+    assert all(not past[r, :int(edge[r]) - 3].any() for r in rows)  # and its blurred edge, no further
+
+
+def test_a_shadow_across_the_writing_is_no_table_where_untouched_is_asked():
+    firm = _leaning_band(0.0)
+    firm[36:44, 150:193] = True  # a stroke that runs into the band: writing, or a shadow across it
+    assert past_the_page(firm) is not None  # a page's edge the writing touches: wiped to the edge
+    assert past_the_page(firm, untouched=True) is None

@@ -242,6 +242,29 @@ def test_framed_digits(digits):
         frame_digit(img, box, "circle", rng)
 
 
+def test_a_photo_by_the_table_has_a_dark_band_along_one_side_and_the_digit_untouched(digits):
+    from digitrec.synth import frame_digit, render_digit_with_box
+
+    x, _ = digits
+    sides = set()
+    for i in range(20):
+        rng = np.random.default_rng(i)
+        img, box = render_digit_with_box(x[i], rng)
+        table = lum(frame_digit(img, box, "table", rng))
+        photo = lum(img)
+        assert table.shape == photo.shape
+        changed = np.abs(table - photo) > 30
+        x0, y0, x1, y1 = box
+        assert not changed[y0:y1, x0:x1].any(), i  # the digit as it was
+        rows, cols = np.flatnonzero(changed.all(1)), np.flatnonzero(changed.all(0))  # a band runs the whole side
+        band = [side for side, hit in (("top", rows.size and rows[0] == 0), ("bottom", rows.size and rows[-1] == len(changed) - 1),
+                                       ("left", cols.size and cols[0] == 0), ("right", cols.size and cols[-1] == changed.shape[1] - 1)) if hit]
+        assert len(band) == 1, (i, band)
+        sides.add(band[0])
+        assert table[changed].mean() < 100  # dark: a table, not paper
+    assert len(sides) >= 3
+
+
 def test_a_cell_cut_from_a_row_of_cells_shows_its_neighbours(digits):
     from digitrec.synth import frame_digit, render_digit_with_box
 

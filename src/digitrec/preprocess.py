@@ -121,7 +121,8 @@ def preprocess(source, *, work_side: int = WORK_SIDE) -> Preprocessed:
     fit = (work_side, work_side)
     img = decode(source, fit)  # decoded once, for both looks
     try:
-        found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, wide_strokes=True)
+        found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, wide_strokes=True,
+                                      past_page=True)
         tight = _touches_edge(mask)
     except NoDigitFound:
         # A digit that fills its picture (a thick marker's 1 cut from a form) can leave too little
@@ -131,7 +132,7 @@ def preprocess(source, *, work_side: int = WORK_SIDE) -> Preprocessed:
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
         found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, margin=MARGIN,
-                                         wide_strokes=True)
+                                         wide_strokes=True, past_page=True)
     image, box = frame_like_mnist(found.ink, mask)
     x0, y0, x1, y1 = box = found.box_to_source(box)
     if x1 <= x0 or y1 <= y0:  # all of it in the paper added round a tight crop: the rim of a lone speck

@@ -142,32 +142,76 @@ def run_from_edge(covered: np.ndarray) -> tuple[int, int]:
 
 def drop_past_the_page(ink: np.ndarray) -> np.ndarray:
     """The ink without what lies past the paper along a side of the picture: the table, the scanner's
-    lid or the next page beyond a crop's page edge. That is a band of lines from the edge, each
-    solidly darker than the paper (firm ink over PAST_PAGE of it), at least PAST_PAGE_LINES thick and
-    at least as thick as the pen's strokes measured across it (PAST_PAGE_PEN of the median; a
-    printed line along the edge is thinner), leaving at least half the picture. It is wiped with its
-    blurred inner edge before the pen is measured: as the strongest "ink" in the picture it took
-    the texture filter's and the threshold's measure of the pen, and a number beside it lost its strokes."""
-    h, w = ink.shape
-    if min(h, w) < 8 or ink.max() <= 0:
+    lid or the next page beyond a crop's page edge. That is solidly darker than the paper (firm
+    ink) from the side inwards, along PAST_PAGE of the side, at least PAST_PAGE_LINES deep, up to a
+    straight edge (which may lean: a photo taken askew) that leaves at least half the picture, and at
+    least as thick as the pen's strokes measured across it (PAST_PAGE_PEN of the median; a printed
+    line along the edge is thinner). It is wiped with its blurred inner edge before the pen is
+    measured: as the strongest "ink" in the picture it took the texture filter's and the threshold's
+    measure of the pen, and a number beside it lost its strokes."""
+    if min(ink.shape) < 8 or ink.max() <= 0:
         return ink
-    firm = ink > otsu(ink)
-    out = ink
-    for across in (firm, firm.T):  # bands along the top and bottom (rows), then the sides (columns)
-        covered = across.mean(axis=1) >= PAST_PAGE
-        n = len(covered)
-        for flip in (False, True):
-            start, length = run_from_edge(covered[::-1] if flip else covered)
-            stop = start + length + 2  # and the band's blurred inner edge
-            if length < PAST_PAGE_LINES or stop > n // 2:
-                continue
-            rest = across[::-1][stop:] if flip else across[stop:]
-            if length < PAST_PAGE_PEN * _run_median(rest.T):
-                continue
-            out = out.copy() if out is ink else out
-            lines = slice(n - stop, n) if flip else slice(0, stop)
-            (out if across is firm else out.T)[lines] = 0
+    past = past_the_page(ink > otsu(ink))
+    if past is None:
+        return ink
+    out = ink.copy()
+    out[past] = 0
     return out
+
+
+# Each side of a picture seen as its left one: views of the same pixels (of (H, W) or (H, W, C)).
+SIDES = (lambda a: a, lambda a: a[:, ::-1], lambda a: a.swapaxes(0, 1), lambda a: a[::-1].swapaxes(0, 1))
+
+
+def past_the_page(firm: np.ndarray, untouched: bool = False) -> np.ndarray | None:
+    """Where a picture (`firm`: (H, W) bools, what departs firmly from the paper) holds what lies past its paper's edge, as `drop_past_the_page` says: a bool mask, or None.
+    `untouched`: only a band that nothing crosses (2% of its edge at most): nothing is written on a
+    table, and a shadow that falls across the writing is no table."""
+    past = None
+    for side in SIDES:
+        depth = _band_from_edge(side(firm), untouched)
+        if depth is not None:
+            past = np.zeros(firm.shape, bool) if past is None else past
+            view = side(past)
+            view |= np.arange(view.shape[1]) < depth[:, None]
+    return past
+
+
+def _band_from_edge(mask: np.ndarray, untouched: bool = False) -> np.ndarray | None:
+    """How deep, in each row, to wipe a band of `mask` (True: firm ink) that runs down its left
+    side from column 0, as `drop_past_the_page` says; None if
+    there is none. A row where writing touches the band is wiped only to the band's edge."""
+    n = mask.shape[1]
+    reach = np.maximum(_reach(mask), _reach(mask[:, 1:]) + 1)  # from the edge, or past a pixel of paper at it
+    deep = reach >= PAST_PAGE_LINES
+    if deep.mean() < PAST_PAGE:
+        return None
+    rows = np.arange(len(reach))
+    # The edge: a line through the rows' ends, first near their median (within a lean of 3 degrees
+    # either way), then those within 2 px of it; not where writing touches it and runs on.
+    near = deep & (np.abs(reach - np.median(reach[deep])) <= 0.03 * len(rows) + 2)
+    edge = np.polyval(np.polyfit(rows[near], reach[near], 1), rows)
+    on = deep & (np.abs(reach - edge) <= 2)
+    if on.mean() < 0.8:
+        return None
+    edge = np.polyval(np.polyfit(rows[on], reach[on], 1), rows).round(6)  # 4, not 3.9999999, for an even band
+    stop = int(np.ceil(edge.max())) + 2
+    if edge.min() < PAST_PAGE_LINES or stop > n // 2:
+        return None
+    if edge.min() < PAST_PAGE_PEN * _run_median(mask[:, stop:]):
+        return None
+    if untouched and (reach > np.ceil(edge) + 3).mean() > 0.02:
+        return None
+    return np.minimum(reach, np.ceil(edge) + 1) + 2  # and the band's blurred inner edge
+
+
+def _reach(mask: np.ndarray) -> np.ndarray:
+    """Per row of `mask`, how far from column 0 it still covers PAST_PAGE of the way (0 if its
+    first pixel is not covered): grain does not end a band."""
+    mask = mask.copy()
+    mask[:, 1:-1] |= mask[:, :-2] & mask[:, 2:]  # a lone pixel of grain is no gap
+    solid = np.cumsum(mask, axis=1) >= PAST_PAGE * np.arange(1, mask.shape[1] + 1)
+    return np.where(solid[:, 0], mask.shape[1] - np.argmax(solid[:, ::-1], axis=1), 0)
 
 
 def _run_median(mask: np.ndarray) -> float:

@@ -360,7 +360,7 @@ def _grown(box: Box, by: int, size: tuple[int, int]) -> Box:
     return max(0, x0 - by), max(0, y0 - by), min(size[0], x1 + by), min(size[1], y1 + by)
 
 
-FRAMES = ("photo", "tight", "box", "comb", "cells", "dropout", "marker", "upscaled", "negative", "bilevel")
+FRAMES = ("photo", "tight", "box", "comb", "cells", "dropout", "marker", "upscaled", "negative", "bilevel", "table")
 
 
 def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator) -> Image.Image:
@@ -374,7 +374,8 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     (a low-resolution scan, 10-18 px tall, blown up 4-10x, cropped tight), "negative" (light ink on a
     dark ground, cropped tight: a dark-mode canvas, chalk on a board, a negative scan; the ink is
     then most of the picture), "bilevel" (a form scanner's or a fax's black-and-white image: pen or
-    thick marker, cropped tight, 20-60 px tall, every pixel black or white); "photo" as it is."""
+    thick marker, cropped tight, 20-60 px tall, every pixel black or white), "table" (the photo with
+    the table or a scanner's lid past the paper's edge along one side: `_by_the_table`); "photo" as it is."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     if frame == "photo":
@@ -386,6 +387,8 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
         return ImageOps.invert(img.crop(box).convert("RGB"))
     if frame == "marker":
         return _in_marker(img, box, rng)
+    if frame == "table":
+        return _by_the_table(img, box, rng)
     if frame == "bilevel":
         grey = (_in_marker(img, box, rng) if rng.random() < 0.5 else img.crop(box)).convert("L")
         f = min(1.0, rng.uniform(20, 60) / grey.height)
@@ -421,6 +424,32 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     beyond = int(rng.uniform(0, 0.1) * h)
     return img.crop((max(0, left - beyond), max(0, top - beyond), min(img.width, right + beyond + 1),
                      min(img.height, bottom + beyond + 1)))
+
+
+def _by_the_table(img: Image.Image, box: Box, rng: np.random.Generator) -> Image.Image:
+    """The photo with what lies past the paper's edge along one side: a dark band (a table, a
+    scanner's lid) 5-25% of the picture across, its edge up to 3 degrees off the picture's (a photo
+    taken askew) but running the whole side, on a side with room for it, never on the digit."""
+    a = np.array(img.convert("RGB"), dtype=np.float32)
+    h, w = a.shape[:2]
+    x0, y0, x1, y1 = box
+    across, along = np.array([w, h, w, h]), np.array([h, w, h, w])
+    room = np.array([x0, y0, w - x1, h - y1]) - 0.1 * (y1 - y0)  # paper beside the digit: left, top, right, bottom
+    roomy = np.flatnonzero(room >= 0.05 * across)
+    side = int(rng.choice(roomy)) if roomy.size else int(np.argmax(room / across))
+    band = min(rng.uniform(0.05, 0.25) * across[side], room[side])
+    if band < 1:
+        return img
+    # The edge's depth changes by `lean` a pixel along the side: it stays off the digit, and in the picture.
+    swing = min(band - 0.02 * across[side], room[side] - band) / (along[side] / 2)
+    lean = np.tan(np.deg2rad(rng.uniform(-3, 3)))
+    lean = float(np.clip(lean, -max(swing, 0), max(swing, 0)))
+    yy, xx = np.mgrid[:h, :w].astype(np.float32)
+    depth, pos = [(xx, yy), (yy, xx), (w - 1 - xx, yy), (h - 1 - yy, xx)][side]  # into the picture, and along its side
+    past = depth < band + lean * (pos - along[side] / 2)
+    table = rng.uniform(15, 90) + rng.uniform(-8, 8, 3) + rng.normal(0, 3, (h, w, 3))  # a dark, slightly tinted grain
+    a[past] = table[past]
+    return Image.fromarray(np.clip(a, 0, 255).astype(np.uint8))
 
 
 def _in_marker(img: Image.Image, box: Box, rng: np.random.Generator) -> Image.Image:
