@@ -182,7 +182,10 @@ def _band_from_edge(mask: np.ndarray, untouched: bool = False) -> np.ndarray | N
     side from column 0, as `drop_past_the_page` says; None if
     there is none. A row where writing touches the band is wiped only to the band's edge."""
     n = mask.shape[1]
-    reach = np.maximum(_reach(mask), _reach(mask[:, 1:]) + 1)  # from the edge, or past a pixel of paper at it
+    if (mask[:, 0] | mask[:, 1]).mean() < PAST_PAGE:
+        return None  # most pictures: no band along this side (and no work on all of its pixels)
+    half = mask[:, :n // 2 + 1]  # a band must leave half the picture: no need to look further
+    reach = np.maximum(_reach(half), _reach(half[:, 1:]) + 1)  # from the edge, or past a pixel of paper at it
     deep = reach >= PAST_PAGE_LINES
     if deep.mean() < PAST_PAGE:
         return None
