@@ -164,8 +164,9 @@ SIDES = (lambda a: a, lambda a: a[:, ::-1], lambda a: a.swapaxes(0, 1), lambda a
 
 
 def past_the_page(firm: np.ndarray, untouched: bool = False) -> np.ndarray | None:
-    """Where a picture (`firm`: (H, W) bools, what departs firmly from the paper) holds what lies past its paper's edge, as `drop_past_the_page` says: a bool mask, or None.
-    `untouched`: only a band that nothing crosses (2% of its edge at most): nothing is written on a
+    """Where a picture (`firm`: (H, W) bools, what departs firmly from the paper) holds what lies
+    past its paper's edge, as `drop_past_the_page` says: a bool mask, or None. `untouched`: only a
+    band that nothing runs into (over 2% of its edge's rows 3 px past it): nothing is written on a
     table, and a shadow that falls across the writing is no table."""
     past = None
     for side in SIDES:
@@ -179,8 +180,8 @@ def past_the_page(firm: np.ndarray, untouched: bool = False) -> np.ndarray | Non
 
 def _band_from_edge(mask: np.ndarray, untouched: bool = False) -> np.ndarray | None:
     """How deep, in each row, to wipe a band of `mask` (True: firm ink) that runs down its left
-    side from column 0, as `drop_past_the_page` says; None if
-    there is none. A row where writing touches the band is wiped only to the band's edge."""
+    side from column 0, as `drop_past_the_page` says; None if there is none. A row where writing
+    touches the band is wiped only to the band's edge."""
     n = mask.shape[1]
     if (mask[:, 0] | mask[:, 1]).mean() < PAST_PAGE:
         return None  # most pictures: no band along this side (and no work on all of its pixels)
