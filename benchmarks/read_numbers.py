@@ -4,6 +4,7 @@
     python benchmarks/read_numbers.py --lengths 4 --n 300 --model runs/best/model.pt
     python benchmarks/read_numbers.py --lengths 4 6 --spacings gap --field boxes   # in a form's cells
     python benchmarks/read_numbers.py --lengths 3 --spacings gap --page edge       # small by a page's edge
+    python benchmarks/read_numbers.py --lengths 4 --spacings gap --page table      # a photo of a note on a table
 
 Numbers come from our own generator (`synth_numbers.render_number`): MNIST test digits written side by
 side with a clear gap, touching, or overlapping, with baseline jitter, size changes, slant, and the
@@ -58,7 +59,8 @@ def main() -> None:
                         "--spacings gap only")
     p.add_argument("--page", default=None, choices=PAGES,
                    help="write each number small in a bigger crop of its page, as a register's row number "
-                        "(`synth_numbers.render_number`): 'edge' with the page's edge along one side")
+                        "(`synth_numbers.render_number`): 'edge' with the page's edge along one side, 'table' with "
+                        "the table past the sheet's edge")
     args = p.parse_args()
     if args.field and args.spacings != ["gap"]:
         p.error("--field writes the digits in cells, with a clear gap: add --spacings gap")

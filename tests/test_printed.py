@@ -161,6 +161,27 @@ def test_a_band_whose_edge_leans_is_found_to_its_edge(lean):
     assert all(not past[r, :int(edge[r]) - 3].any() for r in rows)  # and its blurred edge, no further
 
 
+def test_a_band_thin_at_one_end_where_it_leans_is_found():
+    # 5 px deep in the middle, leaning 3 degrees: 3 px at one end, under PAST_PAGE_LINES (missed before).
+    firm = np.zeros((80, 200), bool)
+    firm[20:60, 60:63] = True
+    rows, cols = np.mgrid[:80, :200]
+    depth = 5 + 0.05 * (rows - 40)
+    firm[(199 - cols) < depth] = True
+    past = past_the_page(firm)
+    assert past is not None and past[firm & (cols > 100)].all() and not past[:, :100].any()
+    firm[(199 - cols) < depth - 2] = False  # 3 px in the middle: a printed line, no page's edge
+    assert past_the_page(firm) is None
+
+
+def test_a_side_held_half_by_a_thin_line_and_half_by_a_block_has_no_band():
+    # The rows' ends lie in two groups and none near their median: there is no one edge to fit.
+    firm = np.zeros((80, 200), bool)
+    firm[:40, :3] = True
+    firm[40:, :60] = True
+    assert past_the_page(firm) is None
+
+
 def test_a_shadow_across_the_writing_is_no_table_where_untouched_is_asked():
     firm = _leaning_band(0.0)
     firm[36:44, 150:193] = True  # a stroke that runs into the band: writing, or a shadow across it

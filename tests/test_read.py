@@ -239,16 +239,25 @@ def test_a_number_small_in_a_big_picture_is_read_at_its_own_resolution(rec, mnis
     assert rec.read(buf).to_dict() | {"path": ""} == r.to_dict() | {"path": ""}  # a file object is read twice too
 
 
-def test_a_number_beside_a_pages_edge_reads_as_without_it(rec, mnist):
+@pytest.mark.parametrize("page, length, seed, alike_least, right_least", [
     # A register's row number cropped with the page's edge: the table past it was the strongest
-    # "ink" in the picture and took the measure of the pen (6 of these 16 read right before, 13 now, 14 without the edge).
-    sets = [iter_number_set(mnist.test_images, mnist.test_labels, 16, 3, "gap", seed=11, page=page) for page in ("edge", "crop")]
+    # "ink" in the picture and took the measure of the pen (6 of these 16 read right before, 13
+    # now, 14 without the edge; before: 8 alike).
+    ("edge", 3, 11, 13, 11),
+    # A phone photo of a note with the table past the sheet's edge along a side: its inner edge
+    # was read as a 1, or took the pen's measure (14 of these 16 read right and alike before, 16
+    # now and without the table; 329 against 295 of 400 on validation digits).
+    ("table", 4, 12, 15, 15),
+])
+def test_a_number_past_its_pages_edge_reads_as_without_it(rec, mnist, page, length, seed, alike_least, right_least):
+    sets = [iter_number_set(mnist.test_images, mnist.test_labels, 16, length, "gap", seed=seed, page=p)
+            for p in (page, "crop")]
     alike = right = 0
-    for (edge, text, _), (crop, _, _) in zip(*sets):
-        e, c = rec.read(edge), rec.read(crop)
+    for (past, text, _), (crop, _, _) in zip(*sets):
+        e, c = rec.read(past), rec.read(crop)
         alike += e.text == c.text
         right += e.text == text
-    assert alike >= 13 and right >= 11, (alike, right)  # before: 8 alike, 6 right
+    assert alike >= alike_least and right >= right_least, (alike, right)
 
 
 def _with_marks(img, boxes):

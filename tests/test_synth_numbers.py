@@ -172,3 +172,16 @@ def test_a_number_small_in_a_crop_of_its_page_and_by_the_pages_edge(mnist):
     assert (band == band[0]).all() and band[0].max() <= 90
     with pytest.raises(ValueError, match="page must be one of"):
         render_number(digits, np.random.default_rng(4), page="shelf")
+
+
+def test_a_number_by_the_table_has_the_table_along_one_side_and_the_writing_untouched(mnist):
+    digits = [mnist.test_images[i] for i in range(4)]
+    for seed in range(6):
+        crop, boxes = render_number(digits, np.random.default_rng(seed), page="crop")
+        table, table_boxes = render_number(digits, np.random.default_rng(seed), page="table")
+        assert table_boxes == boxes and table.size == crop.size
+        differ = np.any(np.asarray(crop) != np.asarray(table), axis=2)
+        rows, cols = differ.any(axis=1), differ.any(axis=0)
+        assert rows.all() or cols.all()  # a band that runs a whole side
+        for x0, y0, x1, y1 in boxes:
+            assert not differ[y0:y1, x0:x1].any()  # never on the writing

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -347,7 +348,10 @@ def _paper_past_the_page(rgb: np.ndarray, lum: np.ndarray, dist: np.ndarray,
     the paper up to a straight edge (`printed.past_the_page`). Left as it was, the closing that
     measures the paper took a band wider than its window for paper and its inner edge for a
     stroke (a 1), and a narrower one for ink (generated photos by the table, validation digits:
-    0.85 read, against 0.99 of the same photos without it)."""
+    0.85 read, against 0.99 of the same photos without it). The paint carries on the paper beside
+    the band (OpenCV's inpainting), not one colour: a page lit unevenly would otherwise step at the
+    band's edge (validation numbers by a page's edge: 330 of 400 read with one colour, 336 with
+    this and without painting)."""
     if min(dist.shape) < 8:
         return rgb, lum, dist
     # Most pictures have paper all round: no side whose outer two lines depart from it along
@@ -360,8 +364,15 @@ def _paper_past_the_page(rgb: np.ndarray, lum: np.ndarray, dist: np.ndarray,
     if past is None:
         return rgb, lum, dist
     rgb = rgb.copy()
-    rgb[past] = paper
-    return rgb, luma(rgb), np.where(past, 0, dist)
+    rgb[past] = _inpaint(rgb, past)[past]
+    return rgb, luma(rgb), np.where(past, _colour_distance(rgb, paper), dist)
+
+
+def _inpaint(rgb: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """`rgb` (floats in [0, 1]) with the pixels `where` filled in from around them (Telea's method,
+    3 px about each: OpenCV takes 8-bit colour)."""
+    u8 = (np.clip(rgb, 0, 1) * 255).round().astype(np.uint8)
+    return cv2.inpaint(u8, where.astype(np.uint8), 3, cv2.INPAINT_TELEA).astype(np.float32) / 255
 
 
 def _all_filled(far: np.ndarray, ink: np.ndarray, k: int) -> bool:

@@ -143,12 +143,13 @@ def run_from_edge(covered: np.ndarray) -> tuple[int, int]:
 def drop_past_the_page(ink: np.ndarray) -> np.ndarray:
     """The ink without what lies past the paper along a side of the picture: the table, the scanner's
     lid or the next page beyond a crop's page edge. That is solidly darker than the paper (firm
-    ink) from the side inwards, along PAST_PAGE of the side, at least PAST_PAGE_LINES deep, up to a
-    straight edge (which may lean: a photo taken askew) that leaves at least half the picture, and at
-    least as thick as the pen's strokes measured across it (PAST_PAGE_PEN of the median; a printed
-    line along the edge is thinner). It is wiped with its blurred inner edge before the pen is
-    measured: as the strongest "ink" in the picture it took the texture filter's and the threshold's
-    measure of the pen, and a number beside it lost its strokes."""
+    ink) from the side inwards, along PAST_PAGE of the side, PAST_PAGE_LINES deep or more at its
+    middle, up to a straight edge (which may lean: a photo taken askew, the band then thin at one
+    end) that leaves at least half the picture, and at least as thick as the pen's strokes measured
+    across it (PAST_PAGE_PEN of the median; a printed line along the edge is thinner). It is wiped
+    with its blurred inner edge before the pen is measured: as the strongest "ink" in the picture
+    it took the texture filter's and the threshold's measure of the pen, and a number beside it
+    lost its strokes."""
     if min(ink.shape) < 8 or ink.max() <= 0:
         return ink
     past = past_the_page(ink > otsu(ink))
@@ -187,22 +188,24 @@ def _band_from_edge(mask: np.ndarray, untouched: bool = False) -> np.ndarray | N
         return None  # most pictures: no band along this side (and no work on all of its pixels)
     half = mask[:, :n // 2 + 1]  # a band must leave half the picture: no need to look further
     reach = np.maximum(_reach(half), _reach(half[:, 1:]) + 1)  # from the edge, or past a pixel of paper at it
-    deep = reach >= PAST_PAGE_LINES
-    if deep.mean() < PAST_PAGE:
+    held = reach >= 2  # rows the band holds: it runs the whole side, if thin at one end where it leans
+    if held.mean() < PAST_PAGE:
         return None
     rows = np.arange(len(reach))
     # The edge: a line through the rows' ends, first near their median (within a lean of 3 degrees
     # either way), then those within 2 px of it; not where writing touches it and runs on.
-    near = deep & (np.abs(reach - np.median(reach[deep])) <= 0.03 * len(rows) + 2)
+    near = held & (np.abs(reach - np.median(reach[held])) <= 0.03 * len(rows) + 2)
+    if near.sum() < 2:
+        return None  # the rows end in two bands, none of them at the median: no one edge
     edge = np.polyval(np.polyfit(rows[near], reach[near], 1), rows)
-    on = deep & (np.abs(reach - edge) <= 2)
+    on = held & (np.abs(reach - edge) <= 2)
     if on.mean() < 0.8:
         return None
     edge = np.polyval(np.polyfit(rows[on], reach[on], 1), rows).round(6)  # 4, not 3.9999999, for an even band
-    stop = int(np.ceil(edge.max())) + 2
-    if edge.min() < PAST_PAGE_LINES or stop > n // 2:
+    stop, depth = int(np.ceil(edge.max())) + 2, float(np.median(edge))
+    if depth < PAST_PAGE_LINES or edge.min() < 1 or stop > n // 2:
         return None
-    if edge.min() < PAST_PAGE_PEN * _run_median(mask[:, stop:]):
+    if depth < PAST_PAGE_PEN * _run_median(mask[:, stop:]):
         return None
     if untouched and (reach > np.ceil(edge) + 3).mean() > 0.02:
         return None

@@ -205,7 +205,10 @@ class NumberReader:
     def _read(self, source, label: str, again: bool) -> Reading:
         try:
             source = rereadable(source) if again else source  # a file object may be read twice
-            found, (masks, line) = find_ink(source, READ_FIT, line_pieces, clean=clean_document, least=READ_LEAST)
+            # The table past a photographed sheet is painted as paper before the ink is measured
+            # (`ink_map`): left, its inner edge was read as a 1 (docs/history.md).
+            found, (masks, line) = find_ink(source, READ_FIT, line_pieces, clean=clean_document, least=READ_LEAST,
+                                            past_page=True)
             ys = np.nonzero(line.any(1))[0]
             # Shrunk to fit, a line under a fifth of the picture's height is a few working pixels tall.
             if again and found.scale < 1 and ys[-1] + 1 - ys[0] < SMALL_LINE * line.shape[0]:

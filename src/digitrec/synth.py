@@ -375,7 +375,7 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     dark ground, cropped tight: a dark-mode canvas, chalk on a board, a negative scan; the ink is
     then most of the picture), "bilevel" (a form scanner's or a fax's black-and-white image: pen or
     thick marker, cropped tight, 20-60 px tall, every pixel black or white), "table" (the photo with
-    the table or a scanner's lid past the paper's edge along one side: `_by_the_table`); "photo" as it is."""
+    the table or a scanner's lid past the paper's edge along one side: `by_the_table`); "photo" as it is."""
     if frame not in FRAMES:
         raise ValueError(f"frame must be one of {FRAMES}, got {frame!r}")
     if frame == "photo":
@@ -388,7 +388,7 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
     if frame == "marker":
         return _in_marker(img, box, rng)
     if frame == "table":
-        return _by_the_table(img, box, rng)
+        return by_the_table(img, box, rng)
     if frame == "bilevel":
         grey = (_in_marker(img, box, rng) if rng.random() < 0.5 else img.crop(box)).convert("L")
         f = min(1.0, rng.uniform(20, 60) / grey.height)
@@ -426,10 +426,10 @@ def frame_digit(img: Image.Image, box: Box, frame: str, rng: np.random.Generator
                      min(img.height, bottom + beyond + 1)))
 
 
-def _by_the_table(img: Image.Image, box: Box, rng: np.random.Generator) -> Image.Image:
+def by_the_table(img: Image.Image, box: Box, rng: np.random.Generator) -> Image.Image:
     """The photo with what lies past the paper's edge along one side: a dark band (a table, a
     scanner's lid) 5-25% of the picture across, its edge up to 3 degrees off the picture's (a photo
-    taken askew) but running the whole side, on a side with room for it, never on the digit."""
+    taken askew) but running the whole side, on a side with room for it, never on the writing in `box`."""
     a = np.array(img.convert("RGB"), dtype=np.float32)
     h, w = a.shape[:2]
     x0, y0, x1, y1 = box

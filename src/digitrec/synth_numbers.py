@@ -23,14 +23,15 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .synth import Box, StyleConfig, as_numpy, dropout_ink, ink_on_paper, place_digit, printed_ink, printed_line_width
+from .synth import (Box, StyleConfig, as_numpy, by_the_table, dropout_ink, ink_on_paper, place_digit, printed_ink,
+                    printed_line_width)
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
 
 SPACINGS = ("gap", "touching", "overlapping")
 FIELDS = ("boxes", "comb", "dropout")
-PAGES = ("crop", "edge")  # `render_number`'s page: small in a crop of the sheet, and by the page's edge
+PAGES = ("crop", "edge", "table")  # `render_number`'s page: small in a crop of the sheet, by its edge, by the table
 
 
 def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: str = "gap",
@@ -41,7 +42,8 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
     meets its neighbour's) or "overlapping" (slid further, strokes crossing). Sizes vary by
     +-15%, baselines jitter, each digit has its own slant; the paper, light and camera effects
     are `ink_on_paper`'s. `page`: "crop" sets the number small in a bigger crop of its sheet (a
-    register's row number), "edge" the same with the page's edge along one side (`PAGES`).
+    register's row number), "edge" the same with the page's edge along one side, "table" with the
+    table past the sheet's edge along a side, as a phone photo of a note shows it (`PAGES`).
     """
     if page is not None and page not in PAGES:
         raise ValueError(f"page must be one of {PAGES}, got {page!r}")
@@ -51,7 +53,17 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
     if page is not None:
         acc, boxes, base = _on_a_page(acc, boxes, base, rng)
     img = ink_on_paper(acc, rng, replace(style, thickness_px=0), ruling=_ruling(base, dh, style.paper, rng))
-    return (_past_the_edge(img, rng) if page == "edge" else img), boxes
+    if page == "edge":
+        img = _past_the_edge(img, rng)
+    elif page == "table":
+        img = by_the_table(img, _around(boxes), rng)
+    return img, boxes
+
+
+def _around(boxes: list[Box]) -> Box:
+    """The box around all of `boxes`."""
+    x0, y0, x1, y1 = zip(*boxes)
+    return min(x0), min(y0), max(x1), max(y1)
 
 
 def _on_a_page(acc: np.ndarray, boxes: list[Box], base: float,
