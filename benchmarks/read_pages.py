@@ -3,12 +3,14 @@ bank-check amounts laid out several to a page.
 
     python benchmarks/read_pages.py                      # 50 pages of 4 numbers a paper and spacing
     python benchmarks/read_pages.py --n 100 --numbers 6 --length 5
+    python benchmarks/read_pages.py --table             # each page photographed by the table
 
 Generated pages come from `synth_numbers.render_page`: one hand writes 4-digit numbers (MNIST test
-digits), one or two to a row, on plain, ruled or squared paper. A page counts as found when
-`read_all` returns exactly as many numbers as were written; a number counts as read when its
-reading, in reading order, is right in every digit. Beside them, the same numbers' figure one to an
-image is `benchmarks/read_numbers.py`'s.
+digits, or the validation digits with `--digits val`), one or two to a row, on plain, ruled or
+squared paper; with `--table`, photographed by the table past the sheet's edge along a side. A
+page counts as found when `read_all` returns exactly as many numbers as were written; a number
+counts as read when its reading, in reading order, is right in every digit. Beside them, the
+same numbers' figure one to an image is `benchmarks/read_numbers.py`'s.
 
 With ../shared beside the clone, the 300 real bank checks are also read three to a page (each pasted
 on a white sheet, 30 px apart, as a scanner bed holds them), and each alone through `read_all`,
@@ -29,19 +31,25 @@ from digitrec.device import use_inference_threads
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import iter_page_set
+from digitrec.tensors import split_train_val
 
 CHECKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "number-strings" / "bank-checks"
 
 
 def generated(rec, data, args) -> None:
+    if args.digits == "test":
+        images, labels = data.test_images, data.test_labels
+    else:
+        _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
+        images, labels = data.train_images[va], data.train_labels[va]
     print("| paper | spacing | pages with every number found | numbers read whole | s a page |")
     print("|---|---|---|---|---|")
     for paper in ("plain", "ruled", "squared"):
         for spacing in args.spacings:
             found = right = 0
             t0 = time.perf_counter()
-            for page, texts, _ in iter_page_set(data.test_images, data.test_labels, args.n, args.numbers, args.length,
-                                                spacing, args.seed, style=StyleConfig(paper=paper)):
+            for page, texts, _ in iter_page_set(images, labels, args.n, args.numbers, args.length, spacing, args.seed,
+                                                style=StyleConfig(paper=paper), table=args.table):
                 got = [r.text for r in rec.read_all(page)]
                 found += len(got) == len(texts)
                 right += sum(a == b for a, b in zip(got, texts)) if len(got) == len(texts) else 0
@@ -85,12 +93,17 @@ def main() -> None:
     p.add_argument("--spacings", nargs="+", default=["gap", "touching"])
     p.add_argument("--per-page", type=int, default=3, help="bank checks on a page")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--digits", default="test", choices=["test", "val"],
+                   help="write MNIST test digits (to report) or the validation digits held out of the training set "
+                        "(to choose settings on)")
+    p.add_argument("--table", action="store_true",
+                   help="photograph each page by the table, past the sheet's edge along a side")
     p.add_argument("--data-dir", default=None)
     args = p.parse_args()
     use_inference_threads()  # as `digitrec read` runs
     rec = load_reader()
     generated(rec, load_mnist(args.data_dir), args)
-    if CHECKS.is_dir():
+    if CHECKS.is_dir() and not args.table:  # the checks are pasted on a white sheet, no table
         checks(rec, args.per_page)
 
 

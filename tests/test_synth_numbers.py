@@ -11,7 +11,8 @@ from scipy import ndimage as ndi
 
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
-from digitrec.synth_numbers import FIELDS, in_field, iter_number_set, render_number, render_page, write_number
+from digitrec.synth_numbers import (FIELDS, in_field, iter_number_set, iter_page_set, render_number, render_page,
+                                    write_number)
 
 
 def test_numbers_on_ruled_and_squared_paper(mnist):
@@ -172,6 +173,17 @@ def test_a_number_small_in_a_crop_of_its_page_and_by_the_pages_edge(mnist):
     assert (band == band[0]).all() and band[0].max() <= 90
     with pytest.raises(ValueError, match="page must be one of"):
         render_number(digits, np.random.default_rng(4), page="shelf")
+
+
+def test_a_page_by_the_table_is_the_same_page_with_the_table_along_one_side(mnist):
+    plain = iter_page_set(mnist.test_images, mnist.test_labels, 4, 3, 4, "gap", seed=2)
+    table = iter_page_set(mnist.test_images, mnist.test_labels, 4, 3, 4, "gap", seed=2, table=True)
+    for (page, texts, boxes), (by, by_texts, by_boxes) in zip(plain, table):
+        assert (by_texts, by_boxes, by.size) == (texts, boxes, page.size)
+        differ = np.any(np.asarray(page.convert("RGB")) != np.asarray(by.convert("RGB")), axis=2)
+        assert differ.any(axis=1).all() or differ.any(axis=0).all()  # a band that runs a whole side
+        for x0, y0, x1, y1 in boxes:
+            assert not differ[y0:y1, x0:x1].any()  # never on the writing
 
 
 def test_a_number_by_the_table_has_the_table_along_one_side_and_the_writing_untouched(mnist):

@@ -258,7 +258,8 @@ class NumberReader:
         label = name or describe(source, 0)
         try:
             img = load_image(source)
-            found, lines = find_ink(img, PAGE_FIT, lines_of_writing, clean=clean_document, window=PAGE_WINDOW)
+            found, lines = find_ink(img, PAGE_FIT, lines_of_writing, clean=clean_document, window=PAGE_WINDOW,
+                                    past_page=True)  # the table past a photographed page, as in `read`
         except NoDigitFound:
             return []
         except DigitrecError as e:

@@ -294,11 +294,14 @@ def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: i
 
 
 def iter_page_set(images: torch.Tensor | np.ndarray, labels, n: int, numbers: int, length: int, spacing: str = "gap",
-                  seed: int = 0, style: StyleConfig = StyleConfig()) -> Iterator[tuple[Image.Image, list[str], list[Box]]]:
-    """Yield n (page, texts, boxes) pages of `numbers` numbers of `length` digits each (`render_page`)."""
+                  seed: int = 0, style: StyleConfig = StyleConfig(),
+                  table: bool = False) -> Iterator[tuple[Image.Image, list[str], list[Box]]]:
+    """Yield n (page, texts, boxes) pages of `numbers` numbers of `length` digits each (`render_page`);
+    `table`: photographed by the table, past the sheet's edge along a side (`synth.by_the_table`)."""
     images, labels = as_numpy(images), as_numpy(labels)
     for child in np.random.SeedSequence([seed, numbers, length, SPACINGS.index(spacing), 1]).spawn(n):
         rng = np.random.default_rng(child)
         idx = rng.integers(0, len(images), (numbers, length))
         page, boxes = render_page([[images[i] for i in row] for row in idx], rng, spacing, style)
+        page = by_the_table(page, _around(boxes), rng) if table else page
         yield page, ["".join(str(int(labels[i])) for i in row) for row in idx], boxes
