@@ -181,3 +181,19 @@ def test_a_box_printed_lighter_than_the_paper_in_one_colour_leaves_its_cells_pap
     cells = ~ndi.binary_dilation((rgb != paper).any(axis=2), iterations=1)  # away from the lines and the 1
     assert ink[cells].max() < 0.05
     assert ink[25:35, 25:27].min() == pytest.approx((0.66 - 0.15) / 0.66, abs=0.01)  # darkening against the real paper
+
+
+def test_the_table_past_a_sheet_lit_unevenly_is_painted_as_paper():
+    # The table along the top, a quarter of the border, and a sheet lit from the right: measured
+    # against the border's median (pulled dark by the band), the lit part of the sheet stood as far
+    # from the paper as the table, no band was found, and its edge was ink (0.55 here, against the
+    # stroke's 0.78). The band is now found against the paper of the sides that do not depart.
+    h, w = 160, 380
+    rgb = np.broadcast_to(np.linspace(0.50, 0.68, w, dtype=np.float32)[None, :, None], (h, w, 3)).copy()
+    edge = np.arange(w) * 0.03 + 20  # the band's edge, leaning under 2 degrees
+    rgb[np.arange(h)[:, None] < edge[None, :]] = (0.30, 0.30, 0.31)
+    rgb[80:130, 100:106] = rgb[80:86, 100:130] = 0.12  # a 7's stroke and bar on the sheet
+    ink, polarity = ink_map(rgb, past_page=True)
+    near = np.arange(h)[:, None] < edge[None, :] + 4  # the band and its edge
+    assert polarity == "dark-on-light"
+    assert ink[near].max() < 0.1 * ink[80:130, 100:106].min(), (ink[near].max(), ink[80:130, 100:106].min())

@@ -358,9 +358,16 @@ def _paper_past_the_page(rgb: np.ndarray, lum: np.ndarray, dist: np.ndarray,
     # PAST_PAGE of their length by a tenth of the most departing pixel, and no need to look further.
     low = 0.1 * float(dist.max())
     sides = (dist[:, :2], dist[:, -2:], dist[:2].T, dist[-2:].T)
-    if all((side > low).any(axis=1).mean() < PAST_PAGE for side in sides):
+    departs = [(side > low).any(axis=1).mean() >= PAST_PAGE for side in sides]
+    if not any(departs):
         return rgb, lum, dist
-    past = past_the_page(dist > otsu(dist), untouched=True)
+    # The paper measured on the sides that do not depart: the band, a quarter of the border, pulls
+    # the border's median towards itself, and on a sheet lit unevenly its lit part then stands as
+    # far from that as the band.
+    rims = (rgb[:, 0], rgb[:, -1], rgb[0], rgb[-1])
+    kept = [r for r, d in zip(rims, departs) if not d]
+    apart = _colour_distance(rgb, np.median(np.concatenate(kept), axis=0)) if kept else dist
+    past = past_the_page(apart > otsu(apart), untouched=True)
     if past is None:
         return rgb, lum, dist
     rgb = rgb.copy()
