@@ -17,7 +17,6 @@ import numpy as np
 from digitrec.data import load_mnist
 from digitrec.loading import load_model
 from digitrec.synth import FRAMES, iter_framed_set
-from digitrec.tensors import split_train_val
 
 
 def main() -> None:
@@ -33,10 +32,7 @@ def main() -> None:
     args = p.parse_args()
 
     data = load_mnist(args.data_dir)
-    images, labels = data.test_images, data.test_labels
-    if args.digits == "val":
-        _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
-        images, labels = data.train_images[va], data.train_labels[va]
+    images, labels = data.digits(args.digits)
     rec = load_model(args.model)
     print("| frame | accuracy | no digit found | images/s |")
     print("|---|---|---|---|")

@@ -27,7 +27,6 @@ from digitrec.evaluate import accuracy_at_coverage, expected_calibration_error
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import FIELDS, PAGES, SPACINGS, iter_number_set
-from digitrec.tensors import split_train_val
 
 
 def main() -> None:
@@ -66,11 +65,7 @@ def main() -> None:
         p.error("--field writes the digits in cells, with a clear gap: add --spacings gap")
 
     data = load_mnist(args.data_dir)
-    if args.digits == "test":
-        images, labels = data.test_images, data.test_labels
-    else:
-        _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
-        images, labels = data.train_images[va], data.train_labels[va]
+    images, labels = data.digits(args.digits)
     use_inference_threads()  # as `digitrec read` runs: one thread unless DIGITREC_THREADS says
     rec = load_reader(args.model, args.reader)
     rows, digits, seconds, confidences, correct = [], 0, 0.0, [], []

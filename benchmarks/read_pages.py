@@ -31,17 +31,12 @@ from digitrec.device import use_inference_threads
 from digitrec.read import load_reader
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import iter_page_set
-from digitrec.tensors import split_train_val
 
 CHECKS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "number-strings" / "bank-checks"
 
 
 def generated(rec, data, args) -> None:
-    if args.digits == "test":
-        images, labels = data.test_images, data.test_labels
-    else:
-        _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
-        images, labels = data.train_images[va], data.train_labels[va]
+    images, labels = data.digits(args.digits)
     print("| paper | spacing | pages with every number found | numbers read whole | s a page |")
     print("|---|---|---|---|---|")
     for paper in ("plain", "ruled", "squared"):

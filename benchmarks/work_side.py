@@ -30,7 +30,6 @@ from digitrec.evaluate_images import read_digit_labels
 from digitrec.loading import load_model
 from digitrec.preprocess import NoDigitFound, preprocess
 from digitrec.synth import FRAMES, StyleConfig, iter_framed_set, iter_user_style_set
-from digitrec.tensors import split_train_val
 
 USER_DIGITS = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "user-digits"
 THIN = StyleConfig(long_side=(300, 1200), threshold=(0.85, 0.98))
@@ -48,8 +47,7 @@ def jpeg(picture) -> bytes:
 def validation_sets(n: int, seed: int, data_dir: str | None) -> dict[str, list]:
     """{set name: [(picture or bytes, label)]}, the same pictures for every side."""
     data = load_mnist(data_dir)
-    _, va = split_train_val(len(data.train_images))  # the validation digits every recipe holds out
-    images, labels = data.train_images[va], data.train_labels[va]
+    images, labels = data.digits("val")
     big = max(1, n // 5)  # phone photos are slow to make (a minute or more a hundred) and to read
     return {
         "photo": list(iter_user_style_set(images, labels, n, seed)),

@@ -41,6 +41,7 @@ from digitrec.data import (
     resolve_data_dir,
 )
 from digitrec.errors import DataError
+from digitrec.tensors import split_train_val
 
 REPO = Path(__file__).resolve().parents[1]
 REAL_DIR = Path(os.environ.get("DIGITREC_DATA") or REPO.parent / "shared/data/mnist")
@@ -557,3 +558,14 @@ def test_import_has_no_side_effects_and_reading_warns_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == f"[9, 1, 4] {home / 'cache/digitrec/mnist'}"
     assert list(home.iterdir()) == []
+
+
+def test_a_benchmarks_digits_are_the_test_set_or_the_held_out_validation_digits(mnist):
+    images, labels = mnist.digits("test")
+    assert images is mnist.test_images and labels is mnist.test_labels
+    train, val = split_train_val(len(mnist.train_images))
+    images, labels = mnist.digits("val")
+    assert torch.equal(images, mnist.train_images[val]) and torch.equal(labels, mnist.train_labels[val])
+    assert not set(val.tolist()) & set(train.tolist())
+    with pytest.raises(ValueError, match="test"):
+        mnist.digits("train")

@@ -31,6 +31,7 @@ from pathlib import Path
 import torch
 
 from digitrec.errors import DataError
+from digitrec.tensors import split_train_val
 
 MIRRORS: tuple[str, ...] = (
     "https://ossci-datasets.s3.amazonaws.com/mnist/",
@@ -73,6 +74,16 @@ class MNIST:
         for name, digest in sorted(self.sha256.items()):
             h.update(f"{name}={digest}\n".encode())
         return h.hexdigest()
+
+    def digits(self, which: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images, labels) for a benchmark to render: "test", the test set (to report), or "val",
+        the validation digits every recipe holds out of training (to choose settings on)."""
+        if which == "test":
+            return self.test_images, self.test_labels
+        if which != "val":
+            raise ValueError(f'digits must be "test" or "val", got {which!r}')
+        _, va = split_train_val(len(self.train_images))
+        return self.train_images[va], self.train_labels[va]
 
 
 def _read_bytes(path: Path) -> bytes:

@@ -23,7 +23,7 @@ from .errors import DigitrecError
 from .images import load_reduced, luma, resize, to_rgb
 from .labelling import maxima, mean3, pieces
 from .morphology import closing, median3, opening, ring_max, ring_min
-from .printed import PAST_PAGE, past_the_page, run_from_edge
+from .printed import PAST_PAGE, SIDES, past_the_page, run_from_edge
 from .stats import otsu, percentile
 
 FINER = 4  # when nothing is found in a shrunk image, look again at this many times the resolution
@@ -357,15 +357,13 @@ def _paper_past_the_page(rgb: np.ndarray, lum: np.ndarray, dist: np.ndarray,
     # Most pictures have paper all round: no side whose outer two lines depart from it along
     # PAST_PAGE of their length by a tenth of the most departing pixel, and no need to look further.
     low = 0.1 * float(dist.max())
-    sides = (dist[:, :2], dist[:, -2:], dist[:2].T, dist[-2:].T)
-    departs = [(side > low).any(axis=1).mean() >= PAST_PAGE for side in sides]
+    departs = [(side(dist)[:, :2] > low).any(axis=1).mean() >= PAST_PAGE for side in SIDES]
     if not any(departs):
         return rgb, lum, dist
     # The paper measured on the sides that do not depart: the band, a quarter of the border, pulls
     # the border's median towards itself, and on a sheet lit unevenly its lit part then stands as
     # far from that as the band.
-    rims = (rgb[:, 0], rgb[:, -1], rgb[0], rgb[-1])
-    kept = [r for r, d in zip(rims, departs) if not d]
+    kept = [side(rgb)[:, 0] for side, d in zip(SIDES, departs) if not d]
     apart = _colour_distance(rgb, np.median(np.concatenate(kept), axis=0)) if kept else dist
     past = past_the_page(apart > otsu(apart), untouched=True)
     if past is None:
