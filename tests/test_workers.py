@@ -39,3 +39,9 @@ def test_stopping_early_leaves_the_pool_usable(pool):
     assert [next(it)[1] for _ in range(5)] == [0, 1, 4, 9, 16]
     it.close()  # the chunks not started are cancelled
     assert [sq for _, sq in shared_map(_pid_and_square, list(range(50)), pool, 1)] == [x * x for x in range(50)]
+
+
+@pytest.mark.parametrize("n", [8, 9, 17, 33, 130])
+def test_every_item_once_in_order_whatever_the_chunks(pool, n):
+    # Chunks shrink as the work left does, down to single items where the two ends meet.
+    assert [sq for _, sq in shared_map(_pid_and_square, list(range(n)), pool, 1)] == [x * x for x in range(n)]

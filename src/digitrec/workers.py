@@ -7,8 +7,9 @@
 Finding ink is numpy and OpenCV work that holds the GIL for much of its time, so threads do not
 scale it; processes do. A pool of N workers leaves this process idle while they start (each imports
 numpy, OpenCV and digitrec, and may load a model: half a second or more), and then waits on the slowest. Here this
-process works too, from the first item: it takes chunks from the front of the list while the
-workers take theirs from the back, so the work meets in the middle and nobody waits for long.
+process works too, from the first item: it takes items from the front of the list while the
+workers take chunks from the back, smaller as the work left shrinks, so the work meets in the
+middle and nobody waits for long.
 Workers are spawned, not forked: a fork would copy the model runtime's threads in whatever state
 they are.
 """
@@ -16,11 +17,10 @@ they are.
 from __future__ import annotations
 
 import multiprocessing
-from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
-CHUNK = 16  # items a worker takes at a time, at most: a worker's turn is tens of ms, so the last wait is short
+CHUNK = 16  # items a worker takes at a time, at most (fewer as the work left shrinks: `shared_map`)
 
 
 def spawn_pool(workers: int, initializer: Callable | None = None, initargs: tuple = ()) -> ProcessPoolExecutor:
@@ -41,21 +41,25 @@ def shared_map(fn: Callable, items: Sequence, pool: ProcessPoolExecutor | None, 
     if pool is None or workers < 1 or len(items) < 4 * (workers + 1):
         yield from map(fn, items)
         return
-    size = max(1, min(CHUNK, len(items) // (8 * (workers + 1))))
-    starts = deque(range(0, len(items), size))
-    taken: dict[int, Future] = {}  # chunk start -> a worker's result
+    front, back = 0, len(items)  # items[front:back] are nobody's yet: this process eats the front, workers the back
+    taken: dict[int, tuple[int, Future]] = {}  # a worker's chunk: start -> (end, its result)
     try:
-        for start in range(0, len(items), size):
-            while starts and sum(not f.done() for f in taken.values()) < 2 * workers:  # each its next chunk ready
-                s = starts.pop()
-                taken[s] = pool.submit(_run_chunk, fn, items[s:s + size])
-            if starts and starts[0] == start:
-                starts.popleft()
-                yield from map(fn, items[start:start + size])
+        while front < len(items):
+            while back > front and sum(not f.done() for _, f in taken.values()) < 2 * workers:  # each its next ready
+                # Chunks shrink with the work left (guided scheduling): where the two ends meet, this
+                # process waits for at most a worker's last few items, not two whole chunks of them.
+                size = max(1, min(CHUNK, (back - front) // (4 * (workers + 1))))
+                back -= size
+                taken[back] = (back + size, pool.submit(_run_chunk, fn, items[back:back + size]))
+            if front < back:
+                yield fn(items[front])
+                front += 1
             else:
-                yield from taken.pop(start).result()
+                end, result = taken.pop(front)
+                yield from result.result()
+                front = end
     finally:
-        for f in taken.values():  # stopped early: what was not started is not wanted
+        for _, f in taken.values():  # stopped early: what was not started is not wanted
             f.cancel()
 
 
