@@ -53,6 +53,8 @@ def main() -> None:
                    help="set up to this share of each picture's pixels black or white (salt and pepper)")
     p.add_argument("--sign", type=float, default=0.0, metavar="P",
                    help="share of numbers with a printed $ or # before them (0.4-1x the digits' height)")
+    p.add_argument("--small-tail", type=float, default=0.0, metavar="P",
+                   help="share of numbers written smaller from one digit on (0.45-0.8x), as the zeros of '1.000'")
     p.add_argument("--field", default=None, choices=FIELDS,
                    help="write each number in a form's field, a row of cells (one digit to a cell) or a comb; "
                         "--spacings gap only")
@@ -74,7 +76,8 @@ def main() -> None:
             right, wrong = 0, []
             for img, text, _ in iter_number_set(images, labels, args.n, length, spacing, args.seed,
                                                 style=StyleConfig(paper=args.paper, faint_digit=args.faint_digit, turn=args.turn, specks=args.specks,
-                                                                  sign=args.sign), field=args.field, page=args.page):
+                                                                  sign=args.sign, small_tail=args.small_tail),
+                                                field=args.field, page=args.page):
                 t0 = time.perf_counter()
                 reading = rec.read(img)
                 seconds += time.perf_counter() - t0

@@ -169,3 +169,28 @@ def test_joins_add_rising_strokes_between_close_digits_and_nothing_else(mnist):
     assert np.median(slopes) < 0
     one, _, _ = compose_lines(imgs, labels, 4, min_digits=1, max_digits=1, joins=1.0)  # nothing to join
     assert one.shape[0] == 4
+
+
+def test_small_tail_writes_the_last_digits_smaller_on_the_same_baseline_and_off_draws_as_before(mnist):
+    imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
+
+    def lines(**kw):
+        return compose_lines(imgs, labels, 200, min_digits=4, max_digits=4, augment=0.0, noise=0.0, clutter=0.0,
+                             slant=0.0, gen=torch.Generator().manual_seed(5), **kw)
+
+    def ends(x):  # per line: (rows, lowest row) of the ink in its first and its last fifth of columns
+        out = []
+        for ink in x[:, 0] > 0.3:
+            cols = torch.nonzero(ink.any(0))[:, 0]
+            c0, c1 = int(cols[0]), int(cols[-1])
+            fifth = max(1, (c1 - c0) // 5)
+            parts = [torch.nonzero(ink[:, a:b].any(1))[:, 0] for a, b in ((c0, c0 + fifth), (c1 + 1 - fifth, c1 + 1))]
+            out.append([(len(p), int(p[-1])) for p in parts])
+        return np.array(out)  # (n, 2 ends, (rows, lowest))
+
+    (a, ta, _), (b, _, _), (small, ts, _) = lines(), lines(small_tail=0.0), lines(small_tail=1.0)
+    assert torch.equal(a, b) and torch.equal(ta, ts)  # off draws as before; the text never changes
+    plain, tail = ends(a), ends(small)
+    size, small_size = np.median(plain[:, 1, 0] / plain[:, 0, 0]), np.median(tail[:, 1, 0] / tail[:, 0, 0])
+    assert size > 0.85 and small_size < size - 0.15  # MNIST's digits are about one size; the last is smaller...
+    assert np.median(np.abs(tail[:, 1, 1] - tail[:, 0, 1])) <= 2  # ... and stands on the same baseline

@@ -85,6 +85,20 @@ def test_a_number_turned_as_in_a_photo_taken_askew(mnist):
     assert ink[covered].sum() >= 0.97 * ink.sum()
 
 
+def test_a_number_written_smaller_from_one_digit_on(mnist):
+    digits = [mnist.test_images[i].numpy() for i in range(5)]
+    for seed in range(4):
+        _, boxes = render_number(digits, np.random.default_rng(seed), style=StyleConfig.clean(small_tail=1.0))
+        heights = np.array([y1 - y0 for _, y0, _, y1 in boxes], float)
+        bottoms = np.array([y1 for _, _, _, y1 in boxes], float)
+        _, plain = render_number(digits, np.random.default_rng(seed), style=StyleConfig.clean())
+        # The first digit keeps its size, the last is written 0.45-0.8 as tall (MNIST's own 20 px
+        # box, +-15%, and a 4 px gap each side give or take), on the same baseline.
+        assert heights[-1] < 0.85 * heights[0]
+        assert np.ptp(bottoms) < 0.25 * heights[0]
+        assert len(plain) == len(boxes)
+
+
 def test_a_printed_sign_before_a_number(mnist):
     digits = [mnist.test_images[i].numpy() for i in range(4)]
     img, boxes = render_number(digits, np.random.default_rng(5), style=StyleConfig.clean(sign=1.0))

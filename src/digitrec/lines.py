@@ -143,7 +143,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
                   flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, line_stretch: float = 1.0,
-                  joins: float = 0.0, printed_signs: float = 0.0,
+                  joins: float = 0.0, printed_signs: float = 0.0, small_tail: float = 0.0,
                   gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`),
@@ -155,8 +155,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     writers make wide 8s and narrow 0s), and each whole line, its digits and gaps alike, by up to
     `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring
     digits written close together are joined by the pen's stroke from one to the next, as in cursive
-    (`_joins`); each line leans by its own shear of up to `slant` (a writer slants all the digits
-    alike); `clutter` adds what a real document leaves in the ink (`document_clutter`), `noise` the
+    (`_joins`); a share `small_tail` of the lines write their digits from one on smaller (`_tail_sizes`);
+    each line leans by its own shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real document leaves in the ink (`document_clutter`), `noise` the
     noise family.
 
     The glyphs are chosen and augmented (`_written_glyphs`), laid out (`_lay_out`), drawn (`_draw`).
@@ -168,7 +168,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     d, lab, present, is_mark, slot_mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment,
                                                           gen, printed_signs, styles=styles, sevens=sevens,
                                                           flag_length=flag_length, glyphs=glyphs)
-    at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen)
+    at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen, small_tail)
     x = _draw(d, present, at)
     if joins > 0:  # between digits, so the sign's slot (the first) is left out
         boxes = (MARGIN + at.f * at.left, MARGIN + at.f * (at.left + at.w), MARGIN + at.f * (at.top - at.line_top),
@@ -240,10 +240,11 @@ class _Layout(NamedTuple):
 
 
 def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot_mark: torch.Tensor, stretch: float,
-             line_stretch: float, gen: torch.Generator | None) -> _Layout:
+             line_stretch: float, gen: torch.Generator | None, small_tail: float = 0.0) -> _Layout:
     """Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
     ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
-    Each glyph is widened by its own factor up to `stretch` and the whole line by one up to `line_stretch`."""
+    Each glyph is widened by its own factor up to `stretch` and the whole line by one up to `line_stretch`;
+    a share `small_tail` of the lines is written smaller from one digit on (`_tail_sizes`)."""
     n, m2 = present.shape
     dev = d.device
     rnd = lambda *shape: uniform(shape, gen, dev)  # noqa: E731
@@ -252,6 +253,8 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot
     y0, y1 = _ink_extent(ink.any(2))  # rows
     x0, x1, y0, y1 = (t.view(n, m2).float() for t in (x0, x1, y0, y1))
     s = 0.85 + 0.3 * rnd(n, m2)
+    if small_tail > 0:
+        s = s * _tail_sizes(is_mark, small_tail, gen)
     a = torch.exp(math.log(stretch) * (2 * rnd(n, m2) - 1)) if stretch > 1 else torch.ones(n, m2, device=dev)
     # One factor per line: so that no reader learns how wide a line of so many digits is.
     wide = torch.exp(math.log(line_stretch) * (2 * rnd(n, 1) - 1)) if line_stretch > 1 else torch.ones(n, 1, device=dev)
@@ -285,6 +288,21 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot
     width = MARGIN * 2 + f[:, 0] * line_right[:, 0]  # (n,)
     W = int(math.ceil(float(width.max()) / 4) * 4)
     return _Layout(x0, y0, s * f, a, left, w, top, bottom, gap, line_top, f, W)
+
+
+def _tail_sizes(is_mark: torch.Tensor, share: float, gen: torch.Generator | None) -> torch.Tensor:
+    """Each slot's size factor (n, 2m + 1): on a share of the lines, the digits from a random one on
+    (never the first) are written at 0.45-0.8 of the others' size, on the same baseline, as many
+    writers make the thousands' or the cents' zeros of an amount ("1.000", "25,00"); marks keep
+    their size. MNIST's digits are all one size, so a reader trained on them alone reads small
+    zeros beside a tall first digit as the strokes joining them."""
+    n, m2 = is_mark.shape
+    dev = is_mark.device
+    first = 1 + 2 * randint(1, max(2, (m2 - 1) // 2), (n, 1), gen, dev)  # digit j sits in slot 1 + 2j
+    factor = 0.45 + 0.35 * uniform((n, 1), gen, dev)
+    chosen = uniform((n, 1), gen, dev) < share
+    later = torch.arange(m2, device=dev)[None] >= first
+    return torch.where(chosen & later & ~is_mark, factor, torch.ones((), device=dev))
 
 
 def _draw(d: torch.Tensor, present: torch.Tensor, at: _Layout) -> torch.Tensor:

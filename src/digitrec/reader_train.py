@@ -193,7 +193,7 @@ def _line_style(cfg: ReaderConfig) -> dict:
     return {"noise": cfg.noise, "marks": cfg.marks, "styles": cfg.styles, "flag_length": cfg.flag_length,
             "sevens": cfg.sevens, "clutter": cfg.clutter, "slant": cfg.slant, "glyphs": cfg.glyphs,
             "stretch": cfg.stretch, "line_stretch": cfg.line_stretch, "joins": cfg.joins,
-            "printed_signs": cfg.printed_signs}
+            "printed_signs": cfg.printed_signs, "small_tail": cfg.small_tail}
 
 
 def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig,

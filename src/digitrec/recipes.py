@@ -238,6 +238,8 @@ class ReaderConfig:
                                 "as a factor (1 = none).", min=1)
     joins: float = _flag(0.0, "Share of neighbouring digits written close together that are joined by a cursive "
                          "stroke.", min=0, max=1)
+    small_tail: float = _flag(0.0, "Share of lines written smaller from one digit on (the zeros of \"1.000\" half as "
+                              "tall as the 1).", min=0, max=1)
     printed_signs: float = _flag(0.0, "Share of the signs ($ #) before numbers drawn as a form prints them: thin, "
                                  "grey and upright.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)

@@ -67,6 +67,7 @@ class StyleConfig:
     turn: float = 0.0  # for numbers: the most a whole number is turned, degrees, as in a photo taken askew
     specks: float = 0.0  # the most pixels set black or white at random (a share), as a poor scan or fax does
     sign: float = 0.0  # for numbers: the share with a printed "$" or "#" before them, as a form or a check prints it
+    small_tail: float = 0.0  # for numbers: the share written smaller from one digit on (the zeros of "1.000")
 
     @classmethod
     def clean(cls, **overrides) -> StyleConfig:

@@ -40,8 +40,8 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
 
     spacing: "gap" (clear space between digits), "touching" (each digit slid left until its ink
     meets its neighbour's) or "overlapping" (slid further, strokes crossing). Sizes vary by
-    +-15%, baselines jitter, each digit has its own slant; the paper, light and camera effects
-    are `ink_on_paper`'s. `page`: "crop" sets the number small in a bigger crop of its sheet (a
+    +-15% (and `style.small_tail` of the numbers are written smaller from one digit on), baselines
+    jitter, each digit has its own slant; the paper, light and camera effects are `ink_on_paper`'s. `page`: "crop" sets the number small in a bigger crop of its sheet (a
     register's row number), "edge" the same with the page's edge along one side, "table" with the
     table past the sheet's edge along a side, as a phone photo of a note shows it (`PAGES`).
     """
@@ -153,8 +153,11 @@ def _write(digits: list[np.ndarray], rng: np.random.Generator, spacing: str, sty
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     patches = []
-    for d in digits:
-        size = dh * rng.uniform(0.85, 1.15)
+    # A share of numbers is written smaller from one digit on, 0.45-0.8 as tall, on the same baseline.
+    small = (style.small_tail > 0 and len(digits) > 1 and rng.random() < style.small_tail)
+    tail_from, tail = (int(rng.integers(1, len(digits))), rng.uniform(0.45, 0.8)) if small else (len(digits), 1.0)
+    for i, d in enumerate(digits):
+        size = dh * rng.uniform(0.85, 1.15) * (tail if i >= tail_from else 1.0)
         side = int(size * 1.7) + 16
         st = replace(style, digit_frac=(size / side, size / side), rotation=5.0, shear=0.15, thickness_px=0)
         mask, (x0, y0, x1, y1) = place_digit(d, (side, side), rng, st)
