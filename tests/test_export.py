@@ -50,6 +50,17 @@ def test_onnx_matches_pytorch_on_the_mnist_test_set(exported, mnist):
     assert (p_onnx.argmax(1) == mnist.test_labels.numpy()).mean() > 0.99
 
 
+def test_an_onnx_model_on_two_threads_gives_the_same_probabilities(exported, mnist):
+    # `digitrec predict DIR` classifies a big folder's batches on as many threads as it has processes.
+    from digitrec.predict import load_onnx_model
+
+    images = mnist.test_images[:600].numpy().astype(np.float32) / 255
+    one, two = load_onnx_model(exported, threads=1), load_onnx_model(exported, threads=2)
+    assert one.checkpoint.model.session.get_session_options().intra_op_num_threads == 1
+    assert two.checkpoint.model.session.get_session_options().intra_op_num_threads == 2
+    assert np.abs(one.probabilities(images) - two.probabilities(images)).max() < 1e-6
+
+
 def test_onnx_backend_converts_a_checkpoint_in_memory(small_model_path, one_of_each):
     from conftest import on_paper
 

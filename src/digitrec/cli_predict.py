@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 
 import click
@@ -42,9 +43,14 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
     from .files import expand_paths, save_preprocessed_image
     from .predict import load_onnx_model, onnx_file
 
+    inputs = expand_paths(paths)
+    processes = worker_processes(processes, len(inputs))
     onnx = onnx_file(model_path, backend, device)
     if onnx is not None:  # an .onnx file, or the shipped model's export: onnxruntime, and no torch to import
-        rec = load_onnx_model(onnx, min_confidence=min_confidence)
+        # A batch is classified once the worker processes have preprocessed it and wait for the next
+        # one, so the model may use as many threads as there are processes ($DIGITREC_THREADS rules).
+        threads = None if os.environ.get("DIGITREC_THREADS") else processes
+        rec = load_onnx_model(onnx, min_confidence=min_confidence, threads=threads)
     else:
         from .device import use_inference_threads
         from .loading import load_model
@@ -53,8 +59,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
         rec = load_model(model_path, device=device, min_confidence=min_confidence, backend=backend)
     failed, writes = False, _Writes()
     saved: set[str] = set()
-    inputs = expand_paths(paths)
-    rec.processes = worker_processes(processes, len(inputs))
+    rec.processes = processes
     # Answers on a terminal are their own progress; into a file or a pipe, a bar on stderr shows it.
     with progress_bar(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:
         for i in range(0, len(inputs), batch_size):

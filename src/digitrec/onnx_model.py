@@ -70,6 +70,9 @@ class OnnxModel:
         ort = require("onnxruntime", "onnx")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = inference_threads(threads)  # as torch's (device.use_inference_threads)
+        # Threads that have no work sleep rather than spin: a big folder's batches come between long
+        # stretches of preprocessing on the same cores (`digitrec predict DIR`).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
         self.input = self.session.get_inputs()[0].name
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)  # metadata_props
@@ -78,14 +81,15 @@ class OnnxModel:
         return self.session.run(None, {self.input: np.ascontiguousarray(x, dtype=np.float32)})[0]
 
 
-def load_onnx(path: str | Path) -> Checkpoint:
-    """An exported .onnx file as a Checkpoint whose `model` runs on onnxruntime."""
+def load_onnx(path: str | Path, threads: int | None = None) -> Checkpoint:
+    """An exported .onnx file as a Checkpoint whose `model` runs on onnxruntime, on `threads` CPU
+    threads (`model_file.inference_threads`: one unless $DIGITREC_THREADS says)."""
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such ONNX file; make one with `digitrec export --out {path.name}`")
     data = path.read_bytes()
     try:
-        model = OnnxModel(data)
+        model = OnnxModel(data, threads)
         props = model.metadata
         meta = json.loads(props[META_KEY])
         damaged = not _weights_intact(data, props)

@@ -213,6 +213,7 @@ def onnx_file(path: str | Path | None = None, backend: str = "auto", device: str
     return None
 
 
-def load_onnx_model(path: str | Path, *, min_confidence: float = 0.0) -> Recogniser:
-    """A Recogniser for an .onnx digit model (an `onnx_file`), run by onnxruntime; imports no torch."""
-    return Recogniser(load_onnx(path), min_confidence=min_confidence)
+def load_onnx_model(path: str | Path, *, min_confidence: float = 0.0, threads: int | None = None) -> Recogniser:
+    """A Recogniser for an .onnx digit model (an `onnx_file`), run by onnxruntime on `threads` CPU
+    threads (one unless $DIGITREC_THREADS says); imports no torch."""
+    return Recogniser(load_onnx(path, threads), min_confidence=min_confidence)
