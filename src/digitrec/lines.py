@@ -155,9 +155,10 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     writers make wide 8s and narrow 0s), and each whole line, its digits and gaps alike, by up to
     `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring
     digits written close together are joined by the pen's stroke from one to the next, as in cursive
-    (`_joins`); a share `small_tail` of the lines write their digits from one on smaller (`_tail_sizes`);
-    each line leans by its own shear of up to `slant` (a writer slants all the digits alike); `clutter` adds what a real document leaves in the ink (`document_clutter`), `noise` the
-    noise family.
+    (`_joins`); a share `small_tail` of the lines write their digits from one on smaller
+    (`_tail_sizes`); each line leans by its own shear of up to `slant` (a writer slants all the
+    digits alike); `clutter` adds what a real document leaves in the ink (`document_clutter`),
+    `noise` the noise family.
 
     The glyphs are chosen and augmented (`_written_glyphs`), laid out (`_lay_out`), drawn (`_draw`).
 

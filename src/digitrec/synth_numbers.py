@@ -41,9 +41,10 @@ def render_number(digits: list[np.ndarray], rng: np.random.Generator, spacing: s
     spacing: "gap" (clear space between digits), "touching" (each digit slid left until its ink
     meets its neighbour's) or "overlapping" (slid further, strokes crossing). Sizes vary by
     +-15% (and `style.small_tail` of the numbers are written smaller from one digit on), baselines
-    jitter, each digit has its own slant; the paper, light and camera effects are `ink_on_paper`'s. `page`: "crop" sets the number small in a bigger crop of its sheet (a
-    register's row number), "edge" the same with the page's edge along one side, "table" with the
-    table past the sheet's edge along a side, as a phone photo of a note shows it (`PAGES`).
+    jitter, each digit has its own slant; the paper, light and camera effects are `ink_on_paper`'s.
+    `page`: "crop" sets the number small in a bigger crop of its sheet (a register's row number),
+    "edge" the same with the page's edge along one side, "table" with the table past the sheet's
+    edge along a side, as a phone photo of a note shows it (`PAGES`).
     """
     if page is not None and page not in PAGES:
         raise ValueError(f"page must be one of {PAGES}, got {page!r}")

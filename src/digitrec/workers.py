@@ -43,14 +43,17 @@ def shared_map(fn: Callable, items: Sequence, pool: ProcessPoolExecutor | None, 
         return
     front, back = 0, len(items)  # items[front:back] are nobody's yet: this process eats the front, workers the back
     taken: dict[int, tuple[int, Future]] = {}  # a worker's chunk: start -> (end, its result)
+    busy: list[Future] = []  # the workers' chunks not done yet: each worker has its next one ready
     try:
         while front < len(items):
-            while back > front and sum(not f.done() for _, f in taken.values()) < 2 * workers:  # each its next ready
+            busy = [f for f in busy if not f.done()]
+            while back > front and len(busy) < 2 * workers:
                 # Chunks shrink with the work left (guided scheduling): where the two ends meet, this
                 # process waits for at most a worker's last few items, not two whole chunks of them.
                 size = max(1, min(CHUNK, (back - front) // (4 * (workers + 1))))
                 back -= size
                 taken[back] = (back + size, pool.submit(_run_chunk, fn, items[back:back + size]))
+                busy.append(taken[back][1])
             if front < back:
                 yield fn(items[front])
                 front += 1
