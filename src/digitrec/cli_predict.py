@@ -49,7 +49,7 @@ def predict(paths, model_path, as_json, top_k, min_confidence, save_preprocessed
     if onnx is not None:  # an .onnx file, or the shipped model's export: onnxruntime, and no torch to import
         # A batch is classified once the worker processes have preprocessed it and wait for the next
         # one, so the model may use as many threads as there are processes ($DIGITREC_THREADS rules).
-        threads = None if os.environ.get("DIGITREC_THREADS") else processes
+        threads = None if os.environ.get("DIGITREC_THREADS") else min(processes, os.cpu_count() or 1)
         rec = load_onnx_model(onnx, min_confidence=min_confidence, threads=threads)
     else:
         from .device import use_inference_threads
