@@ -94,8 +94,10 @@ def test_cli_train_reader_and_read_with_it(tmp_path, mnist_dir, small_model_path
     from PIL import Image
 
     Image.new("L", (200, 80), 255).save(tmp_path / "blank.png")
-    wrong = run_cli("read", "--reader", str(small_model_path), str(tmp_path / "blank.png"))
-    assert wrong.returncode == 1 and "not a line reader" in wrong.stderr
+    for processes in ("1", "2"):  # read here alone, and with a worker process loading its own reader
+        wrong = run_cli("read", "--reader", str(small_model_path), "--processes", processes, str(tmp_path / "blank.png"))
+        assert wrong.returncode == 1 and "not a line reader" in wrong.stderr
+        assert len(wrong.stderr.strip().splitlines()) == 1
     for command in ("evaluate", "predict"):  # and the other way round: a reader is no digit model
         proc = run_cli(command, "--model", str(out / "reader.pt"), *(["x.png"] if command == "predict" else []))
         assert proc.returncode == 1 and "a line reader" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1

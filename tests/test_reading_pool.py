@@ -14,5 +14,6 @@ def test_worker_processes_read_what_one_reader_reads_in_order(tmp_path, mnist):
     paths.append(str(tmp_path / "broken.png"))
     one = load_reader()
     here = [one.read(p, name=p).to_dict() for p in paths]
-    there = [r.to_dict() for r in read_files(paths, processes=2)]
+    with read_files(paths, processes=2) as readings:
+        there = [r.to_dict() for r in readings]
     assert there == here and there[-1]["error"] and sum(bool(r.get("text")) for r in there) >= 8

@@ -128,26 +128,18 @@ def read(paths, model_path, as_json, annotate, every, reader_path, backend, proc
     Exit code 1 if any input could not be read; the others are still read.
     """
     from .files import annotate as draw_boxes, expand_paths
-    from .read import load_reader, page_to_dict
+    from .read import page_to_dict
+    from .reading_pool import read_files
 
-    reader = load_reader(model_path, reader_path, backend=backend)  # a wrong --reader is one error, not one per image
-    if reader.uses_torch:  # the shipped ONNX exports (--backend auto) import no torch at all
-        from .device import use_inference_threads
-
-        use_inference_threads()
     failed, writes = False, _Writes()
     taken: set[str] = set()
     inputs = expand_paths(paths)
     readable = [path for path, err in inputs if err is None]
     processes = worker_processes(processes, len(readable), READ_PROCESSES_FROM)
-    if processes > 1:
-        from .reading_pool import read_files
-
-        readings = read_files(readable, model=model_path, reader=reader_path, backend=backend, processes=processes,
-                              every=every)
-    else:
-        readings = ((reader.read_all if every else reader.read)(path, name=path) for path in readable)
-    with progress_bar(len(inputs), "image", quiet or sys.stdout.isatty()) as bar:  # as predict's
+    # A wrong --reader is one error, raised on entry, not one per image.
+    with (read_files(readable, model=model_path, reader=reader_path, backend=backend, processes=processes,
+                     every=every) as readings,
+          progress_bar(len(inputs), "image", quiet or sys.stdout.isatty()) as bar):  # as predict's
         for path, err in inputs:
             r = next(readings) if err is None else None
             bar.update(1)

@@ -29,6 +29,7 @@ THIN_STROKE, THICK_STROKE = 0.09, 0.18  # outside this range a stroke is brought
 # ... but a digit's fat stroke only as far as its ink keeps this share of its long side (a line's
 # strokes are thinned in full: chosen on digits alone, docs/history.md)
 KEEP_EXTENT = 0.95
+RIM = 2  # px of anti-aliased rim kept around a stroke's mask
 LEVEL_FROM = 0.05  # a line climbing more than this (rows per column, about 3 degrees) is levelled
 LEVEL_WIDTH = 2.0  # ... if it is at least this many times as wide as it is tall
 LEVEL_GAIN = 0.9  # ... and levelling narrows its band of rows to this share or less
@@ -49,8 +50,11 @@ def normalise_stroke(ink: np.ndarray, mask: np.ndarray, box: tuple[int, int, int
     `size` pixels tall (a digit's long side, or a line's height). `keep`: a fat stroke is thinned
     only as far as its ink keeps that share of its long side (`_thinned`; KEEP_EXTENT for a digit)."""
     x0, y0, x1, y1 = box
-    soft = dilate_mask(mask, iterations=2)  # keep the anti-aliased rim of the strokes
-    crop = np.where(soft, ink, 0)[y0:y1, x0:x1]
+    # Keep the anti-aliased rim of the strokes: the mask grown by RIM px, grown only around the box
+    # (what lies further out cannot reach it), not over a whole page's mask.
+    ya, xa = max(y0 - RIM, 0), max(x0 - RIM, 0)
+    soft = dilate_mask(mask[ya:y1 + RIM, xa:x1 + RIM], iterations=RIM)[y0 - ya:y1 - ya, x0 - xa:x1 - xa]
+    crop = np.where(soft, ink[y0:y1, x0:x1], 0)
     cmask = mask[y0:y1, x0:x1]
     # Contrast: stroke cores at 1, like MNIST's saturated 255s.
     crop = np.clip(crop / max(percentile(crop[cmask], 90), 1e-6), 0, 1)

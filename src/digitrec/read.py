@@ -278,7 +278,7 @@ class NumberReader:
         if not alone:
             return probs
         own = [np.logical_or.reduce([masks[g] for g in boxes[i][0]]) for i in alone]  # with a lifted-off bar
-        framed = [frame_like_mnist(np.where(m, ink, 0), m)[0] for m in own]
+        framed = [frame_like_mnist(*_cut_out(ink, m))[0] for m in own]
         for i, pc in zip(alone, self.digits.probabilities(np.stack(framed))):
             both = probs[i] * pc
             probs[i] = both / max(float(both.sum()), 1e-12) if both.sum() > 0 else probs[i]
@@ -296,8 +296,15 @@ def page_to_dict(source: str, readings: list[Reading]) -> dict:
 
 def _ink_box(mask: np.ndarray) -> tuple[int, int, int, int]:
     """The box (x0, y0, x1, y1) of a mask's pixels."""
-    ys, xs = np.nonzero(mask)
-    return int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1
+    ys, xs = np.nonzero(mask.any(1))[0], np.nonzero(mask.any(0))[0]
+    return int(xs[0]), int(ys[0]), int(xs[-1]) + 1, int(ys[-1]) + 1
+
+
+def _cut_out(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The ink under `mask` alone, and the mask, cut to the mask's box (framed the same as whole)."""
+    x0, y0, x1, y1 = _ink_box(mask)
+    mask = mask[y0:y1, x0:x1]
+    return np.where(mask, ink[y0:y1, x0:x1], 0), mask
 
 
 def _margin_on_its_paper(img: Image.Image, box: tuple[int, int, int, int], pad: int) -> tuple[int, int, int, int]:
