@@ -56,14 +56,14 @@ def main() -> None:
     p.add_argument("--small-tail", type=float, default=0.0, metavar="P",
                    help="share of numbers written smaller from one digit on (0.45-0.8x), as the zeros of '1.000'")
     p.add_argument("--field", default=None, choices=FIELDS,
-                   help="write each number in a form's field, a row of cells (one digit to a cell) or a comb; "
-                        "--spacings gap only")
+                   help="write each number in a form's field, a row of cells (one digit to a cell) or a comb "
+                        "(--spacings gap only), or one amount box around the whole number")
     p.add_argument("--page", default=None, choices=PAGES,
                    help="write each number small in a bigger crop of its page, as a register's row number "
                         "(`synth_numbers.render_number`): 'edge' with the page's edge along one side, 'table' with "
                         "the table past the sheet's edge")
     args = p.parse_args()
-    if args.field and args.spacings != ["gap"]:
+    if args.field not in (None, "amount") and args.spacings != ["gap"]:
         p.error("--field writes the digits in cells, with a clear gap: add --spacings gap")
 
     data = load_mnist(args.data_dir)

@@ -155,6 +155,8 @@ def test_a_number_in_a_forms_cells_or_comb(mnist):
     plain, boxes = render_number(digits, np.random.default_rng(2), style=StyleConfig.clean())
     p = np.asarray(plain.convert("L"), np.float32)
     for field in FIELDS:
+        if field == "amount":
+            continue  # one box around the whole number: its own test
         f = np.asarray(in_field(plain, boxes, field, np.random.default_rng(3)).convert("L"), np.float32)
         inside = np.zeros(p.shape, bool)
         for x0, y0, x1, y1 in boxes:
@@ -169,6 +171,25 @@ def test_a_number_in_a_forms_cells_or_comb(mnist):
         in_field(plain, boxes, "grid", np.random.default_rng(3))
     with pytest.raises(ValueError, match="gap"):
         next(iter_number_set(mnist.test_images, mnist.test_labels, 1, 4, "touching", field="boxes"))
+
+
+def test_a_number_in_one_amount_box(mnist):
+    """`in_field`'s "amount": one closed box, its two sides beyond or just into the end digits and
+    no wall between them, around any spacing."""
+    digits = [mnist.test_images[i].numpy() for i in range(4)]
+    for seed in range(4):
+        plain, boxes = render_number(digits, np.random.default_rng(seed), "touching", StyleConfig.clean())
+        p = np.asarray(plain.convert("L"), np.float32)
+        f = np.asarray(in_field(plain, boxes, "amount", np.random.default_rng(seed)).convert("L"), np.float32)
+        top, bottom = min(b[1] for b in boxes), max(b[3] for b in boxes)
+        h = bottom - top
+        printed = f < p - 40
+        assert printed[:top].any() and printed[bottom:].any()  # closed above and below
+        cols = np.nonzero(printed[top - 1:bottom + 1].mean(0) > 0.6)[0]  # lines down the writing (not over its ink)
+        assert cols.size and cols.min() < boxes[0][0] + 0.06 * h and cols.max() > boxes[-1][2] - 0.06 * h
+        assert not ((cols > boxes[0][2]) & (cols < boxes[-1][0])).any()  # no wall between digits
+    img, text, _ = next(iter_number_set(mnist.test_images, mnist.test_labels, 1, 4, "touching", field="amount"))
+    assert len(text) == 4 and img.mode == "RGB"
 
 
 def test_a_number_small_in_a_crop_of_its_page_and_by_the_pages_edge(mnist):

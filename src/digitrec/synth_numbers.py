@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck t
     import torch
 
 SPACINGS = ("gap", "touching", "overlapping")
-FIELDS = ("boxes", "comb", "dropout")
+FIELDS = ("boxes", "comb", "dropout", "amount")
 PAGES = ("crop", "edge", "table")  # `render_number`'s page: small in a crop of the sheet, by its edge, by the table
 
 
@@ -257,17 +257,22 @@ def write_number(text: str, font: ImageFont.FreeTypeFont, rng: np.random.Generat
 def in_field(img: Image.Image, boxes: list[Box], field: str, rng: np.random.Generator) -> Image.Image:
     """`img` with a form's field printed around the digits in `boxes` (written with a clear gap):
     "boxes", a row of closed cells, one digit to a cell, its walls midway between the digits; or
-    "comb", a baseline with ticks a third to a half of a cell's height standing on it; or "dropout",
-    the cells printed in a form's light dropout colour (`synth.dropout_ink`). The lines are 1-3 px
-    (heavier on big scans), in a printing ink's dark grey or blue unless dropout."""
+    "comb", a baseline with ticks a third to a half of a cell's height standing on it; "dropout",
+    the cells printed in a form's light dropout colour (`synth.dropout_ink`); or "amount", one box
+    around the whole number (a check's or an invoice's amount box), its sides from a quarter of the
+    digits' height away to just into the first and last digit (writers fill the box). The lines
+    are 1-3 px (heavier on big scans), in a printing ink's dark grey or blue unless dropout."""
     if field not in FIELDS:
         raise ValueError(f"field must be one of {FIELDS}, got {field!r}")
     img = img.convert("RGB")
     top, bottom = min(b[1] for b in boxes), max(b[3] for b in boxes)
     h = bottom - top
     y0, y1 = top - h * rng.uniform(0.08, 0.2), bottom + h * rng.uniform(0.08, 0.2)
-    walls = [boxes[0][0] - h * rng.uniform(0.1, 0.25)] + [(a[2] + b[0]) / 2 for a, b in zip(boxes, boxes[1:])] + [
-        boxes[-1][2] + h * rng.uniform(0.1, 0.25)]
+    if field == "amount":
+        walls = [boxes[0][0] - h * rng.uniform(-0.05, 0.25), boxes[-1][2] + h * rng.uniform(-0.05, 0.25)]
+    else:
+        walls = [boxes[0][0] - h * rng.uniform(0.1, 0.25)] + [(a[2] + b[0]) / 2 for a, b in zip(boxes, boxes[1:])] + [
+            boxes[-1][2] + h * rng.uniform(0.1, 0.25)]
     t, colour = printed_line_width(h, rng), printed_ink(rng)
     colour = dropout_ink(rng) if field == "dropout" else colour
     draw = ImageDraw.Draw(img)
@@ -284,9 +289,9 @@ def iter_number_set(images: torch.Tensor | np.ndarray, labels, n: int, length: i
                     seed: int = 0, style: StyleConfig = StyleConfig(), field: str | None = None,
                     page: str | None = None) -> Iterator[tuple[Image.Image, str, list[Box]]]:
     """Yield n (picture, text, boxes) numbers of `length` digits drawn at random from `images`;
-    written in a form's `field` (`in_field`: spacing "gap" only) when one is given, small in a
-    crop of their page when `page` is (`render_number`)."""
-    if field is not None and spacing != "gap":
+    written in a form's `field` (`in_field`: spacing "gap" only, but in one "amount" box) when one is
+    given, small in a crop of their page when `page` is (`render_number`)."""
+    if field not in (None, "amount") and spacing != "gap":
         raise ValueError("a number is written in a form's cells with a clear gap between its digits")
     images, labels = as_numpy(images), as_numpy(labels)
     for child in np.random.SeedSequence([seed, length, SPACINGS.index(spacing)]).spawn(n):
