@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .augment import augment_batch, noise_family
 from .ctc import BLANK, DIGITS, MARKS
 from .framing import MARGIN, STRIP_HEIGHT, WRITING
+from .synth import TAIL_SIZE
 from .tensors import blobs, choice, randint, segment, to_float_images, uniform
 
 SPACING_MIX = {"gap": 0.45, "touching": 0.35, "overlapping": 0.2}
@@ -293,14 +294,14 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot
 
 def _tail_sizes(is_mark: torch.Tensor, share: float, gen: torch.Generator | None) -> torch.Tensor:
     """Each slot's size factor (n, 2m + 1): on a share of the lines, the digits from a random one on
-    (never the first) are written at 0.45-0.8 of the others' size, on the same baseline, as many
+    (never the first) are written at TAIL_SIZE of the others' size, on the same baseline, as many
     writers make the thousands' or the cents' zeros of an amount ("1.000", "25,00"); marks keep
     their size. MNIST's digits are all one size, so a reader trained on them alone reads small
     zeros beside a tall first digit as the strokes joining them."""
     n, m2 = is_mark.shape
     dev = is_mark.device
     first = 1 + 2 * randint(1, max(2, (m2 - 1) // 2), (n, 1), gen, dev)  # digit j sits in slot 1 + 2j
-    factor = 0.45 + 0.35 * uniform((n, 1), gen, dev)
+    factor = uniform((n, 1), gen, dev, *TAIL_SIZE)
     chosen = uniform((n, 1), gen, dev) < share
     later = torch.arange(m2, device=dev)[None] >= first
     return torch.where(chosen & later & ~is_mark, factor, torch.ones((), device=dev))

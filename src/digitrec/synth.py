@@ -34,6 +34,8 @@ if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck t
 
 Box = tuple[int, int, int, int]  # x0, y0, x1, y1 in pixels; x1 and y1 exclusive (as PIL's crop)
 
+TAIL_SIZE = (0.45, 0.8)  # a small tail's digits, as a share of the first's size (`StyleConfig.small_tail`)
+
 
 @dataclass(frozen=True)
 class StyleConfig:

@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .synth import (Box, StyleConfig, as_numpy, by_the_table, dropout_ink, ink_on_paper, place_digit, printed_ink,
-                    printed_line_width)
+from .synth import (TAIL_SIZE, Box, StyleConfig, as_numpy, by_the_table, dropout_ink, ink_on_paper, place_digit,
+                    printed_ink, printed_line_width)
 
 if TYPE_CHECKING:  # only for annotations: torch tensors are read through duck typing
     import torch
@@ -154,9 +154,9 @@ def _write(digits: list[np.ndarray], rng: np.random.Generator, spacing: str, sty
     if spacing not in SPACINGS:
         raise ValueError(f"spacing must be one of {SPACINGS}, got {spacing!r}")
     patches = []
-    # A share of numbers is written smaller from one digit on, 0.45-0.8 as tall, on the same baseline.
+    # A share of numbers is written smaller from one digit on (TAIL_SIZE as tall), on the same baseline.
     small = (style.small_tail > 0 and len(digits) > 1 and rng.random() < style.small_tail)
-    tail_from, tail = (int(rng.integers(1, len(digits))), rng.uniform(0.45, 0.8)) if small else (len(digits), 1.0)
+    tail_from, tail = (int(rng.integers(1, len(digits))), rng.uniform(*TAIL_SIZE)) if small else (len(digits), 1.0)
     for i, d in enumerate(digits):
         size = dh * rng.uniform(0.85, 1.15) * (tail if i >= tail_from else 1.0)
         side = int(size * 1.7) + 16
