@@ -5,12 +5,14 @@ Every test runs the real code on ink maps and pictures drawn here with numpy and
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 from scipy import ndimage as ndi
 
-from digitrec.ink import _past_printed_line, _Picture, find_ink, ink_map, paper_ring, with_margin
+from digitrec.ink import _past_printed_line, _Picture, decode, find_ink, ink_map, paper_ring, with_margin
 from digitrec.printed import clean_document
 from digitrec.stats import otsu
 
@@ -197,3 +199,17 @@ def test_the_table_past_a_sheet_lit_unevenly_is_painted_as_paper():
     near = np.arange(h)[:, None] < edge[None, :] + 4  # the band and its edge
     assert polarity == "dark-on-light"
     assert ink[near].max() < 0.1 * ink[80:130, 100:106].min(), (ink[near].max(), ink[80:130, 100:106].min())
+
+
+def test_a_big_jpeg_is_decoded_small_for_the_first_look_and_again_for_the_finer_ones():
+    # libjpeg scales in its inverse DCT: a 3000x4000 photo looked at within 144 px is decoded at an
+    # eighth; the finer looks (4x the resolution, and twice that) get it at a half, decoded once.
+    buf = io.BytesIO()
+    Image.new("RGB", (3000, 4000), (235, 235, 230)).save(buf, "JPEG", quality=90)
+    first = decode(buf.getvalue(), (144, 144))
+    assert (first.factor, first.image.size, first.source_size) == (8, (375, 500), (3000, 4000))
+    finer = first.again()
+    assert (finer.factor, finer.image.size) == (2, (1500, 2000)) and first.again() is finer
+    png = io.BytesIO()
+    Image.new("RGB", (3000, 4000), (235, 235, 230)).save(png, "PNG")
+    assert decode(png.getvalue(), (144, 144)).again is None  # decoded whole: nothing more to decode

@@ -217,9 +217,10 @@ def test_exif_orientation_is_applied(orientation, tmp_path, seven):
                   8: upright.rotate(-90, expand=True)}[orientation]
         exif = Image.Exif()
         exif[0x0112] = orientation
-        path = tmp_path / f"photo-{orientation}.jpg"
+        path, straight = tmp_path / f"photo-{orientation}.jpg", tmp_path / "upright.jpg"
         stored.save(path, "JPEG", exif=exif, quality=95)
-        want = preprocess(upright)
+        upright.save(straight, "JPEG", quality=95)  # decoded as the tagged one is: reduced for the first look
+        want = preprocess(straight)
         got = preprocess(path)
         assert got.source_size == upright.size
         assert np.abs(got.image - want.image).mean() < 0.02
@@ -667,16 +668,21 @@ def test_the_same_image_gives_the_same_view_whatever_came_before(mnist):
 
 
 def test_a_phone_photo_decoded_reduced_finds_the_digit_where_the_full_decode_does():
-    # A 3000x4000 JPEG is decoded at half its size (what the looks need, twice over): the same digit
-    # framed, its box in the source's pixels within the reduction's two pixels.
+    # A 3000x4000 JPEG is decoded at an eighth of its size (what the first look needs): the same
+    # digit found, its box in the source's pixels within a working pixel (4000 / 144: 28 of the
+    # source's) of the full decode's, and read alike. (Its thin stroke's framing moves a little:
+    # a pixel's edge falls elsewhere once the eighth is shrunk to the working size.)
     page = ballpoint_page([[(0, 0.05), (0.6, 0.0), (0.25, 1.0)], [(0.12, 0.5), (0.5, 0.5)]], at=(900, 1300),
                           height=700, width=14)
     buf = io.BytesIO()
     page.save(buf, "JPEG", quality=90)
     reduced, full = preprocess(buf.getvalue()), preprocess(Image.open(io.BytesIO(buf.getvalue())))
     assert reduced.source_size == full.source_size == (3000, 4000)
-    assert max(abs(a - b) for a, b in zip(reduced.box, full.box)) <= 4, (reduced.box, full.box)
-    assert np.abs(reduced.image - full.image).mean() < 0.02
+    assert max(abs(a - b) for a, b in zip(reduced.box, full.box)) <= 28, (reduced.box, full.box)
+    from digitrec.loading import load_model
+
+    preds = load_model().predict([buf.getvalue(), Image.open(io.BytesIO(buf.getvalue()))])
+    assert [p.digit for p in preds] == [7, 7] and min(p.confidence for p in preds) > 0.9
 
 
 def test_digits_under_salt_and_pepper_noise_are_framed_as_without_it(mnist):

@@ -2,6 +2,7 @@
 
 import os
 
+import cv2
 import pytest
 
 from digitrec.workers import shared_map, spawn_pool
@@ -45,3 +46,12 @@ def test_stopping_early_leaves_the_pool_usable(pool):
 def test_every_item_once_in_order_whatever_the_chunks(pool, n):
     # Chunks shrink as the work left does, down to single items where the two ends meet.
     assert [sq for _, sq in shared_map(_pid_and_square, list(range(n)), pool, 1)] == [x * x for x in range(n)]
+
+
+def _opencv_threads(_) -> int:
+    return cv2.getNumThreads()
+
+
+def test_a_worker_runs_opencv_on_one_thread(pool):
+    # Each worker is a core's worth of image work: OpenCV's own pool would spin beside it.
+    assert pool.submit(_opencv_threads, 0).result() == 1

@@ -9,6 +9,7 @@ the entry point with its Ctrl-C handling.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -203,6 +204,9 @@ for command in (cli_train.train, cli_train.train_reader, cli_train.ensemble, cli
 
 def main() -> None:
     signal.signal(signal.SIGINT, _stop_once)
+    # OpenCV on one thread in this process and the ones it starts (the server's workers, the pools'):
+    # see `morphology.use_one_image_thread`. Set before OpenCV is imported, which reads it then.
+    os.environ.setdefault("OPENCV_FOR_THREADS_NUM", "1")
     try:
         try:
             cli(prog_name="digitrec")

@@ -20,6 +20,7 @@ from .device import use_inference_threads
 from .errors import ConfigError, DigitrecError, OutputError, require
 from .files import IMAGE_SUFFIXES, expand_paths
 from .loading import load_model
+from .morphology import use_one_image_thread
 from .read import Readers, load_reader, reader_paths
 
 FORMATS = ("jsonl", "parquet")
@@ -105,6 +106,7 @@ class Predictor:
     def __init__(self, task: str = "digit", model: str | None = None, reader: list[str] | None = None,
                  backend: str = "torch", min_confidence: float = 0.0):
         use_inference_threads(1)
+        use_one_image_thread()
         self.task = task
         self.schema = _schemas()[task]
         if task != "digit":

@@ -13,6 +13,7 @@ form's box) can be wiped from the ink first: `find_ink`'s `clean` (`printed.clea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from typing import Callable, TypeVar
 
 import cv2
@@ -20,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import DigitrecError
-from .images import load_reduced, luma, resize, to_rgb
+from .images import load_reduced, luma, rereadable, resize, to_rgb
 from .labelling import maxima, mean3, pieces
 from .morphology import closing, median3, opening, ring_max, ring_min
 from .printed import PAST_PAGE, SIDES, past_the_page, run_from_edge
@@ -59,17 +60,28 @@ class Decoded:
     image: Image.Image
     factor: int  # source pixels per pixel of `image`: 1, or 2, 4, 8 for a big JPEG
     source_size: tuple[int, int]  # the source's (width, height)
+    # The same source decoded for the finer looks, which need more pixels than the first one: once,
+    # on first need (None where `image` has all they need).
+    again: Callable[[], Decoded] | None = None
 
 
 def decode(source, fit: tuple[int, int]) -> Decoded:
     """Decode `source` (`images.load_image`) for `find_ink` with `fit`: a big JPEG at the least of its
-    reduced scales that keeps twice the resolution the finer look needs (`images.load_reduced`), so
-    a phone photo's digit is found in the same pixels, as far as the looks can tell, for a third of the work."""
-    def need(w: int, h: int) -> tuple[int, int]:
-        s = min(1.0, 2 * FINER * min(fit[0] / w, fit[1] / h))
-        return int(np.ceil(w * s)), int(np.ceil(h * s))
+    reduced scales that keeps the first look's resolution (`images.load_reduced`: libjpeg averages
+    in its inverse DCT), so a 400x300 photo decodes at half its size and a phone photo at an eighth,
+    for a fraction of the work. The finer looks, rarely needed, decode it again with twice the
+    resolution they need (`Decoded.again`)."""
+    def need(times: int) -> Callable[[int, int], tuple[int, int]]:
+        def size(w: int, h: int) -> tuple[int, int]:
+            s = min(1.0, times * min(fit[0] / w, fit[1] / h))
+            return int(np.ceil(w * s)), int(np.ceil(h * s))
+        return size
 
-    return Decoded(*load_reduced(source, need))
+    source = rereadable(source)
+    first = Decoded(*load_reduced(source, need(1)))
+    if first.factor > 1:  # reduced: the finer looks want more of its pixels
+        first.again = cache(lambda: Decoded(*load_reduced(source, need(2 * FINER))))
+    return first
 
 
 def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
@@ -94,13 +106,25 @@ def find_ink(source, fit: tuple[int, int], pick: Callable[[np.ndarray], T],
     Raises ImageError for an unreadable input, NoDigitFound when no look finds anything.
     """
     decoded = source if isinstance(source, Decoded) else decode(source, fit)
+    looks = (fit, pick, clean, {"wide_strokes": wide_strokes, "window": window, "past_page": past_page}, least)
+    if decoded.again is not None:  # decoded for the first look alone: the finer ones decode it again
+        try:
+            return _find_in(decoded, margin, *looks, finer=False)
+        except NoDigitFound:
+            decoded = decoded.again()
+    return _find_in(decoded, margin, *looks)
+
+
+def _find_in(decoded: Decoded, margin: float, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
+             inking: dict, least: int, finer: bool = True) -> tuple[Ink, T]:
+    """`find_ink`'s looks at one decoded picture (`finer`: the finer looks too, else the first alone)."""
     img, k = decoded.image, decoded.factor
     if margin > 0:
         rgb, pad = with_margin(to_rgb(img), margin)
         picture = _Picture(rgb=rgb, paper=rgb[0, 0] if pad else None)  # the paper added is the paper
     else:
         picture, pad = _Picture(img), 0
-    found, picked = _find(picture, fit, pick, clean, {"wide_strokes": wide_strokes, "window": window, "past_page": past_page}, least)
+    found, picked = _find(picture, fit, pick, clean, inking, least, finer)
     # Back from the decoded (and padded) picture's pixels to the source's.
     found.scale, found.source_size = found.scale / k, decoded.source_size
     found.origin = ((found.origin[0] - pad) * k, (found.origin[1] - pad) * k)
@@ -153,9 +177,9 @@ def with_margin(rgb: np.ndarray, margin: float) -> tuple[np.ndarray, int]:
 
 
 def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
-          inking: dict, least: int = 0) -> tuple[Ink, T]:
-    """`find_ink`'s looks: at the fitting resolution (enlarged to `least` px tall), finer, then
-    zoomed in on the strongest marks. `inking`: `ink_map`'s settings."""
+          inking: dict, least: int = 0, finer: bool = True) -> tuple[Ink, T]:
+    """`find_ink`'s looks: at the fitting resolution (enlarged to `least` px tall), then (`finer`)
+    finer, then zoomed in on the strongest marks. `inking`: `ink_map`'s settings."""
     W, H = picture.size
     scale = min(1.0, fit[0] / W, fit[1] / H)
     if H * scale < least:
@@ -163,7 +187,7 @@ def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], 
     try:
         return _look(picture, scale, pick, clean, inking)
     except NoDigitFound:
-        if scale >= 1.0:
+        if scale >= 1.0 or not finer:
             raise
     picture, scale = picture.exact(), min(1.0, scale * FINER)
     try:
@@ -254,8 +278,9 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
     depth = min(n - 1, int(0.15 * n) + 3)  # the outer 15%, and 3 rows for a small picture's blur
     thin, cut = max(3, round(0.1 * n)), 0
     reach = min(n - 1, depth + thin)  # a second line just past one found (a cell's wall past its neighbour's)
-    for x, limit in ((lum, split), (-lum, -split)):  # a dark line on light paper, or a light one on dark
-        share = (x[:reach + 1] <= limit).mean(axis=1).tolist()  # the line's class, per row
+    near = lum[:reach + 1]  # the rows a line may take, and the row just past it
+    for x, limit in ((near, split), (-near, -split)):  # a dark line on light paper, or a light one on dark
+        share = (x <= limit).mean(axis=1).tolist()  # the line's class, per row
         lighter = (x[1:reach + 1] > x[:reach] + 0.1).mean(axis=1).tolist()  # the next row, past the line
         run, found = 0, 0
         for d in range(reach):
@@ -264,7 +289,7 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
             run = run + 1 if share[d] >= 0.8 else 0
             if not 0 < run <= thin:
                 continue
-            if x is not lum and max(share[d + 1:d + 1 + thin]) >= 0.8:
+            if x is not near and max(share[d + 1:d + 1 + thin]) >= 0.8:
                 continue  # light again just past a dark line: the paper of a gap between two cells' walls
             # Paper just inside: little of the line's class, or a row lighter along most of it, or
             # little of it between a box's two sides (a third of a tiny cell's row).

@@ -14,6 +14,16 @@ import cv2
 import numpy as np
 
 
+def use_one_image_thread() -> None:
+    """Run OpenCV's operations on the calling thread alone, in this process: digitrec's pools' and
+    cluster actors' workers do (the CLI sets $OPENCV_FOR_THREADS_NUM for itself and what it
+    starts). digitrec's images are small (a digit at 144 px): OpenCV's pool splits each call
+    across the cores, and its idle workers then spin (sched_yield) waiting for the next one,
+    ~10% more CPU per image on 2 cores for no faster answer, taken from the other process or
+    request that would use that core."""
+    cv2.setNumThreads(1)
+
+
 def _square(size: int) -> np.ndarray:
     return np.ones((size, size), np.uint8)
 

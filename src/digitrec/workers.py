@@ -20,6 +20,8 @@ import multiprocessing
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 
+from .morphology import use_one_image_thread
+
 CHUNK = 16  # items a worker takes at a time, at most (fewer as the work left shrinks: `shared_map`)
 
 
@@ -27,8 +29,8 @@ def spawn_pool(workers: int, initializer: Callable | None = None, initargs: tupl
     """`workers` spawned processes for `shared_map`, each running `initializer(*initargs)` first.
     They are started now (an executor starts them at its first task), so that they import and load
     while this process gets on with its own share."""
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=initializer,
-                               initargs=initargs)
+    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"), initializer=_start,
+                               initargs=(initializer, initargs))
     for _ in range(workers):
         pool.submit(int)
     return pool
@@ -64,6 +66,13 @@ def shared_map(fn: Callable, items: Sequence, pool: ProcessPoolExecutor | None, 
     finally:
         for _, f in taken.values():  # stopped early: what was not started is not wanted
             f.cancel()
+
+
+def _start(initializer: Callable | None, initargs: tuple) -> None:
+    """A worker's start: one OpenCV thread (each worker is a core's worth of image work), then `initializer`."""
+    use_one_image_thread()
+    if initializer is not None:
+        initializer(*initargs)
 
 
 def _run_chunk(fn: Callable, chunk: Sequence) -> list:
