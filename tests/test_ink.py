@@ -213,3 +213,15 @@ def test_a_big_jpeg_is_decoded_small_for_the_first_look_and_again_for_the_finer_
     png = io.BytesIO()
     Image.new("RGB", (3000, 4000), (235, 235, 230)).save(png, "PNG")
     assert decode(png.getvalue(), (144, 144)).again is None  # decoded whole: nothing more to decode
+
+
+def test_a_small_dark_digit_on_a_page_lit_unevenly_is_dark_on_light():
+    # A phone photo shrunk to the working size: grey paper at the border, a lighter patch where the
+    # light falls (a fifth of the page), and a small dark digit, 30 pixels of ink (0.2%). The
+    # picture's range ends at its few most extreme pixels: the ink, not the paper's darker part.
+    rgb = np.full((108, 144, 3), 0.6, np.float32)
+    rgb[30:70, 40:110] = 0.85
+    rgb[80:95, 20] = rgb[80, 20:30] = rgb[95, 20:26] = 0.15
+    ink, polarity = ink_map(rgb)
+    assert polarity == "dark-on-light"
+    assert ink[80:96, 18:31].max() > 0.5 and ink[35:65, 45:105].max() < 0.1  # the digit is ink, the patch paper
