@@ -107,3 +107,14 @@ def test_cli_evaluate_read(numbers_folder, tmp_path):
     assert plain.returncode == 0 and plain.stderr == ""
     missing = run_cli("evaluate-read", str(tmp_path))
     assert missing.returncode == 1 and "labels.csv" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
+
+
+def test_cli_evaluate_read_shares_a_folder_with_a_worker_and_reports_the_same(numbers_folder):
+    # Two processes read the folder (as `digitrec read` does): the same report, readings named by
+    # their labels.csv entries, as the library's `evaluate_folder` gives them.
+    alone = run_cli("evaluate-read", str(numbers_folder), "--json", "--processes", "1")
+    shared = run_cli("evaluate-read", str(numbers_folder), "--json", "--processes", "2")
+    assert alone.returncode == shared.returncode == 0, shared.stderr
+    assert json.loads(shared.stdout) == json.loads(alone.stdout)
+    report, _, _ = evaluate_folder(load_reader(), numbers_folder)
+    assert json.loads(shared.stdout)["readings"] == json.loads(json.dumps(report["readings"]))

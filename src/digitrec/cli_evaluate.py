@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
-from .cli_options import (backend_option, data_option, device_option, echo_report, model_option, progress_bar,
-                          reader_option)
+from .cli_options import (READ_PROCESSES_FROM, backend_option, data_option, device_option, echo_report, model_option,
+                          processes_option, progress_bar, reader_option, worker_processes)
 
 
 @click.command()
@@ -89,8 +90,9 @@ def evaluate_images(folder, model_path, backend, as_json, gallery):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object, every image's reading included.")
 @click.option("--gallery", type=click.Path(dir_okay=False), default=None,
               help="Write a PNG of the wrong readings (most confident first), with their boxes.")
+@processes_option
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
-def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
+def evaluate_read(folder, model_path, reader_path, as_json, gallery, processes, quiet):
     """Score number reading on your own labelled images: FOLDER holds the images and a labels.csv
     with the columns `file,text` (the digits written in each image).
 
@@ -103,14 +105,16 @@ def evaluate_read(folder, model_path, reader_path, as_json, gallery, quiet):
       digitrec evaluate-read my-forms/
       digitrec evaluate-read ../shared/data/number-strings/bank-checks --gallery worst.png --json
     """
-    from .device import use_inference_threads
-    from .evaluate_read import evaluate_folder, format_report, save_gallery
-    from .read import load_reader
+    from .evaluate_read import evaluate_readings, format_report, read_labels, save_gallery
+    from .reading_pool import read_files
 
-    use_inference_threads()
-    reader = load_reader(model_path, reader_path)
-    bar = None if quiet or as_json else (lambda rows: progress_bar(len(rows), "image", False, rows))
-    report, readings, labels = evaluate_folder(reader, folder, progress=bar)
+    rows = read_labels(folder)
+    files = [file for file, _ in rows]
+    # As `digitrec read` shares a folder: this process and one worker per other core (a wrong --reader: one line).
+    with (read_files([str(Path(folder) / f) for f in files], model=model_path, reader=reader_path, names=files,
+                     processes=worker_processes(processes, len(files), READ_PROCESSES_FROM)) as read,
+          progress_bar(len(rows), "image", quiet or as_json, read) as readings):
+        report, readings, labels = evaluate_readings(list(readings), rows)
     if gallery:
         report["gallery"] = str(save_gallery(folder, readings, labels, gallery))
     echo_report(report, format_report, as_json)

@@ -86,7 +86,11 @@ def evaluate_folder(reader: NumberReader, folder: str | Path, progress=None) -> 
     folder = Path(folder)
     rows = read_labels(folder)
     items = progress(rows) if progress else rows
-    readings = [reader.read(str(folder / file), name=file) for file, _ in items]
+    return evaluate_readings([reader.read(str(folder / file), name=file) for file, _ in items], rows)
+
+
+def evaluate_readings(readings: list[Reading], rows: list[tuple[str, str]]) -> tuple[dict, list[Reading], list[str]]:
+    """`evaluate_folder`'s answer for readings already made, one per row (file, text) of its labels."""
     labels = [t for _, t in rows]
     report = score(readings, labels)
     report["readings"] = [{**r.to_dict(), "label": t, "right": r.text == t} for r, t in zip(readings, labels)]

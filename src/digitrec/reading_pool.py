@@ -43,25 +43,28 @@ def _start_worker(*args) -> None:
         _failed = e
 
 
-def _read(path: str) -> Reading | list[Reading]:
+def _read(item: tuple[str, str]) -> Reading | list[Reading]:
     if _reader is None:
         raise _failed
-    return _reader.read_all(path, name=path) if _every else _reader.read(path, name=path)
+    path, name = item
+    return _reader.read_all(path, name=name) if _every else _reader.read(path, name=name)
 
 
 @contextmanager
 def read_files(paths: list[str], *, model: str | Path | None = None, reader: Readers = None, backend: str = "auto",
-               processes: int = 2, every: bool = False) -> Iterator[Iterator[Reading | list[Reading]]]:
+               processes: int = 2, every: bool = False, names: list[str] | None = None
+               ) -> Iterator[Iterator[Reading | list[Reading]]]:
     """The readings of `paths` in their order, read by this process and `processes - 1` worker
     processes, each loading the digit model `model` and the line reader(s) `reader` (as
     `load_reader` takes them); with `every`, each path's list of readings (`NumberReader.read_all`).
+    `names`: what each reading calls its image (default: its path).
     The workers are spawned first and load while this process does; a model that cannot be
     loaded raises here, on entry, once."""
     args = (None if model is None else str(model), reader_paths(reader) or None, backend, every)
     pool = spawn_pool(processes - 1, _start_worker, args) if processes > 1 else None
     try:
         _start(*args)
-        yield shared_map(_read, paths, pool, processes - 1)
+        yield shared_map(_read, list(zip(paths, names or paths)), pool, processes - 1)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
