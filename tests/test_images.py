@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 from conftest import on_paper
 from digitrec.errors import DigitrecError
 from digitrec.files import expand_paths
-from digitrec.images import MAX_PIXELS, ImageError, describe, header_pixels, load_image, load_reduced, resize, to_rgb
+from digitrec.images import MAX_PIXELS, ImageError, describe, header_check, load_image, load_reduced, resize, to_rgb
 from digitrec.loading import load_model
 
 
@@ -183,11 +183,14 @@ def test_only_jpeg_files_are_reduced():
     assert k == 1 and img.size == size == (1600, 1200)
 
 
-def test_header_pixels_refuses_by_the_header_before_decoding():
-    assert "decompression bomb" in header_pixels(_png_claiming(30000, 30000), 25_000_000)
-    assert header_pixels(_png_claiming(6000, 6000), 25_000_000).startswith("image is 6000x6000 pixels")
-    assert header_pixels(png_bytes(draw_zero()), 25_000_000) is None
-    assert header_pixels(b"junk", 100) is None  # unreadable: left to decoding, which says why
+def test_header_check_refuses_by_the_header_before_decoding():
+    bomb, pixels = header_check(_png_claiming(30000, 30000), 25_000_000)
+    assert "decompression bomb" in bomb and pixels == 0
+    big, pixels = header_check(_png_claiming(6000, 6000), 25_000_000)
+    assert big.startswith("image is 6000x6000 pixels") and pixels == 0
+    zero = draw_zero()
+    assert header_check(png_bytes(zero), 25_000_000) == (None, zero.width * zero.height)
+    assert header_check(b"junk", 100) == (None, 0)  # unreadable: left to decoding, which says why
 
 
 def test_describe_names_paths_and_in_memory_images():

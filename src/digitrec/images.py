@@ -285,28 +285,19 @@ def describe(source, i: int) -> str:
     return f"<{type(source).__name__} #{i}>"
 
 
-def header_pixels(data: bytes, max_pixels: int) -> str | None:
-    """Why an encoded image is refused by its header's size alone, before anything is decoded (a
-    decompression bomb is a few KB on the wire and gigabytes in memory), or None."""
+def header_check(data: bytes, max_pixels: int) -> tuple[str | None, int]:
+    """(why an encoded image is refused by its header's size alone, or None; the pixels its header
+    declares), before anything is decoded: a decompression bomb is a few KB on the wire and
+    gigabytes in memory. An unreadable header gives (None, 0): decoding then fails too, and says why."""
     try:
         w, h = _header_size(data)
     except Image.DecompressionBombError as e:
-        return f"refused, a decompression bomb ({' '.join(str(e).split())[:100]})"
+        return f"refused, a decompression bomb ({' '.join(str(e).split())[:100]})", 0
     except Exception:
-        return None  # not readable as an image: decoding reports it properly
+        return None, 0
     if w * h > max_pixels:
-        return f"image is {w}x{h} pixels, more than the {max_pixels:,} this server accepts; scale it down"
-    return None
-
-
-def header_size(data: bytes) -> int:
-    """The pixels an encoded image's header declares (width x height), without decoding it; 0 when
-    the header cannot be read (decoding then fails too, and says why)."""
-    try:
-        w, h = _header_size(data)
-    except Exception:
-        return 0
-    return w * h
+        return f"image is {w}x{h} pixels, more than the {max_pixels:,} this server accepts; scale it down", 0
+    return None, w * h
 
 
 def _header_size(data: bytes) -> tuple[int, int]:

@@ -38,7 +38,7 @@ from .connections import HostCheck, WorkerHeader, run, run_workers, server
 from .device import use_inference_threads
 from .errors import require
 from .forms import form_files
-from .images import header_pixels, header_size
+from .images import header_check
 from .limits import Budget, Limits, Refused, Workers, body_claim, discard_body, read_body
 from .loading import load_model
 from .predict import Prediction, Recogniser
@@ -113,8 +113,8 @@ async def _answer(request: Request, limits: Limits, bodies: Budget, work) -> dic
         files = await _images_of(request, await read_body(request, limits), limits)
         if len(files) > limits.max_images:
             raise Refused(413, f"{len(files)} images in one request, more than the {limits.max_images} allowed")
-        too_big = [header_pixels(data, limits.max_pixels) for _, data in files]
-        pixels = sum(header_size(data) for (_, data), big in zip(files, too_big) if big is None)
+        checks = [header_check(data, limits.max_pixels) for _, data in files]  # each header opened once
+        too_big, pixels = [why for why, _ in checks], sum(n for _, n in checks)
         results = await _unless_client_leaves(request, work(files, too_big, pixels))
         if all("error" in r for r in results):
             one = len(results) == 1
