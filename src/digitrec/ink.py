@@ -37,6 +37,17 @@ class NoDigitFound(DigitrecError):
     """The image was read, but it holds no ink that could be a digit."""
 
 
+class Doubtful(NoDigitFound):
+    """What a look picked may be no writing at all (the edge of a shadow across a photo, where a
+    small digit's strokes faded as it was shrunk), and a closer look may find the writing: raised by
+    a `pick` with what it picked, which `find_ink` returns when no closer look finds better."""
+
+    def __init__(self, picked, message: str = "only marks like a shadow's edge found at this resolution"):
+        super().__init__(message)
+        self.picked = picked
+        self.found: tuple[Ink, object] | None = None  # (the look's ink, picked): set by `_look`
+
+
 @dataclass
 class Ink:
     """The ink of an image at a working resolution, and the way back to the source's pixels."""
@@ -185,20 +196,47 @@ def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], 
     scale = min(1.0, fit[0] / W, fit[1] / H)
     if H * scale < least:
         scale = max(scale, min(least / H, fit[0] / W))
+    doubts: list[tuple[Ink, T]] = []  # doubtful finds (`Doubtful`), returned if nothing better is found
     try:
         return _look(picture, scale, pick, clean, inking)
+    except Doubtful as e:
+        if not finer:
+            raise  # `find_ink` decodes the picture again for the closer looks
+        doubts.append(e.found)
     except NoDigitFound:
         if scale >= 1.0 or not finer:
             raise
+    if scale < 1.0:
+        try:
+            return _closer(picture, scale, fit, pick, clean, inking, doubts)
+        except NoDigitFound:
+            if not doubts:
+                raise
+    return doubts[0]  # the first look's, doubtful as it is: the closer ones found nothing better
+
+
+def _closer(picture: _Picture, scale: float, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
+            inking: dict, doubts: list) -> tuple[Ink, T]:
+    """`_find`'s closer looks: FINER times the resolution, then zoomed in on the strongest marks.
+    Doubtful finds are added to `doubts`; raises NoDigitFound when neither look finds better."""
+    W, H = picture.size
     picture, scale = picture.exact(), min(1.0, scale * FINER)
     try:
         return _look(picture, scale, pick, clean, inking)
-    except NoDigitFound:
+    except NoDigitFound as e:  # (not kept past this block: its traceback holds the pictures)
+        if isinstance(e, Doubtful):
+            doubts.append(e.found)
         zoom = _strongest_marks(picture.at(scale), scale)
         if zoom is None:
             raise
     x0, y0, x1, y1 = zoom
-    found, picked = _look(_Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)), pick, clean, inking)
+    try:
+        found, picked = _look(_Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)),
+                              pick, clean, inking)
+    except Doubtful as e:
+        e.found[0].origin, e.found[0].source_size = (x0, y0), (W, H)
+        doubts.append(e.found)
+        raise
     found.origin, found.source_size = (x0, y0), (W, H)
     return found, picked
 
@@ -219,7 +257,12 @@ def _look(picture: _Picture, scale: float, pick: Callable[[np.ndarray], T], clea
           inking: dict | None = None) -> tuple[Ink, T]:
     ink, polarity = ink_map(picture.at(scale), paper=picture.paper, **(inking or {}))
     ink = clean(ink) if clean else ink
-    return Ink(ink, polarity, scale, picture.size), pick(ink)
+    found = Ink(ink, polarity, scale, picture.size)
+    try:
+        return found, pick(ink)
+    except Doubtful as e:
+        e.found = (found, e.picked)
+        raise
 
 
 def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int] | None:

@@ -25,7 +25,7 @@ import numpy as np
 from .components import ink_components
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image
-from .ink import NoDigitFound, decode, find_ink
+from .ink import Doubtful, NoDigitFound, decode, find_ink
 from .morphology import dilate_mask
 from .printed import drop_box_edges
 
@@ -34,6 +34,7 @@ from .printed import drop_box_edges
 # (455 at 128, 452 at 96). The work falls with the pixels (a 400x300 photo: 44% fewer than at 192).
 WORK_SIDE = 144
 MARGIN = 0.12  # paper added all round a digit's image (`ink.with_margin`): a tight crop is framed as a photo is
+SHADOW_INK = 0.3  # marks fainter than this (median ink) reaching the edge are doubtful: `_shadow_like`
 
 
 @dataclass
@@ -52,8 +53,9 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
     return _digit_and_count(ink)[0]
 
 
-def _digit_and_count(ink: np.ndarray) -> tuple[np.ndarray, int]:
-    """The digit's mask, and how many digit-sized marks stand side by side in its row (1 for a digit alone)."""
+def _digit_and_count(ink: np.ndarray, doubt: bool = False) -> tuple[np.ndarray, int]:
+    """The digit's mask, and how many digit-sized marks stand side by side in its row (1 for a digit
+    alone). `doubt`: raise Doubtful (with them) when they look like a shadow's edge (`_shadow_like`)."""
     h, w = ink.shape
     comp = ink_components(ink, one_digit=True)
     labels, slices, mass, keep, blob, cut = comp.labels, comp.slices, comp.mass, comp.keep.copy(), comp.blob, comp.cut
@@ -86,7 +88,25 @@ def _digit_and_count(ink: np.ndarray) -> tuple[np.ndarray, int]:
     digit = np.concatenate([[False], chosen])[labels]
     if cut is not None and cut.any():
         digit |= cut & dilate_mask(digit, iterations=2)
+    if doubt and _shadow_like(ink, digit):
+        raise Doubtful((digit, _digits_in_row(slices, mass, keep, main)))
     return digit, _digits_in_row(slices, mass, keep, main)
+
+
+def _shadow_like(ink: np.ndarray, mask: np.ndarray) -> bool:
+    """Whether the marks `mask` are faint (median ink under SHADOW_INK) and reach the picture's
+    edge: the edge of a shadow falling across a phone photo, where a small digit's strokes faded as
+    the photo was shrunk (validation digits small in phone photos: every such find was a shadow's;
+    the digits found stood 0.38-0.91 over their paper, away from the edges)."""
+    rows, cols = mask.any(axis=1), mask.any(axis=0)
+    at_edge = rows[0] or rows[-1] or cols[0] or cols[-1]
+    return bool(at_edge) and float(np.median(ink[mask])) < SHADOW_INK
+
+
+def _pick_digit(ink: np.ndarray) -> tuple[np.ndarray, int]:
+    """`find_ink`'s pick for one digit: marks like a shadow's edge (`_shadow_like`) are doubtful,
+    and a closer look is taken before they are settled for."""
+    return _digit_and_count(ink, doubt=True)
 
 
 def _digits_in_row(slices: list, mass: np.ndarray, keep: np.ndarray, main: int) -> int:
@@ -121,7 +141,7 @@ def preprocess(source, *, work_side: int = WORK_SIDE) -> Preprocessed:
     fit = (work_side, work_side)
     img = decode(source, fit)  # decoded once, for both looks
     try:
-        found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, wide_strokes=True,
+        found, (mask, digits) = find_ink(img, fit, _pick_digit, clean=drop_box_edges, wide_strokes=True,
                                       past_page=True)
         tight = _touches_edge(mask)
     except NoDigitFound:
@@ -131,7 +151,7 @@ def preprocess(source, *, work_side: int = WORK_SIDE) -> Preprocessed:
     if tight:
         # Cropped tight (a form's field, a postal-code box): the paper's colour and the digit's
         # outline are both misjudged at the edge. Look again with paper added all round.
-        found, (mask, digits) = find_ink(img, fit, _digit_and_count, clean=drop_box_edges, margin=MARGIN,
+        found, (mask, digits) = find_ink(img, fit, _pick_digit, clean=drop_box_edges, margin=MARGIN,
                                          wide_strokes=True, past_page=True)
     image, box = frame_like_mnist(found.ink, mask)
     x0, y0, x1, y1 = box = found.box_to_source(box)
