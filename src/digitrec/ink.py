@@ -28,6 +28,7 @@ from .printed import PAST_PAGE, SIDES, past_the_page, run_from_edge
 from .stats import otsu, percentile
 
 FINER = 4  # when nothing is found in a shrunk image, look again at this many times the resolution
+ZOOMS = 3  # the strongest marks zoomed in on, one after another, while each zoom finds only doubtful ones
 RANGE_END = 8  # the picture's range ends at its 8th darkest and lightest pixels (0.3% of a small one): `ink_map`
 SPECKS = 0.001  # share of lone pixels (salt and pepper) above which the paper is measured past them
 T = TypeVar("T")
@@ -38,13 +39,15 @@ class NoDigitFound(DigitrecError):
 
 
 class Doubtful(NoDigitFound):
-    """What a look picked may be no writing at all (the edge of a shadow across a photo, where a
-    small digit's strokes faded as it was shrunk), and a closer look may find the writing: raised by
-    a `pick` with what it picked, which `find_ink` returns when no closer look finds better."""
+    """What a look picked may be no writing at all (the edge of a shadow across a photo, a dot of
+    ink, where a small digit's strokes faded as it was shrunk), and a closer look may find the
+    writing: raised by a `pick` with what it picked, which `find_ink` returns when no closer look
+    finds better. `at_edge`: doubtful because it reaches the picture's edge, which in a zoom is only
+    the zoom's (no doubt there)."""
 
-    def __init__(self, picked, message: str = "only marks like a shadow's edge found at this resolution"):
+    def __init__(self, picked, at_edge: bool, message: str = "only doubtful marks found at this resolution"):
         super().__init__(message)
-        self.picked = picked
+        self.picked, self.at_edge = picked, at_edge
         self.found: tuple[Ink, object] | None = None  # (the look's ink, picked): set by `_look`
 
 
@@ -217,8 +220,9 @@ def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], 
 
 def _closer(picture: _Picture, scale: float, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
             inking: dict, doubts: list) -> tuple[Ink, T]:
-    """`_find`'s closer looks: FINER times the resolution, then zoomed in on the strongest marks.
-    Doubtful finds are added to `doubts`; raises NoDigitFound when neither look finds better."""
+    """`_find`'s closer looks: FINER times the resolution, then zoomed in on the strongest marks, and
+    on the next strongest while a zoom finds only doubtful marks (up to ZOOMS). Doubtful finds are
+    added to `doubts`; raises NoDigitFound when no look finds better."""
     W, H = picture.size
     picture, scale = picture.exact(), min(1.0, scale * FINER)
     try:
@@ -226,19 +230,25 @@ def _closer(picture: _Picture, scale: float, fit: tuple[int, int], pick: Callabl
     except NoDigitFound as e:  # (not kept past this block: its traceback holds the pictures)
         if isinstance(e, Doubtful):
             doubts.append(e.found)
-        zoom = _strongest_marks(picture.at(scale), scale)
+        work, tried = picture.at(scale), []
+        zoom = _strongest_marks(work, scale, tried)
         if zoom is None:
             raise
-    x0, y0, x1, y1 = zoom
-    try:
-        found, picked = _look(_Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0)),
-                              pick, clean, inking)
-    except Doubtful as e:
-        e.found[0].origin, e.found[0].source_size = (x0, y0), (W, H)
-        doubts.append(e.found)
-        raise
-    found.origin, found.source_size = (x0, y0), (W, H)
-    return found, picked
+    for _ in range(ZOOMS):
+        x0, y0, x1, y1 = zoom
+        crop, zoom_scale = _Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0))
+        try:
+            (found, picked), doubtful = _look(crop, zoom_scale, pick, clean, inking), False
+        except Doubtful as e:  # a dot: the next strongest marks may be the writing
+            (found, picked), doubtful = e.found, not e.at_edge
+        found.origin, found.source_size = (x0, y0), (W, H)
+        if not doubtful:
+            return found, picked
+        doubts.append((found, picked))
+        zoom = _strongest_marks(work, scale, tried)
+        if zoom is None:
+            break
+    raise NoDigitFound("no digit found: only doubtful marks")
 
 
 def _scaled(size: tuple[int, int], scale: float) -> tuple[int, int]:
@@ -265,13 +275,17 @@ def _look(picture: _Picture, scale: float, pick: Callable[[np.ndarray], T], clea
         raise
 
 
-def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int] | None:
+def _strongest_marks(work: np.ndarray, scale: float, tried: list | None = None) -> tuple[int, int, int, int] | None:
     """Where to zoom in, in the source's pixels: around the marks that depart most from the paper,
     with those in the same band of rows (a number's other digits), and room around them for the
-    paper. Marks that touch the image's edge (a table, a page's edge, a shadow) are not writing."""
+    paper. Marks that touch the image's edge (a table, a page's edge, a shadow) are not writing.
+    `tried`: the zooms (in `work`'s pixels) that found only doubtful marks (a dot), where nothing
+    is looked for again; the box chosen is added to it."""
     h, w = work.shape[:2]
     ring = np.concatenate([work[0], work[-1], work[:, 0], work[:, -1]])
     dist = mean3(_colour_distance(work, np.median(ring, axis=0)))  # noise averaged out
+    for x0, y0, x1, y1 in tried or ():
+        dist[y0:y1, x0:x1] = 0
     labels, slices = pieces(dist > 0.5 * dist.max())
     inner = [i for i, (sy, sx) in enumerate(slices) if sy.start > 0 and sx.start > 0 and sy.stop < h and sx.stop < w]
     if not inner:
@@ -284,6 +298,8 @@ def _strongest_marks(work: np.ndarray, scale: float) -> tuple[int, int, int, int
     x0, x1 = min(r[1].start for r in row), max(r[1].stop for r in row)
     pad = 1.5 * max(y1 - y0, 4)  # a digit's height of paper all round, and more
     box = (max(0.0, x0 - pad), max(0.0, y0 - pad), min(w, x1 + pad), min(h, y1 + pad))
+    if tried is not None:
+        tried.append(tuple(int(round(v)) for v in box))
     return tuple(int(round(v / scale)) for v in box)
 
 

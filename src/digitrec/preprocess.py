@@ -26,6 +26,7 @@ from .components import ink_components
 from .framing import CANVAS, frame_like_mnist
 from .images import load_image
 from .ink import Doubtful, NoDigitFound, decode, find_ink
+from .labelling import label
 from .morphology import dilate_mask
 from .printed import drop_box_edges
 
@@ -34,6 +35,7 @@ from .printed import drop_box_edges
 # (455 at 128, 452 at 96). The work falls with the pixels (a 400x300 photo: 44% fewer than at 192).
 WORK_SIDE = 144
 MARGIN = 0.12  # paper added all round a digit's image (`ink.with_margin`): a tight crop is framed as a photo is
+DOT_FILL, DOT_SIDE = 0.65, 4  # a dot fills this much of its box, and is this many px across or more: `_dot_like`
 SHADOW_INK = 0.3  # marks fainter than this (median ink) reaching the edge are doubtful: `_shadow_like`
 
 
@@ -55,7 +57,8 @@ def digit_mask(ink: np.ndarray) -> np.ndarray:
 
 def _digit_and_count(ink: np.ndarray, doubt: bool = False) -> tuple[np.ndarray, int]:
     """The digit's mask, and how many digit-sized marks stand side by side in its row (1 for a digit
-    alone). `doubt`: raise Doubtful (with them) when they look like a shadow's edge (`_shadow_like`)."""
+    alone). `doubt`: raise Doubtful (with them) when they look like a dot (`_dot_like`) or a
+    shadow's edge (`_shadow_like`)."""
     h, w = ink.shape
     comp = ink_components(ink, one_digit=True)
     labels, slices, mass, keep, blob, cut = comp.labels, comp.slices, comp.mass, comp.keep.copy(), comp.blob, comp.cut
@@ -88,9 +91,12 @@ def _digit_and_count(ink: np.ndarray, doubt: bool = False) -> tuple[np.ndarray, 
     digit = np.concatenate([[False], chosen])[labels]
     if cut is not None and cut.any():
         digit |= cut & dilate_mask(digit, iterations=2)
-    if doubt and _shadow_like(ink, digit):
-        raise Doubtful((digit, _digits_in_row(slices, mass, keep, main)))
-    return digit, _digits_in_row(slices, mass, keep, main)
+    count = _digits_in_row(slices, mass, keep, main)
+    if doubt:
+        dot = _dot_like(digit)
+        if dot or _shadow_like(ink, digit):
+            raise Doubtful((digit, count), at_edge=not dot)
+    return digit, count
 
 
 def _shadow_like(ink: np.ndarray, mask: np.ndarray) -> bool:
@@ -103,9 +109,22 @@ def _shadow_like(ink: np.ndarray, mask: np.ndarray) -> bool:
     return bool(at_edge) and float(np.median(ink[mask])) < SHADOW_INK
 
 
+def _dot_like(mask: np.ndarray) -> bool:
+    """Whether the marks `mask` are one solid round dot: as wide as tall, DOT_SIDE px or more, filling
+    DOT_FILL of their box and enclosing no paper (a thick marker's 0 keeps its hole): a speck of ink
+    or a pen's tap beside a small digit whose strokes faded as the photo was shrunk. No digit is a
+    disk. (A smaller piece is too few pixels to tell: a fragment of a broken stroke is square too.)"""
+    rows, cols = np.nonzero(mask.any(axis=1))[0], np.nonzero(mask.any(axis=0))[0]
+    h, w = rows[-1] - rows[0] + 1, cols[-1] - cols[0] + 1
+    if min(h, w) < DOT_SIDE or not 0.67 <= h / w <= 1.5 or mask.sum() < DOT_FILL * h * w:
+        return False
+    paper = np.pad(~mask[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1], 1, constant_values=True)
+    return label(paper)[1] == 1  # the paper outside it, and no hole
+
+
 def _pick_digit(ink: np.ndarray) -> tuple[np.ndarray, int]:
-    """`find_ink`'s pick for one digit: marks like a shadow's edge (`_shadow_like`) are doubtful,
-    and a closer look is taken before they are settled for."""
+    """`find_ink`'s pick for one digit: marks like a dot or a shadow's edge are doubtful, and closer
+    looks are taken before they are settled for."""
     return _digit_and_count(ink, doubt=True)
 
 
