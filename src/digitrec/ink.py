@@ -234,7 +234,7 @@ def _closer(picture: _Picture, scale: float, fit: tuple[int, int], pick: Callabl
         zoom = _strongest_marks(work, scale, tried)
         if zoom is None:
             raise
-    for _ in range(ZOOMS):
+    for n in range(1, ZOOMS + 1):
         x0, y0, x1, y1 = zoom
         crop, zoom_scale = _Picture(rgb=picture.rgb[y0:y1, x0:x1]), min(1.0, fit[0] / (x1 - x0), fit[1] / (y1 - y0))
         try:
@@ -245,8 +245,7 @@ def _closer(picture: _Picture, scale: float, fit: tuple[int, int], pick: Callabl
         if not doubtful:
             return found, picked
         doubts.append((found, picked))
-        zoom = _strongest_marks(work, scale, tried)
-        if zoom is None:
+        if n == ZOOMS or (zoom := _strongest_marks(work, scale, tried)) is None:
             break
     raise NoDigitFound("no digit found: only doubtful marks")
 
