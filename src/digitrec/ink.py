@@ -215,7 +215,7 @@ def _find(picture: _Picture, fit: tuple[int, int], pick: Callable[[np.ndarray], 
         except NoDigitFound:
             if not doubts:
                 raise
-    return doubts[0]  # the first look's, doubtful as it is: the closer ones found nothing better
+    return doubts[0]  # the first doubtful find, as it is: no closer look found better
 
 
 def _closer(picture: _Picture, scale: float, fit: tuple[int, int], pick: Callable[[np.ndarray], T], clean,
