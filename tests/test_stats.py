@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from digitrec.stats import histogram, otsu, percentile
+from digitrec.stats import histogram, otsu, percentile, percentiles
 
 FAST = settings(max_examples=200, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -35,6 +35,12 @@ def test_a_percentile_is_numpys_to_the_last_bit(values, q):
     want = np.percentile(values, q)
     assert percentile(values, q) == float(want)
     assert type(percentile(values, q)) is float
+
+
+@FAST
+@given(VALUES, st.lists(st.floats(0, 100), min_size=1, max_size=4))
+def test_several_percentiles_at_once_are_each_numpys(values, qs):
+    assert percentiles(values, qs) == [float(np.percentile(values, q)) for q in qs]
 
 
 def test_a_percentile_of_a_photos_worth_of_values_is_numpys():

@@ -16,16 +16,23 @@ OTSU_BINS = 128
 def percentile(values: np.ndarray, q: float) -> float:
     """np.percentile(values, q) for one q (its default "linear" method) of finite values: one
     partition at the two ranks around q, and numpy's interpolation in the values' own dtype."""
+    return percentiles(values, (q,))[0]
+
+
+def percentiles(values: np.ndarray, qs) -> list[float]:
+    """`percentile` at each of `qs`, from one partition at all their ranks."""
     v = values.ravel()
     if v.size == 0:
         raise ValueError("a percentile of no values")
-    virtual = (v.size - 1) * (q / 100)
-    lo = int(np.floor(virtual))
-    hi = min(lo + 1, v.size - 1)
-    part = np.partition(v, (lo, hi))
-    a, b, t = part[lo], part[hi], virtual - lo
+    at = []  # (lo, hi, t) per q
+    for q in qs:
+        virtual = (v.size - 1) * (q / 100)
+        lo = int(np.floor(virtual))
+        at.append((lo, min(lo + 1, v.size - 1), virtual - lo))
+    part = np.partition(v, sorted({r for lo, hi, _ in at for r in (lo, hi)}))
     # numpy's _lerp: from the nearer end, so that t = 1 gives b exactly.
-    return float(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)
+    return [float(part[hi] - (part[hi] - part[lo]) * (1 - t) if t >= 0.5 else part[lo] + (part[hi] - part[lo]) * t)
+            for lo, hi, t in at]
 
 
 def otsu(values: np.ndarray) -> float:
@@ -45,8 +52,12 @@ def histogram(values: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
     v = values.ravel()
     top = float(v.max()) + 1e-6
     edges = np.linspace(0.0, top, bins + 1, dtype=np.result_type(v.dtype, np.float32))  # as numpy's: float32 for float32
-    idx = (v / top * bins).astype(np.intp)
-    idx[idx == bins] -= 1
+    # A first guess at each value's bin, within one of it (in one multiplication of the values' own
+    # dtype), then numpy's fix at the edges makes it exact.
+    idx = (v * edges.dtype.type(bins / top)).astype(np.intp)
+    np.minimum(idx, bins - 1, out=idx)
     idx[v < edges[idx]] -= 1
-    idx[(v >= edges[idx + 1]) & (idx != bins - 1)] += 1
+    upper = edges[1:].copy()
+    upper[-1] = np.inf  # the last bin holds its upper edge
+    idx[v >= upper[idx]] += 1
     return edges, np.bincount(idx, minlength=bins)
