@@ -58,10 +58,11 @@ def drop_box_sides(ink: np.ndarray, limit: float | None = None) -> np.ndarray:
     faint = ink > (0.5 * otsu(ink) if limit is None else limit)
     cover = dilate_mask(faint, np.ones((1, 3))).mean(axis=0)  # (w,)
     side = max(2, w // 8)
-    out = ink.copy()
+    out = ink  # (most pictures have no box: the ink as it came, not a copy, in its own memory order)
     for cols in (np.arange(side), np.arange(w - side, w)):
         hit = cols[cover[cols] >= 0.95]
         if hit.size:
+            out = ink.copy() if out is ink else out
             out[:, max(0, hit.min() - 1):hit.max() + 2] = 0
     return out
 
