@@ -46,6 +46,16 @@ def test_distance_inside_is_the_exact_euclidean_distance_with_the_edge_outside(i
     assert full[0].max() == 1 and full[3, 4] == 4
 
 
+def test_no_pixel_is_further_inside_than_half_the_short_side_rounded_up():
+    # components.ink_components skips measuring a piece that this bound already rules out as a blob.
+    rng = np.random.default_rng(0)
+    for _ in range(500):
+        h, w = rng.integers(1, 30, 2)
+        mask = rng.random((h, w)) < rng.uniform(0.6, 1.1)  # full masks among them
+        assert distance_inside(mask).max() <= (min(h, w) + 1) // 2
+    assert distance_inside(np.ones((5, 40), bool)).max() == 3  # the bound is reached
+
+
 @pytest.mark.parametrize("structure", [None, np.ones((1, 3)), np.ones((5, 1)), np.ones((3, 3))])
 @pytest.mark.parametrize("iterations", [1, 2])
 def test_binary_dilation_is_ndimages_edges_included(image, structure, iterations):

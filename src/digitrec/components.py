@@ -100,7 +100,10 @@ def ink_components(ink: np.ndarray, one_digit: bool = False) -> Components:
         # shadow's edge or a dark corner of the photo is a solid blob. (Measured in the piece's own
         # box: whatever is next to a piece is paper, so its distances are those of the whole mask,
         # for a fraction of the work.)
-        blob[i] = max(bh, bw) > 0.2 * min(h, w) and 2 * float(distance_inside(labels[sl] == i + 1).max()) > 0.45 * max(bh, bw)
+        # (No pixel is further inside than half the box's short side, rounded up: a long thin piece
+        # needs no measuring.)
+        blob[i] = (max(bh, bw) > 0.2 * min(h, w) and 2 * ((min(bh, bw) + 1) // 2) > 0.45 * max(bh, bw)
+                   and 2 * float(distance_inside(labels[sl] == i + 1).max()) > 0.45 * max(bh, bw))
         # Ruled lines run across the page and are thin; a shadow or a table edge hugs two borders.
         if (bw > 0.7 * w and bh < 0.08 * h) or (bh > 0.7 * h and bw < 0.04 * w and bh == h):
             keep[i] = False
