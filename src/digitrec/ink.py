@@ -333,14 +333,16 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
     row lighter (darker) along 70% of it, just inside: a box's side with the paper inside. (A
     digit's stroke is not so long; a light digit cropped tight to its ink leaves no such band, so
     its border still tells its paper.)"""
-    n = len(lum)
+    n, m = lum.shape
     depth = min(n - 1, int(0.15 * n) + 3)  # the outer 15%, and 3 rows for a small picture's blur
     thin, cut = max(3, round(0.1 * n)), 0
     reach = min(n - 1, depth + thin)  # a second line just past one found (a cell's wall past its neighbour's)
     near = lum[:reach + 1]  # the rows a line may take, and the row just past it
-    for x, limit in ((near, split), (-near, -split)):  # a dark line on light paper, or a light one on dark
-        share = (x <= limit).mean(axis=1).tolist()  # the line's class, per row
-        lighter = (x[1:reach + 1] > x[:reach] + 0.1).mean(axis=1).tolist()  # the next row, past the line
+    # A dark line on light paper, or a light one on dark: per polarity, the line's class, and whether
+    # a pixel is lighter (darker) than the one above it, the paper just past a line.
+    for light, in_line, past in ((False, near <= split, lambda d: near[d + 1] > near[d] + 0.1),
+                                 (True, near >= split, lambda d: near[d + 1] < near[d] - 0.1)):
+        share = (np.count_nonzero(in_line, axis=1) / m).tolist()  # the line's class, per row
         run, found = 0, 0
         for d in range(reach):
             if d >= depth and (not found or d >= found + thin):
@@ -348,12 +350,12 @@ def _past_printed_line(lum: np.ndarray, split: float) -> int:
             run = run + 1 if share[d] >= 0.8 else 0
             if not 0 < run <= thin:
                 continue
-            if x is not near and max(share[d + 1:d + 1 + thin]) >= 0.8:
+            if light and max(share[d + 1:d + 1 + thin]) >= 0.8:
                 continue  # light again just past a dark line: the paper of a gap between two cells' walls
             # Paper just inside: little of the line's class, or a row lighter along most of it, or
             # little of it between a box's two sides (a third of a tiny cell's row).
             if share[d + 1] <= 0.3 or (share[d + 1] < 0.8 and (
-                    lighter[d] >= 0.7 or _between_sides(x[d + 1] <= limit, thin) <= 0.3)):
+                    past(d).mean() >= 0.7 or _between_sides(in_line[d + 1], thin) <= 0.3)):
                 # Past the line's blurred inner edge: 2 rows, 1 in a small picture (under 38 px),
                 # where 2 would reach into a digit close to its box.
                 found = d + 1 + min(2, max(1, round(0.04 * n)))
