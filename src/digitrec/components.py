@@ -301,9 +301,7 @@ def _without_bands(ink: np.ndarray, rows: np.ndarray, threshold: float, ceiling:
     across a band stays whole and firm, where cutting the band's rows cut every stroke in two."""
     if not rows.any():  # (most pictures: and a median of every row is a good share of their time)
         return ink
-    near = rows.copy()  # the rows a band may take, and one either side of each
-    near[1:] |= rows[:-1]
-    near[:-1] |= rows[1:]
+    near = dilate_mask(rows[:, None], np.ones((3, 1)))[:, 0]  # the rows a band may take, and one either side
     level = np.zeros(len(ink), ink.dtype)
     level[near] = np.median(ink[near], axis=1)
     out = ink
