@@ -1,17 +1,20 @@
+import itertools
 import json
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import REPO, ballpoint_page, bound_by_permissions, run_cli
 from digitrec.errors import CheckpointError
 from digitrec.loading import load_model
 from digitrec.model_file import shipped_path
-from digitrec.read import (DigitRead, MarkRead, NumberReader, Reading, load_reader, number_confidence, page_to_dict,
-                           reader_paths)
+from digitrec.read import (DigitRead, MarkRead, NumberReader, Reading, _winner, load_reader, number_confidence,
+                           page_to_dict, reader_paths)
 from digitrec.synth import StyleConfig
 from digitrec.synth_numbers import iter_number_set, iter_page_set, render_number
 
@@ -371,6 +374,24 @@ def test_an_unsure_or_disputed_reading_is_the_vote_of_every_reader_on_the_strip_
     assert unsure >= 5 and overruled >= 1 and voted >= 1, (unsure, overruled, voted)
     plain = NumberReader(rec.digits, rec.readers, vote=False)
     assert plain.read_strip(strip)[1] == 1.0
+
+
+@given(st.lists(st.one_of(st.none(), st.sampled_from("abc")), min_size=1, max_size=6).filter(lambda s: any(s)))
+def test_the_vote_stops_reading_once_the_readings_left_cannot_change_its_winner(said):
+    # `_winner` answers before every reading is made only where every way the rest could read (as
+    # any reading made, or one not seen yet) leaves the same winner: the first of the most frequent.
+    unread = [k for k, s in enumerate(said) if s is None]
+    full = lambda done: done.index(max(done, key=done.count))  # noqa: E731 (the whole vote)
+    winners = set()
+    for fill in itertools.product("abcd", repeat=len(unread)):
+        done = list(said)
+        for k, s in zip(unread, fill):
+            done[k] = s
+        assert _winner(done) == full(done)
+        winners.add((full(done), done[full(done)]))  # where the winner stands, and what it reads
+    got = _winner(said)
+    assert (got is not None) == (len(winners) == 1)  # it waits exactly while the rest could change it
+    assert got is None or winners == {(got, said[got])}
 
 
 def test_both_backends_read_the_same_and_a_cold_read_imports_no_torch(rec, clear_numbers, mnist):

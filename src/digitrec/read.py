@@ -188,12 +188,16 @@ class NumberReader:
         h, w = strip.shape
         scaled = [resize(strip, (max(4, int(round(w * a / 4)) * 4), h)) for a in VOTE_SCALES]  # widths: multiples of 4
         views = [strip] + scaled
-        read = {(0, 0): first, (1, 0): second}  # the strip as it is, read by the first two readers already
-        readings = [(read[which, v] if (which, v) in read else decode(self.read_line(s, which)[None])[0],
-                     s.shape[1] / w) for which in range(len(self.readers)) for v, s in enumerate(views)]
-        said = [_symbols(symbols) for symbols, _ in readings]
-        best = max(said, key=said.count)  # the first of the most frequent
-        return readings[said.index(best)]
+        order = [(which, v) for which in range(len(self.readers)) for v in range(len(views))]
+        # The strip as it is, read by the first two readers already; the others are read in order,
+        # until the readings left could not change the vote's winner.
+        readings = {order.index((0, 0)): (first, 1.0), order.index((min(1, len(self.readers) - 1), 0)): (second, 1.0)}
+        said = [_symbols(readings[k][0]) if k in readings else None for k in range(len(order))]
+        for k, (which, v) in enumerate(order):
+            if said[k] is None and _winner(said) is None:
+                readings[k] = (decode(self.read_line(views[v], which)[None])[0], views[v].shape[1] / w)
+                said[k] = _symbols(readings[k][0])
+        return readings[_winner(said)]
 
     def read(self, source, *, name: str | None = None) -> Reading:
         """The number written in one image: a `Reading` with `text` and, per digit, its digit,
@@ -358,6 +362,26 @@ def _slashes_in_dates(digit: list[bool], symbols: list[str]) -> list[bool]:
     if "/" not in line or DATE.fullmatch(line):
         return digit
     return [ok or sym == "/" for ok, sym in zip(digit, symbols)]
+
+
+def _winner(said: list[tuple[int, ...] | None]) -> int | None:
+    """Where the vote's winner stands among readings (`_symbols`; None: not read yet): the first of
+    the most frequent readings, once the readings not yet made cannot change it (were they all one
+    rival's, it would still lose, or tie and come later; none comes before it), else None."""
+    known = [s for s in said if s is not None]
+    unread = [k for k, s in enumerate(said) if s is None]
+    best = max(known, key=known.count)  # the first of the most frequent so far
+    first, count = said.index(best), known.count(best)
+    earliest_unread = unread[0] if unread else len(said)
+    if earliest_unread < first:  # read so there, the same symbols would win there (another scale, boxes)
+        return None
+    # A rival that is every unread reading: one already read, or one not seen yet (count 0).
+    for rival in {s for s in known if s != best} | {None}:
+        n = (known.count(rival) if rival is not None else 0) + len(unread)
+        at = min(said.index(rival) if rival is not None else len(said), earliest_unread)
+        if n > count or (n == count and at < first):
+            return None
+    return first
 
 
 def _symbols(decoded: list[Decoded]) -> tuple[int, ...]:
