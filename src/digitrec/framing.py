@@ -117,10 +117,11 @@ def frame_like_mnist(ink: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, tup
     # training set), half a pixel below and right of the geometric centre (13.5).
     dy, dx = int(round(MNIST_CENTRE - cy)), int(round(MNIST_CENTRE - cx))
     # MNIST shifts by the centre of mass; clamp so that no ink is pushed off the canvas.
-    dy = int(np.clip(dy, -top, CANVAS - top - sh))
-    dx = int(np.clip(dx, -left, CANVAS - left - sw))
-    out = np.roll(out, (dy, dx), axis=(0, 1))
-    return out, (int(x0), int(y0), int(x1), int(y1))
+    dy = min(max(dy, -top), CANVAS - top - sh)
+    dx = min(max(dx, -left), CANVAS - left - sw)
+    moved = np.zeros_like(out)  # what np.roll gives: all else on the canvas is paper
+    moved[top + dy:top + dy + sh, left + dx:left + dx + sw] = small
+    return moved, (int(x0), int(y0), int(x1), int(y1))
 
 
 def centre_of_mass(image: np.ndarray) -> tuple[float, float]:

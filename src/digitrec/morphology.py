@@ -117,7 +117,8 @@ def horizontal_runs(mask: np.ndarray, length: int) -> np.ndarray:
 def distance_inside(mask: np.ndarray) -> np.ndarray:
     """Euclidean distance (H, W) float32 from each pixel of `mask` to the nearest pixel outside it,
     the image's own edge counting as outside (ndimage.distance_transform_edt of the padded mask)."""
-    padded = np.pad(mask.astype(np.uint8), 1)
+    # One px of outside all round (OpenCV's border is 20x quicker than np.pad on a digit's mask).
+    padded = cv2.copyMakeBorder(np.ascontiguousarray(mask, dtype=np.uint8), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
     dist = cv2.distanceTransform(padded, cv2.DIST_L2, cv2.DIST_MASK_PRECISE)[1:-1, 1:-1]
     # OpenCV's exact transform differs in the last bits from call to call (its vectorised paths
     # depend on the buffers' alignment), which flipped ties between stroke ridges and so a few
