@@ -41,7 +41,9 @@ def test_version_and_group_help():
     assert run_cli("--version").stdout.startswith("digitrec, version")
     proc = run_cli("--help")
     assert proc.returncode == 0
-    listed = proc.stdout.split("Commands:")[1]
+    intro, listed = proc.stdout.split("Commands:")
+    # A newcomer is shown where to start: the commands that read their images, and the server.
+    assert all(f"digitrec {c} " in intro for c in ("predict", "read", "serve")), intro
     missing = [c for c in COMMANDS if not re.search(rf"^  {re.escape(c)}( |$)", listed, re.MULTILINE)]
     assert not missing, proc.stdout
 

@@ -45,7 +45,15 @@ class _Group(click.Group):
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="digitrec")
 def cli():
-    """Recognise handwritten digits: train, evaluate and inspect MNIST models."""
+    """Read handwritten digits and numbers in your images (photos, scans, drawings), with
+    confidences you can act on; serve them over HTTP; train and evaluate the models.
+
+    \b
+    Start here:
+      digitrec predict photo.jpg           # one digit per image
+      digitrec read check-amount.jpg       # a whole number along a line
+      digitrec serve                       # HTTP API and a page to draw a digit on
+    """
 
 
 @cli.command()
