@@ -173,6 +173,21 @@ def test_cli_read_text_json_and_annotate(tmp_path, clear_numbers):
     assert pair.returncode == 0 and pair.stdout.split("  ")[0] == text.stdout.split("  ")[0]
 
 
+def test_cli_read_min_confidence_marks_the_numbers_read_less_surely_as_uncertain():
+    number, page = str(REPO / "samples" / "number.jpg"), str(REPO / "samples" / "page.jpg")
+    plain = json.loads(run_cli("read", number, "--json").stdout)
+    assert "uncertain" not in plain  # not asked: the JSON as before
+    confidence = plain["confidence"]
+    below, above = (json.loads(run_cli("read", number, "--json", "--min-confidence", str(c)).stdout)
+                    for c in (confidence / 2, min(1.0, confidence + 1e-5)))
+    assert below["uncertain"] is False and above["uncertain"] is True
+    assert {k: v for k, v in above.items() if k != "uncertain"} == plain
+    line = run_cli("read", number, "--min-confidence", "1").stdout
+    assert line.startswith(f"{number}: {plain['text']}?  confidence ") and "(uncertain)" in line
+    every = json.loads(run_cli("read", page, "--all", "--json", "--min-confidence", "1").stdout)
+    assert len(every["numbers"]) == 4 and all(n["uncertain"] for n in every["numbers"])
+
+
 def test_an_annotate_folder_it_cannot_write_prints_the_readings_then_one_line(tmp_path):
     (tmp_path / "ro").mkdir(mode=0o555)
     number, ruled = str(REPO / "samples" / "number.jpg"), str(REPO / "samples" / "ruled.jpg")

@@ -110,12 +110,16 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
               help="Write each image with the digits' boxes and readings drawn on it into this folder.")
 @click.option("--all", "every", is_flag=True,
               help="Every number in each image (a form's fields, a register's rows), in reading order.")
+@click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
+              help="Mark numbers read with less confidence than this as uncertain (\"uncertain\" in JSON): the "
+                   "probability that the whole number is right. The share of readings kept against their "
+                   "accuracy: `digitrec evaluate-read`.")
 @reader_option
 @backend_option("auto")
 @processes_option
 @click.option("-q", "--quiet", is_flag=True,
               help="No progress bar (shown on a terminal while the answers go to a file or a pipe).")
-def read(paths, model_path, as_json, annotate, every, reader_path, backend, processes, quiet):
+def read(paths, model_path, as_json, annotate, every, min_confidence, reader_path, backend, processes, quiet):
     """Read the handwritten number (the digits along a line) in each image, or with --all every
     number in it.
 
@@ -124,6 +128,7 @@ def read(paths, model_path, as_json, annotate, every, reader_path, backend, proc
       digitrec read meter.jpg                        # -> meter.jpg: 2026
       digitrec read forms/ --json --annotate seen/
       digitrec read register.jpg --all               # -> register.jpg #1: 17, register.jpg #2: 18, ...
+      digitrec read amounts/ --min-confidence 0.9    # -> amounts/17.jpg: 1500?  confidence 0.62 (uncertain) ...
 
     Exit code 1 if any input could not be read; the others are still read.
     """
@@ -150,17 +155,20 @@ def read(paths, model_path, as_json, annotate, every, reader_path, backend, proc
                 continue
             where = writes(lambda: draw_boxes(path, r, annotate, taken)) if annotate else None
             out = page_to_dict(path, r) if every else r.to_dict()
+            if min_confidence is not None:
+                for one, d in zip(r, out["numbers"]) if every else [(r, out)]:
+                    d["uncertain"] = _uncertain(one, min_confidence)
             if where:
                 out["annotated"] = where
             if as_json:
                 click.echo(json.dumps(out))
             elif every:
                 for k, one in enumerate(r, 1):
-                    click.echo(_reading_line(f"{path} #{k}", one))
+                    click.echo(_reading_line(f"{path} #{k}", one, _uncertain(one, min_confidence)))
                 if not r:
                     click.echo(f"{path}: no digits found")
             else:
-                click.echo(_reading_line(path, r))
+                click.echo(_reading_line(path, r, _uncertain(r, min_confidence)))
     writes.done(failed)
 
 
@@ -240,11 +248,18 @@ class _Writes:
             sys.exit(1)
 
 
-def _reading_line(path: str, r) -> str:
+def _reading_line(path: str, r, uncertain: bool = False) -> str:
     """`path: 397500  confidence 0.91 (digits 1.00 0.98 ...)  written 3.975,00` (the marks, when any
-    were read): the number's confidence, then each digit's."""
+    were read): the number's confidence, then each digit's; an uncertain reading is marked as
+    `predict` marks an uncertain digit."""
     if not r.digits:
         return f"{path}: no digits found"
     conf = " ".join(f"{d.confidence:.2f}" for d in r.digits)
-    return (f"{path}: {r.text}  confidence {r.confidence:.2f} (digits {conf})"
+    mark, extra = ("?", " (uncertain)") if uncertain else ("", "")
+    return (f"{path}: {r.text}{mark}  confidence {r.confidence:.2f}{extra} (digits {conf})"
             + (f"  written {r.formatted}" if r.formatted != r.text else ""))
+
+
+def _uncertain(r, min_confidence: float | None) -> bool:
+    """Whether a reading with digits falls below --min-confidence (nothing read is no reading to doubt)."""
+    return min_confidence is not None and bool(r.digits) and r.confidence < min_confidence
