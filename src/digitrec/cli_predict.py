@@ -111,9 +111,9 @@ def _prediction_line(path: str, p, top_k: int | None, saved_as: str | None) -> s
 @click.option("--all", "every", is_flag=True,
               help="Every number in each image (a form's fields, a register's rows), in reading order.")
 @click.option("--min-confidence", type=click.FloatRange(0, 1), default=None,
-              help="Mark numbers read with less confidence than this as uncertain (\"uncertain\" in JSON): the "
-                   "probability that the whole number is right. The share of readings kept against their "
-                   "accuracy: `digitrec evaluate-read`.")
+              help="Mark numbers whose confidence (the probability that the whole number is right) is below "
+                   "this as uncertain (\"uncertain\" in JSON); `digitrec evaluate-read` shows how accurate the "
+                   "readings kept are at each share set aside.")
 @reader_option
 @backend_option("auto")
 @processes_option
