@@ -191,7 +191,7 @@ class NumberReader:
         order = [(which, v) for which in range(len(self.readers)) for v in range(len(views))]
         # The strip as it is, read by the first two readers already; the others are read in order,
         # until the readings left could not change the vote's winner.
-        readings = {order.index((0, 0)): (first, 1.0), order.index((min(1, len(self.readers) - 1), 0)): (second, 1.0)}
+        readings = {0: (first, 1.0), len(views) * (len(self.readers) > 1): (second, 1.0)}
         said = [_symbols(readings[k][0]) if k in readings else None for k in range(len(order))]
         for k, (which, v) in enumerate(order):
             if said[k] is None and _winner(said) is None:
@@ -372,16 +372,15 @@ def _winner(said: list[tuple[int, ...] | None]) -> int | None:
     unread = [k for k, s in enumerate(said) if s is None]
     best = max(known, key=known.count)  # the first of the most frequent so far
     first, count = said.index(best), known.count(best)
-    earliest_unread = unread[0] if unread else len(said)
-    if earliest_unread < first:  # read so there, the same symbols would win there (another scale, boxes)
+    if unread and unread[0] < first:  # read so there, the same symbols would win there (another scale, boxes)
         return None
-    # A rival that is every unread reading: one already read, or one not seen yet (count 0).
-    for rival in {s for s in known if s != best} | {None}:
-        n = (known.count(rival) if rival is not None else 0) + len(unread)
-        at = min(said.index(rival) if rival is not None else len(said), earliest_unread)
-        if n > count or (n == count and at < first):
+    # Every reading left one rival's: one read already wins with more, or as many standing before it;
+    # one not seen yet (standing after it) only with more.
+    for rival in set(known) - {best}:
+        n = known.count(rival) + len(unread)
+        if n > count or (n == count and said.index(rival) < first):
             return None
-    return first
+    return first if len(unread) <= count else None
 
 
 def _symbols(decoded: list[Decoded]) -> tuple[int, ...]:
