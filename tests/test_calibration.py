@@ -148,7 +148,7 @@ def test_a_calibrated_reader_applies_its_temperature_and_number_map(reader_recor
     assert b.confidence < a.confidence
 
 
-@pytest.mark.parametrize("name, readers", [("line", ["reader/reader.pt", "reader-b/reader.pt"]),
+@pytest.mark.parametrize("name, readers", [("line", ["reader-ft/reader.pt", "reader-b/reader.pt"]),
                                            ("line-b", ["reader-b/reader.pt"])])
 def test_the_shipped_readers_are_calibrated(name, readers):
     # scripts/build-reader: the first reader for the pair reading together, the second for reading alone.

@@ -148,6 +148,11 @@ def test_init_starts_from_another_readers_weights_and_refuses_a_digit_model(tiny
     assert all(torch.allclose(warm["state_dict"][k].float(), start[k].float(), atol=1e-6) for k in start)
     assert not all(torch.allclose(cold["state_dict"][k].float(), start[k].float(), atol=1e-6) for k in start)
     assert warm["config"]["init"] == str(tiny_reader[0])
+    # It keeps what it started from, so the shipped fine-tuned reader can be followed back to its first run.
+    first = torch.load(tiny_reader[0], weights_only=True)
+    assert warm["init"] == {"file": tiny_reader[0].name, "weights_sha256": first["weights_sha256"],
+                            "config": first["config"], "command": first.get("command")}
+    assert "init" not in cold
     with pytest.raises(CheckpointError, match="not linecnn"):
         train_reader(ReaderConfig(**cfg, init=str(small_model_path)), tmp_path / "bad", data=mnist, progress=False)
 

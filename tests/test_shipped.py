@@ -85,19 +85,32 @@ def test_the_shipped_onnx_export_is_the_shipped_model(mnist):
     assert b.dtype == np.float32 and (a.argmax(1) == b.argmax(1)).all() and np.abs(a - b).max() < 1e-5
 
 
-@pytest.mark.parametrize("name, flags, command", [
-    ("line", {}, "train-reader --out runs/reader --force"),
-    ("line-b", {"flag_length": 1.0}, "train-reader --flag-length 1.0 --out runs/reader-b --force"),
-])
-def test_the_shipped_readers_are_what_build_reader_trains(name, flags, command):
-    # scripts/build-reader runs `digitrec train-reader` with its defaults, and the second reader with
-    # lead-ins up to the whole height: the shipped readers must record that (settings added since they
-    # were trained take their defaults; CPU threads change nothing they learn).
-    saved = dict(load_checkpoint(shipped_path(name)).meta["config"])
-    saved["channels"] = tuple(saved["channels"])
-    assert dataclasses.replace(ReaderConfig(**saved), threads=0) == ReaderConfig(**flags)
+FINE_TUNE = {"glyphs": 0.15, "flag_length": 1.0, "styles": 0.5, "steps": 3000, "lr": 1e-3, "seed": 1}
+
+
+def _config(record: dict) -> ReaderConfig:
+    """A reader's recorded settings as a ReaderConfig (settings added since it was trained take their
+    defaults; CPU threads change nothing it learns)."""
+    saved = {**record, "channels": tuple(record["channels"])}
+    return dataclasses.replace(ReaderConfig(**saved), threads=0)
+
+
+def test_the_first_shipped_reader_is_the_default_reader_fine_tuned_as_build_reader_does():
+    # scripts/build-reader trains a reader with the defaults, then fine-tunes it on the styles the
+    # checks' error analysis named: the shipped first reader must record both runs.
+    meta = load_checkpoint(shipped_path("line")).meta
+    assert _config(meta["config"]) == ReaderConfig(**FINE_TUNE, init=meta["config"]["init"])
+    assert _config(meta["init"]["config"]) == ReaderConfig()  # what it started from
     script = (REPO / "scripts" / "build-reader").read_text()
-    assert command in script
+    assert "train-reader --out runs/reader --force" in script
+    assert ("train-reader --init runs/reader/reader.pt --glyphs 0.15 --flag-length 1.0 --styles 0.5 \\\n"
+            "    --steps 3000 --lr 1e-3 --seed 1 --out runs/reader-ft --force") in script
+
+
+def test_the_second_shipped_reader_is_what_build_reader_trains():
+    # The defaults with lead-ins up to the whole height.
+    assert _config(load_checkpoint(shipped_path("line-b")).meta["config"]) == ReaderConfig(flag_length=1.0)
+    assert "train-reader --flag-length 1.0 --out runs/reader-b --force" in (REPO / "scripts" / "build-reader").read_text()
 
 
 @pytest.mark.parametrize("name", ["line", "line-b"])

@@ -172,6 +172,15 @@ def initial_weights(path: str | Path, arch: str, arch_args: dict) -> dict:
     return obj["state_dict"]
 
 
+def init_record(path: str | Path) -> dict:
+    """What a model fine-tuned from checkpoint `path` keeps of it (its "init"): the file's name, its
+    weights' hash, the settings and command it was trained with, so a chain of fine-tunes can be
+    followed back to the run that started it."""
+    obj = read_checkpoint(path)
+    return {"file": Path(path).name, "weights_sha256": obj.get("weights_sha256"), "config": obj.get("config"),
+            "command": obj.get("command"), **({"init": obj["init"]} if obj.get("init") else {})}
+
+
 def _tutorial_state_dict(obj: Any) -> dict | None:
     """If `obj` is a bare state dict of the tutorial's SimpleNN (any hidden size), return it cleaned."""
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):

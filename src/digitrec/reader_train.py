@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_save, initial_weights, make_checkpoint, read_checkpoint
+from .checkpoint import atomic_save, init_record, initial_weights, make_checkpoint, read_checkpoint
 from .ctc import BLANK, CLASSES, decode
 from .data import MNIST, load_mnist
 from .errors import CheckpointError, ConfigError
@@ -115,7 +115,7 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     metrics = {"val": {"line_accuracy": run.best, "lines": sum(len(v[0]) for v in val)},
                "train_seconds": time.perf_counter() - t0, "train_lines": run.seen, "device": str(dev)}
     extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0], "fonts": fonts,
-             **({"command": command} if command else {})}
+             **({"command": command} if command else {}), **({"init": init_record(cfg.init)} if cfg.init else {})}
     ckpt = make_checkpoint(run.model, "linecnn", run.arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, out / READER)
     return metrics
