@@ -115,7 +115,7 @@ def train_reader(cfg: ReaderConfig | None, out: str | Path, *, data: MNIST | Non
     metrics = {"val": {"line_accuracy": run.best, "lines": sum(len(v[0]) for v in val)},
                "train_seconds": time.perf_counter() - t0, "train_lines": run.seen, "device": str(dev)}
     extra = {"classes": list(CLASSES) + ["blank"], "input_size": [1, STRIP_HEIGHT, 0], "fonts": fonts,
-             **({"command": command} if command else {}), **({"init": init_record(cfg.init)} if cfg.init else {})}
+             **({"command": command} if command else {}), **({"init": run.init} if run.init else {})}
     ckpt = make_checkpoint(run.model, "linecnn", run.arch_args, config=dataclasses.asdict(cfg), metrics=metrics, extra=extra)
     atomic_save(ckpt, out / READER)
     return metrics
@@ -127,6 +127,8 @@ class _Run:
     def __init__(self, cfg: ReaderConfig, arch_args: dict, device: torch.device):
         self.cfg, self.arch_args = cfg, arch_args
         self.model = create_model("linecnn", **arch_args)
+        # What it starts from is read now, not when the run ends: a file gone by then fails here, not after it.
+        self.init = init_record(cfg.init) if cfg.init else None
         if cfg.init:
             self.model.load_state_dict(initial_weights(cfg.init, "linecnn", arch_args))
         self.model.to(device)  # before the optimizer, whose state then lives beside the weights
