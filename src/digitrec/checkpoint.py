@@ -161,22 +161,26 @@ def read_checkpoint(path: str | Path) -> dict:
 
 
 def initial_weights(path: str | Path, arch: str, arch_args: dict) -> dict:
-    """The weights of checkpoint `path`, to start a training run from (fine-tuning): refused in one
-    line unless it holds the same architecture with the same arguments."""
+    """The weights of checkpoint `path`, to start a training run from (`initial_checkpoint`)."""
+    return initial_checkpoint(path, arch, arch_args)["state_dict"]
+
+
+def initial_checkpoint(path: str | Path, arch: str, arch_args: dict) -> dict:
+    """Checkpoint `path`, to start a training run from (fine-tuning): refused in one line unless it
+    holds the same architecture with the same arguments."""
     obj = read_checkpoint(path)
     if not isinstance(obj, dict) or "state_dict" not in obj:
         raise CheckpointError(f"{path}: not a digitrec checkpoint; --init needs a model.pt or reader.pt that digitrec saved")
     if obj.get("arch") != arch or dict(obj.get("arch_args") or {}) != dict(arch_args):
         raise CheckpointError(f"{path}: holds {obj.get('arch')} {obj.get('arch_args') or {}}, not {arch} {arch_args}; "
                               "--init needs a checkpoint of the architecture being trained")
-    return obj["state_dict"]
+    return obj
 
 
-def init_record(path: str | Path) -> dict:
-    """What a model fine-tuned from checkpoint `path` keeps of it (its "init"): the file's name, its
-    weights' hash, the settings and command it was trained with, so a chain of fine-tunes can be
-    followed back to the run that started it."""
-    obj = read_checkpoint(path)
+def init_record(obj: dict, path: str | Path) -> dict:
+    """What a model fine-tuned from checkpoint `obj` (read from `path`) keeps of it (its "init"): the
+    file's name, its weights' hash, the settings and command it was trained with, so a chain of
+    fine-tunes can be followed back to the run that started it."""
     return {"file": Path(path).name, "weights_sha256": obj.get("weights_sha256"), "config": obj.get("config"),
             "command": obj.get("command"), **({"init": obj["init"]} if obj.get("init") else {})}
 

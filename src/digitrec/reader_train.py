@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_save, init_record, initial_weights, make_checkpoint, read_checkpoint
+from .checkpoint import atomic_save, init_record, initial_checkpoint, make_checkpoint, read_checkpoint
 from .ctc import BLANK, CLASSES, decode
 from .data import MNIST, load_mnist
 from .errors import CheckpointError, ConfigError
@@ -127,10 +127,11 @@ class _Run:
     def __init__(self, cfg: ReaderConfig, arch_args: dict, device: torch.device):
         self.cfg, self.arch_args = cfg, arch_args
         self.model = create_model("linecnn", **arch_args)
-        # What it starts from is read now, not when the run ends: a file gone by then fails here, not after it.
-        self.init = init_record(cfg.init) if cfg.init else None
-        if cfg.init:
-            self.model.load_state_dict(initial_weights(cfg.init, "linecnn", arch_args))
+        # What it starts from is recorded now, not when the run ends: a file gone by then fails here, not after it.
+        start = initial_checkpoint(cfg.init, "linecnn", arch_args) if cfg.init else None
+        self.init = init_record(start, cfg.init) if start else None
+        if start:
+            self.model.load_state_dict(start["state_dict"])
         self.model.to(device)  # before the optimizer, whose state then lives beside the weights
         self.opt = make_optimizer("adamw", self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.sched = make_schedule("onecycle", self.opt, lr=cfg.lr, total_steps=cfg.steps, pct_start=0.15)
