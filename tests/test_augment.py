@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 
@@ -221,3 +222,16 @@ def test_styled_digits_redraw_only_twos_fours_and_nines(mnist):
     some = styled_digits(x, labels, p=0.5, gen=torch.Generator().manual_seed(2))
     changed = (some != x).flatten(1).any(1)
     assert 0.3 < float(changed[styled].float().mean()) < 0.7 and not changed[~styled].any()
+
+
+def test_styled_digits_redraw_5s_only_when_asked(mnist):
+    from digitrec.augment import styled_digits
+
+    x = _digits(mnist, 300)
+    labels = mnist.train_labels[:300]
+    y = styled_digits(x, labels, p=1.0, gen=torch.Generator().manual_seed(2), digits="2459")
+    styled = (labels == 2) | (labels == 4) | (labels == 5) | (labels == 9)
+    assert torch.equal(y[~styled], x[~styled])
+    assert all(not torch.equal(a, b) for a, b in zip(y[styled], x[styled]))
+    with pytest.raises(ValueError, match="no drawn style for the digit 3"):
+        styled_digits(x, labels, p=1.0, digits="23")

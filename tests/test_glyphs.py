@@ -12,7 +12,7 @@ def _ink_box(img: torch.Tensor) -> tuple[int, int]:
 
 
 def test_drawings_look_like_mnist_digits():
-    labels = torch.tensor([2, 4, 9] * 40)
+    labels = torch.tensor([2, 4, 5, 9] * 30)
     x = draw_styled(labels, torch.Generator().manual_seed(0))
     assert x.shape == (120, 1, 28, 28) and 0 <= float(x.min()) and float(x.max()) == 1.0
     idx = torch.arange(28.0)
@@ -34,6 +34,17 @@ def test_a_hooked_9_ends_left_of_its_stem():
         stem = img[top + h // 2:top + 3 * h // 4].nonzero()[:, 1].float().mean()  # below the loop: the stem alone
         tail = img[bottom - h // 8:bottom + 1].nonzero()[:, 1].float().min()  # the last rows: the hook
         assert tail < stem - 3, (float(tail), float(stem))
+
+
+def test_a_lifted_5s_bar_runs_out_past_its_bowl():
+    x = draw_styled(torch.tensor([5] * 40), torch.Generator().manual_seed(2))[:, 0] > 0.5
+    for img in x:
+        rows = img.any(1).nonzero()[:, 0]
+        top, bottom = int(rows.min()), int(rows.max())
+        h = bottom - top + 1
+        bar = img[top:top + h // 6].nonzero()[:, 1].float().max()  # the top rows: the bar
+        bowl = img[top + h // 2:bottom + 1].nonzero()[:, 1].float().max()  # the lower half: the bowl
+        assert bar > bowl, (float(bar), float(bowl))
 
 
 def test_labels_without_a_style_come_back_blank():

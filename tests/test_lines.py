@@ -96,6 +96,14 @@ def test_printed_signs_change_no_text_and_off_draw_as_before(mnist):
     assert torch.equal(plain, off) and not torch.equal(plain, typed)
 
 
+def test_glyph_digits_add_lifted_5s_to_the_same_texts_and_unnamed_draw_as_before(mnist):
+    imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
+    lines = lambda **kw: compose_lines(imgs, labels, 64, glyphs=1.0, gen=torch.Generator().manual_seed(5), **kw)  # noqa: E731
+    (plain, y, n), (old, _, _), (fives, y1, n1) = lines(), lines(glyph_digits="249"), lines(glyph_digits="2459")
+    assert torch.equal(y, y1) and torch.equal(n, n1) and (y == 5).any()  # the same texts: only the 5s' look changes
+    assert torch.equal(plain, old) and not torch.equal(plain, fives)
+
+
 def test_document_clutter_adds_faint_lines_and_waves_but_keeps_black_lines_black():
     x = torch.zeros(64, 1, 28, 120)
     out = document_clutter(x, 3.0, torch.Generator().manual_seed(0))

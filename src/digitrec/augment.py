@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, ImageDraw
 
-from .glyphs import STYLES, draw_styled
+from .glyphs import GLYPH_DIGITS, STYLES, draw_styled
 from .tensors import band_mask, blobs, segment, to_float_images, uniform
 
 
@@ -131,11 +131,14 @@ def cross_sevens(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.3,
 
 
 def styled_digits(x: torch.Tensor, labels: torch.Tensor, *, p: float = 0.2,
-                  gen: torch.Generator | None = None) -> torch.Tensor:
-    """Replace a share `p` of the digits that `glyphs.STYLES` knows other ways of writing (curled 2s,
-    one-stroke 4s) with a drawing in one of those ways; the others are left as they are."""
+                  gen: torch.Generator | None = None, digits: str = GLYPH_DIGITS) -> torch.Tensor:
+    """Replace a share `p` of the `digits` (each one that `glyphs.STYLES` knows other ways of writing:
+    curled 2s, one-stroke 4s, lifted 5s, hooked 9s) with a drawing in one of those ways; the others
+    are left as they are."""
     styled = torch.zeros_like(labels, dtype=torch.bool)
-    for label in STYLES:
+    for label in map(int, digits):
+        if label not in STYLES:
+            raise ValueError(f"no drawn style for the digit {label}: glyph digits are among {''.join(map(str, STYLES))}")
         styled |= labels == label
     chosen = styled & (uniform(labels.shape[0], gen, x.device, 0.0, 1.0) < p)
     if not chosen.any():
@@ -263,10 +266,10 @@ def extremes_family(x: torch.Tensor, strength: float, gen: torch.Generator | Non
 def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None = None, *,
                   elastic: float = 0.0, labels: torch.Tensor | None = None, styles: float = 0.0,
                   noise: float = 0.0, extremes: float = 0.0, sevens: float = 0.0,
-                  flag_length: float = 0.45, glyphs: float = 0.0) -> torch.Tensor:
+                  flag_length: float = 0.45, glyphs: float = 0.0, glyph_digits: str = GLYPH_DIGITS) -> torch.Tensor:
     """The training-time augmentation at a given strength (0 = off, 1 = the default amounts):
     writing styles MNIST lacks (with probability `styles` a flagged 1, its flag up to `flag_length`
-    of the height, with `sevens` a crossed 7, with `glyphs` a curled 2 or one-stroke 4 drawn by
+    of the height, with `sevens` a crossed 7, with `glyphs` one of `glyph_digits` drawn by
     `glyphs.draw_styled`; they need `labels`), stroke thickness, a
     random affine warp with `elastic` pixels of elastic wobble, then the noise family at `noise`
     and the hard cases (`extremes_family`) at `extremes`."""
@@ -277,7 +280,7 @@ def augment_batch(x: torch.Tensor, strength: float, gen: torch.Generator | None 
     if sevens > 0 and labels is not None:
         x = cross_sevens(x, labels, p=sevens, gen=gen)
     if glyphs > 0 and labels is not None:
-        x = styled_digits(x, labels, p=glyphs, gen=gen)
+        x = styled_digits(x, labels, p=glyphs, gen=gen, digits=glyph_digits)
     p = min(0.25 * strength, 0.4)
     x = stroke_thickness(x, p_thicker=p, p_thinner=p, gen=gen)
     x = random_affine(x, degrees=10 * strength, scale=(1 - 0.1 * strength, 1 + 0.1 * strength),

@@ -5,7 +5,10 @@ Much of Europe and Latin America starts a 2 with a closed curl at the top, and m
 reads both as 9s (it has seen a closed loop on a stem only in 9s), and the real sets show it: the
 curled 2s of bank-check amounts and the one-stroke 4s of user photos are their most frequent
 confident errors. The same writers often end a 9's stem with a hook back to the left, which an
-MNIST model takes for an 8's lower loop (the bank checks' most frequent substitution, 9 -> 8). Augmentation cannot make these from MNIST's own digits, so they are drawn:
+MNIST model takes for an 8's lower loop (the bank checks' most frequent substitution, 9 -> 8).
+Others lift a 5's top bar off its stem and run it out over the next digit, which reads as a 7
+after the 5 (`--glyph-digits 2459`). Augmentation cannot make these from MNIST's own digits, so
+they are drawn:
 
     x = draw_styled(labels, gen)     # (B, 1, 28, 28), white ink on black, like MNIST
 
@@ -41,13 +44,26 @@ STYLES: dict[int, list[list[Stroke]]] = {
          [(0.86, 0.0), (0.84, 0.50), (0.80, 1.0)]],
         # Open at the top, the bar running past the stem.
         [[(0.34, 0.0), (0.05, 0.64)], [(0.05, 0.64), (1.0, 0.60)], [(0.70, 0.18), (0.68, 1.0)]],
-    ],    9: [
+    ],
+    5: [
+        # The top bar written last, lifted off the stem and run out to the right, often rising: MNIST's
+        # 5s keep it on the stem, so a model reads the lone bar as a 7 (or a dash) after the digit.
+        [[(0.18, 0.08), (0.14, 0.46)], [(0.14, 0.46), (0.40, 0.36), (0.72, 0.46), (0.80, 0.72), (0.58, 0.96),
+                                        (0.26, 0.98), (0.06, 0.84)], [(0.42, 0.02), (0.90, -0.04), (1.45, -0.14)]],
+        # Its stem and bowl one curve, the bar well clear of them.
+        [[(0.22, 0.12), (0.16, 0.42), (0.46, 0.38), (0.78, 0.52), (0.78, 0.80), (0.50, 0.98), (0.12, 0.90)],
+         [(0.50, 0.04), (0.95, -0.02), (1.35, 0.04)]],
+    ],
+    9: [
         # The stem's end hooked back to the left under the loop, as many Latin American and European
         # writers end it: MNIST's 9s end straight, so a model reads the hook as an 8's lower loop.
         [[(0.86, 0.22), (0.56, 0.0), (0.20, 0.08), (0.14, 0.32), (0.42, 0.46), (0.78, 0.36), (0.86, 0.12)],
          [(0.86, 0.12), (0.84, 0.55), (0.74, 0.88), (0.48, 1.0), (0.22, 0.88)]],
     ],
 }
+# What `--glyphs` draws unless told otherwise: the lifted 5s came later (`--glyph-digits`), so a reader
+# trained before them, whose config does not name its digits, drew these.
+GLYPH_DIGITS = "249"
 SAMPLES = 6  # spline points per span between control points
 
 

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 from .augment import augment_batch, noise_family
 from .ctc import BLANK, DIGITS, MARKS
 from .framing import MARGIN, STRIP_HEIGHT, WRITING
+from .glyphs import GLYPH_DIGITS
 from .synth import TAIL_SIZE
 from .tensors import blobs, choice, randint, segment, to_float_images, uniform
 
@@ -143,16 +144,16 @@ def _mark_plan(length: torch.Tensor, m: int, marks: float, gen: torch.Generator 
 def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_digits: int = 7,
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
-                  flag_length: float = 0.45, glyphs: float = 0.0, stretch: float = 1.0, line_stretch: float = 1.0,
-                  joins: float = 0.0, printed_signs: float = 0.0, small_tail: float = 0.0,
+                  flag_length: float = 0.45, glyphs: float = 0.0, glyph_digits: str = GLYPH_DIGITS,
+                  stretch: float = 1.0, line_stretch: float = 1.0, joins: float = 0.0, printed_signs: float = 0.0, small_tail: float = 0.0,
                   gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`),
     and some start with a sign ("$", "#": `_lead_plan`), a share `printed_signs` of them as a form
     prints them (`draw_marks`).
     Flagged 1s (`styles`, flags up to `flag_length` of the height) and crossed 7s (`sevens`) as in
-    `augment`, and a share `glyphs` of 2s, 4s and 9s drawn in the styles MNIST lacks
-    (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
+    `augment`, and a share `glyphs` of the `glyph_digits` (2s, 4s and 9s unless told) drawn in the
+    styles MNIST lacks (`glyphs.STYLES`); each digit is stretched or squeezed sideways by up to a factor `stretch` (real
     writers make wide 8s and narrow 0s), and each whole line, its digits and gaps alike, by up to
     `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring
     digits written close together are joined by the pen's stroke from one to the next, as in cursive
@@ -169,7 +170,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     """
     d, lab, present, is_mark, slot_mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment,
                                                           gen, printed_signs, styles=styles, sevens=sevens,
-                                                          flag_length=flag_length, glyphs=glyphs)
+                                                          flag_length=flag_length, glyphs=glyphs,
+                                                          glyph_digits=glyph_digits)
     at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen, small_tail)
     x = _draw(d, present, at)
     if joins > 0:  # between digits, so the sign's slot (the first) is left out

@@ -195,6 +195,7 @@ def _line_style(cfg: ReaderConfig) -> dict:
     """How training and validation lines are written and cluttered (`lines.compose_lines`)."""
     return {"noise": cfg.noise, "marks": cfg.marks, "styles": cfg.styles, "flag_length": cfg.flag_length,
             "sevens": cfg.sevens, "clutter": cfg.clutter, "slant": cfg.slant, "glyphs": cfg.glyphs,
+            "glyph_digits": cfg.glyph_digits,
             "stretch": cfg.stretch, "line_stretch": cfg.line_stretch, "joins": cfg.joins,
             "printed_signs": cfg.printed_signs, "small_tail": cfg.small_tail}
 

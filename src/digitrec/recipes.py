@@ -231,8 +231,9 @@ class ReaderConfig:
     flag_length: float = _flag(0.7, "Longest lead-in flag of a 1, as a share of its height (hurried writers start "
                                "it near the baseline).", min=0.25, max=1)
     sevens: float = _flag(0.3, "Share of 7s crossed through the stem.", min=0, max=1)
-    glyphs: float = _flag(0.0, "Share of 2s, 4s and 9s drawn in styles MNIST lacks (curled 2s, one-stroke 4s, hooked 9s).",
-                          min=0, max=1)
+    glyphs: float = _flag(0.0, "Share of --glyph-digits drawn in styles MNIST lacks.", min=0, max=1)
+    glyph_digits: str = _flag("249", "Digits --glyphs draws: 2 curled, 4 in one stroke, 5 with its top bar lifted "
+                              "and run out, 9 hooked.", choices=("249", "2459"))
     stretch: float = _flag(1.0, "Largest sideways stretch or squeeze of a digit, as a factor (1 = none).", min=1)
     line_stretch: float = _flag(1.0, "Largest sideways stretch or squeeze of a whole line, its digits and gaps alike, "
                                 "as a factor (1 = none).", min=1)
