@@ -145,7 +145,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
                   min_digits: int = 1, augment: float = 1.0, noise: float = 0.25, marks: float = 0.0,
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
                   flag_length: float = 0.45, glyphs: float = 0.0, glyph_digits: str = GLYPH_DIGITS,
-                  stretch: float = 1.0, line_stretch: float = 1.0, joins: float = 0.0, printed_signs: float = 0.0, small_tail: float = 0.0,
+                  stretch: float = 1.0, line_stretch: float = 1.0, joins: float = 0.0, printed_signs: float = 0.0,
+                  small_tail: float = 0.0,
                   gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`),
