@@ -179,6 +179,30 @@ def test_joins_add_rising_strokes_between_close_digits_and_nothing_else(mnist):
     assert one.shape[0] == 4
 
 
+def test_zero_chains_end_lines_in_touching_zeros_and_off_draws_as_before(mnist):
+    imgs, labels = mnist.train_images[:2000], mnist.train_labels[:2000]
+
+    def lines(**kw):
+        return compose_lines(imgs, labels, 200, min_digits=5, max_digits=5, noise=0.0, clutter=0.0, slant=0.0,
+                             marks=0.0, gen=torch.Generator().manual_seed(4), **kw)
+
+    def trailing_zeros(targets, lengths):
+        digits = ["".join(str(c) for c in t[:n].tolist() if c < 10) for t, n in zip(targets, lengths)]
+        return np.array([len(d) - len(d.rstrip("0")) for d in digits])
+
+    def blank_columns(x):  # per line: columns without ink between its first and last inked ones
+        cols = (x[:, 0] > 0.3).any(1)
+        return np.array([int((~c[c.nonzero()[0, 0]:c.nonzero()[-1, 0]]).sum()) for c in cols])
+
+    (a, ta, na), (b, tb, _), (chains, tc, nc) = lines(), lines(zero_chains=0.0), lines(zero_chains=1.0)
+    assert torch.equal(a, b) and torch.equal(ta, tb)  # off draws as before
+    assert torch.equal(na, nc)  # digits become zeros; none is added
+    plain, chained = trailing_zeros(ta, na), trailing_zeros(tc, nc)
+    assert (plain >= 2).mean() < 0.05 and (chained >= 2).all() and (chained == 4).any()
+    # The run's zeros touch: far fewer columns of the line are blank.
+    assert blank_columns(chains).mean() < 0.7 * blank_columns(a).mean()
+
+
 def test_small_tail_writes_the_last_digits_smaller_on_the_same_baseline_and_off_draws_as_before(mnist):
     imgs, labels = mnist.train_images[:500], mnist.train_labels[:500]
 

@@ -146,7 +146,7 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
                   styles: float = 0.15, sevens: float = 0.0, clutter: float = 0.0, slant: float = 0.0,
                   flag_length: float = 0.45, glyphs: float = 0.0, glyph_digits: str = GLYPH_DIGITS,
                   stretch: float = 1.0, line_stretch: float = 1.0, joins: float = 0.0, printed_signs: float = 0.0,
-                  small_tail: float = 0.0,
+                  small_tail: float = 0.0, zero_chains: float = 0.0,
                   gen: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """`n` lines of `min_digits`..`max_digits` digits drawn from `images` (uint8 (N, 28, 28)); with
     probability `marks` a line also has MARKS written between and after its digits (`_mark_plan`),
@@ -159,7 +159,8 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     `line_stretch` (a writer's hand is narrow or wide throughout); a share `joins` of neighbouring
     digits written close together are joined by the pen's stroke from one to the next, as in cursive
     (`_joins`); a share `small_tail` of the lines write their digits from one on smaller
-    (`_tail_sizes`); each line leans by its own shear of up to `slant` (a writer slants all the
+    (`_tail_sizes`); a share `zero_chains` of the lines end in a run of zeros written as one chain
+    (`_zero_runs`, `_chain_joins`); each line leans by its own shear of up to `slant` (a writer slants all the
     digits alike); `clutter` adds what a real document leaves in the ink (`document_clutter`),
     `noise` the noise family.
 
@@ -169,17 +170,26 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
     (CLASSES: digits and marks in writing order) padded with BLANK, lengths (n,)); W is a multiple
     of 4 that fits the widest line, shorter lines padded with black.
     """
-    d, lab, present, is_mark, slot_mark = _written_glyphs(images, labels, n, max_digits, min_digits, marks, augment,
-                                                          gen, printed_signs, styles=styles, sevens=sevens,
-                                                          flag_length=flag_length, glyphs=glyphs,
-                                                          glyph_digits=glyph_digits)
-    at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen, small_tail)
+    d, lab, present, is_mark, slot_mark, chained = _written_glyphs(images, labels, n, max_digits, min_digits, marks,
+                                                                   augment, gen, printed_signs, zero_chains,
+                                                                   styles=styles, sevens=sevens,
+                                                                   flag_length=flag_length, glyphs=glyphs,
+                                                                   glyph_digits=glyph_digits)
+    run = None
+    if zero_chains > 0:  # the chains' zeros, in slots (digit j is slot 1 + 2j)
+        run = torch.zeros_like(present)
+        run[:, 1::2] = chained
+    at = _lay_out(d, present, is_mark, slot_mark, stretch, line_stretch, gen, small_tail, run)
     x = _draw(d, present, at)
-    if joins > 0:  # between digits, so the sign's slot (the first) is left out
-        boxes = (MARGIN + at.f * at.left, MARGIN + at.f * (at.left + at.w), MARGIN + at.f * (at.top - at.line_top),
+    # The glyphs' boxes (x0, x1, y0, y1) in strip pixels, (n, 2m + 1) each: digits at odd slots.
+    all_boxes = (MARGIN + at.f * at.left, MARGIN + at.f * (at.left + at.w), MARGIN + at.f * (at.top - at.line_top),
                  MARGIN + at.f * (at.bottom - at.line_top))
+    if joins > 0:  # between digits, so the sign's slot (the first) is left out
         close = present & ~is_mark & (at.gap < 0.08 * WRITING)
-        x = torch.maximum(x, _joins(tuple(b[:, 1:] for b in boxes), close[:, 1:], present[:, 1:], joins, at.W, gen)[:, None])
+        x = torch.maximum(x, _joins(tuple(b[:, 1:] for b in all_boxes), close[:, 1:], present[:, 1:], joins, at.W,
+                                    gen)[:, None])
+    if run is not None:
+        x = torch.maximum(x, _chain_joins(all_boxes, run, present, at.W, gen)[:, None])
     if slant > 0:
         x = _lean(x, uniform((n,), gen, x.device, -slant, slant))
     if clutter > 0:
@@ -193,16 +203,20 @@ def compose_lines(images: torch.Tensor, labels: torch.Tensor, n: int, *, max_dig
 
 
 def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, min_digits: int, marks: float,
-                    augment: float, gen: torch.Generator | None, printed_signs: float = 0.0,
+                    augment: float, gen: torch.Generator | None, printed_signs: float = 0.0, zero_chains: float = 0.0,
                     **writing) -> tuple[torch.Tensor, ...]:
     """What each line writes, in 2m + 1 slots: the sign before the number (absent where there is
     none), then digit j and the mark after it (absent where there is none), alternating. Returns the
     slots' glyphs, augmented (n*(2m+1), 1, 28, 28), their classes, which are written, which are
-    marks, and each slot's mark (index into MARKS, -1 for none), all (n, 2m + 1). `writing`: the
-    styles MNIST lacks, as `augment.augment_batch` takes them."""
+    marks, and each slot's mark (index into MARKS, -1 for none), all (n, 2m + 1), and which digits
+    are in a chain of zeros (n, m: `_zero_runs`). `writing`: the styles MNIST lacks, as
+    `augment.augment_batch` takes them."""
     dev = images.device
     length = randint(min_digits, m + 1, (n,), gen, dev)
     idx = randint(0, len(images), (n, m), gen, dev)
+    chained = torch.zeros(n, m, dtype=torch.bool, device=dev)
+    if zero_chains > 0:  # (drawn only when asked: the lines without are the same as before, bit for bit)
+        idx, chained = _zero_runs(idx, length, labels, zero_chains, gen)
     mark = _mark_plan(length, m, marks, gen) if marks > 0 else torch.full((n, m), -1, device=dev)
     lead = _lead_plan(n, marks, gen, dev)  # (n, 1)
     digit_slots = torch.stack([torch.arange(m, device=dev) < length[:, None], mark >= 0], 2).view(n, 2 * m)
@@ -215,7 +229,23 @@ def _written_glyphs(images: torch.Tensor, labels: torch.Tensor, n: int, m: int, 
     marks = draw_marks(slot_mark.clamp(min=0).flatten(), gen, printed_signs, drawn=(is_mark & present).flatten())
     d = torch.where(is_mark.reshape(-1, 1, 1, 1), marks, d)
     d = augment_batch(d, augment, gen, elastic=2.0, labels=torch.where(is_mark, -1, lab).flatten(), **writing)
-    return d, lab, present, is_mark, slot_mark
+    return d, lab, present, is_mark, slot_mark, chained
+
+
+def _zero_runs(idx: torch.Tensor, length: torch.Tensor, labels: torch.Tensor, share: float,
+               gen: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """A share of the lines end in a run of 2-4 zeros (all their digits but the first, at most), as
+    amounts do ("1000", "15.000"; a fifth of the bank checks end so), where digits drawn at random
+    almost never do. Returns `idx` (n, m: each digit's image) with the run's digits swapped for
+    zeros, and which digits are in a run (n, m)."""
+    n, m = idx.shape
+    dev = idx.device
+    zeros = (labels == 0).nonzero()[:, 0]
+    run = torch.minimum(randint(2, 5, (n, 1), gen, dev), length[:, None] - 1)
+    on = (uniform((n, 1), gen, dev) < share) & (run >= 2)
+    j = torch.arange(m, device=dev)[None]
+    chained = on & (j >= length[:, None] - run) & (j < length[:, None])
+    return torch.where(chained, zeros[randint(0, len(zeros), (n, m), gen, dev)], idx), chained
 
 
 def _lead_plan(n: int, marks: float, gen: torch.Generator | None, dev) -> torch.Tensor:
@@ -245,11 +275,14 @@ class _Layout(NamedTuple):
 
 
 def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot_mark: torch.Tensor, stretch: float,
-             line_stretch: float, gen: torch.Generator | None, small_tail: float = 0.0) -> _Layout:
+             line_stretch: float, gen: torch.Generator | None, small_tail: float = 0.0,
+             run: torch.Tensor | None = None) -> _Layout:
     """Lay the line out in "source pixels" (the digit's own 28x28 pixels at scale 1): MNIST writing is
     ~20 of them tall. Sizes vary +-15%, baselines +-8% of the writing height; marks sit where they do.
     Each glyph is widened by its own factor up to `stretch` and the whole line by one up to `line_stretch`;
-    a share `small_tail` of the lines is written smaller from one digit on (`_tail_sizes`)."""
+    a share `small_tail` of the lines is written smaller from one digit on (`_tail_sizes`). `run` (n,
+    2m + 1): the slots of a chain of zeros (`_zero_runs`), written at 0.65-1 of the size, each
+    touching the one before (`_chain_joins` joins them)."""
     n, m2 = present.shape
     dev = d.device
     rnd = lambda *shape: uniform(shape, gen, dev)  # noqa: E731
@@ -260,6 +293,8 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot
     s = 0.85 + 0.3 * rnd(n, m2)
     if small_tail > 0:
         s = s * _tail_sizes(is_mark, small_tail, gen)
+    if run is not None:
+        s = torch.where(run, s * uniform((n, 1), gen, dev, 0.65, 1.0), s)
     a = torch.exp(math.log(stretch) * (2 * rnd(n, m2) - 1)) if stretch > 1 else torch.ones(n, m2, device=dev)
     # One factor per line: so that no reader learns how wide a line of so many digits is.
     wide = torch.exp(math.log(line_stretch) * (2 * rnd(n, 1) - 1)) if line_stretch > 1 else torch.ones(n, 1, device=dev)
@@ -269,6 +304,8 @@ def _lay_out(d: torch.Tensor, present: torch.Tensor, is_mark: torch.Tensor, slot
     lo = torch.tensor([GAP[k][0] for k in SPACING_MIX], device=dev)[mode]
     hi = torch.tensor([GAP[k][1] for k in SPACING_MIX], device=dev)[mode]
     gap = (lo[:, None] + (hi - lo)[:, None] * rnd(n, m2)) * WRITING * wide
+    if run is not None:
+        gap = torch.where(_chained_to_previous(run, present), (-0.3 + 0.25 * rnd(n, m2)) * WRITING * wide, gap)
     # The first glyph starts the line; a sign before a number (slot 0) is set apart from it.
     gap[:, 1] = torch.where(present[:, 0], gap[:, 1].clamp(min=0), 0)
     gap[:, 0] = 0
@@ -346,6 +383,36 @@ def _joins(boxes: tuple[torch.Tensor, ...], close: torch.Tensor, present: torch.
     sy = y0[:, a] + u(0.6, 0.95) * (y1[:, a] - y0[:, a])
     ex = x0[:, b] + u(0.15, 0.35) * (x1[:, b] - x0[:, b])
     ey = y0[:, b] + u(0.15, 0.55) * (y1[:, b] - y0[:, b])
+    ink, _ = segment(STRIP_HEIGHT, width, sx.flatten(), sy.flatten(), ex.flatten(), ey.flatten(), u(0.7, 1.3).flatten())
+    return (ink.view(n, m - 1, STRIP_HEIGHT, width) * pair[:, :, None, None]).amax(1)
+
+
+def _chained_to_previous(run: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """The slots (n, 2m + 1) of `run` (`_lay_out`) whose digit follows another of the run with no
+    mark between: the pen runs on to them."""
+    out = torch.zeros_like(run)
+    out[:, 3::2] = run[:, 3::2] & run[:, 1:-2:2] & ~present[:, 2:-1:2]
+    return out
+
+
+def _chain_joins(boxes: tuple[torch.Tensor, ...], run: torch.Tensor, present: torch.Tensor, width: int,
+                 gen: torch.Generator | None) -> torch.Tensor:
+    """A run of zeros written as one chain (n, 28, width): the pen ends each 0 at its top and runs on
+    to the top of the next. Real amounts' zeros are so written ("1.000", "30.000"), and a reader
+    that has seen only lone zeros reads the joined loops as 2s. `boxes` as `_joins` takes them;
+    `run` and `present` (n, 2m + 1) as `_lay_out` takes them."""
+    x0, x1, y0, y1 = (b[:, 1::2] for b in boxes)  # the digits' slots
+    n, m = x0.shape
+    dev = x0.device
+    if m < 2:
+        return torch.zeros(n, STRIP_HEIGHT, width, device=dev)
+    u = lambda lo, hi: uniform((n, m - 1), gen, dev, lo, hi)  # noqa: E731
+    pair = _chained_to_previous(run, present)[:, 3::2]  # (n, m-1): digit j + 1 joined to digit j
+    a, b = slice(0, m - 1), slice(1, m)
+    sx = x0[:, a] + u(0.45, 0.85) * (x1[:, a] - x0[:, a])
+    sy = y0[:, a] + u(0.0, 0.2) * (y1[:, a] - y0[:, a])
+    ex = x0[:, b] + u(0.1, 0.45) * (x1[:, b] - x0[:, b])
+    ey = y0[:, b] + u(0.0, 0.3) * (y1[:, b] - y0[:, b])
     ink, _ = segment(STRIP_HEIGHT, width, sx.flatten(), sy.flatten(), ex.flatten(), ey.flatten(), u(0.7, 1.3).flatten())
     return (ink.view(n, m - 1, STRIP_HEIGHT, width) * pair[:, :, None, None]).amax(1)
 

@@ -197,7 +197,8 @@ def _line_style(cfg: ReaderConfig) -> dict:
             "sevens": cfg.sevens, "clutter": cfg.clutter, "slant": cfg.slant, "glyphs": cfg.glyphs,
             "glyph_digits": cfg.glyph_digits,
             "stretch": cfg.stretch, "line_stretch": cfg.line_stretch, "joins": cfg.joins,
-            "printed_signs": cfg.printed_signs, "small_tail": cfg.small_tail}
+            "printed_signs": cfg.printed_signs, "small_tail": cfg.small_tail,
+            "zero_chains": cfg.zero_chains}
 
 
 def _train_step(model: nn.Module, opt, sched, images: torch.Tensor, labels: torch.Tensor, cfg: ReaderConfig,

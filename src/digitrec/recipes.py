@@ -241,6 +241,8 @@ class ReaderConfig:
                          "stroke.", min=0, max=1)
     small_tail: float = _flag(0.0, "Share of lines written smaller from one digit on (the zeros of \"1.000\" half as "
                               "tall as the 1).", min=0, max=1)
+    zero_chains: float = _flag(0.0, "Share of lines ending in a run of zeros written as one chain, each 0 joined "
+                               "to the next at the top (\"1000\", \"15.000\").", min=0, max=1)
     printed_signs: float = _flag(0.0, "Share of the signs ($ #) before numbers drawn as a form prints them: thin, "
                                  "grey and upright.", min=0, max=1)
     slant: float = _flag(0.35, "Largest lean of a whole line (shear, px across per px up).", min=0)
