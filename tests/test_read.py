@@ -37,6 +37,15 @@ def _iou(a, b):
     return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
 
 
+def test_the_digit_model_is_asked_only_about_lone_digits_the_reader_is_unsure_of(rec, mnist):
+    numbers = list(iter_number_set(mnist.test_images, mnist.test_labels, 20, 4, "gap", seed=11))
+    every = NumberReader(rec.digits, rec.readers, alone_sure=2.0)  # asked about every lone digit
+    gated, asked = [rec.read(img) for img, _, _ in numbers], [every.read(img) for img, _, _ in numbers]
+    assert [r.text for r in gated] == [r.text for r in asked]
+    same = [g.confidence == a.confidence for r, q in zip(gated, asked) for g, a in zip(r.digits, q.digits)]
+    assert 0 < sum(same) < len(same)  # the reader's own word where it is sure; both models' elsewhere
+
+
 def test_numbers_with_clear_gaps_are_read_left_to_right_with_boxes(rec, clear_numbers):
     right = 0
     for img, text, boxes in clear_numbers:

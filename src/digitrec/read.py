@@ -79,6 +79,10 @@ SMALL_LINE = 0.2  # a line under this share of a shrunk picture's height is read
 # of 1,600 validation numbers (2-8 digits, gap and touching, seed 1), the bank checks the same.
 VOTE_SCALES = (0.85, 1.18)
 SURE = 0.9  # a reading whose symbols' confidences multiply to this is not read again
+# A lone digit the line reader gives this much of its probability is not read again by the digit
+# model: its say changed no reading of the checks or the validation numbers there, and it was a
+# fifth of `read`'s time (docs/history.md).
+ALONE_SURE = 0.99
 DATE = re.compile(r"\d{1,2}/\d{1,2}/(\d{2}|\d{4})")
 
 
@@ -147,8 +151,9 @@ class NumberReader:
     the reading's, fitted for the readers it was fitted with (`calibration.calibrate_reader`)."""
 
     def __init__(self, digits: Recogniser, readers: Checkpoint | Sequence[Checkpoint], *, calibrated: bool = True,
-                 vote: bool = True):
-        self.digits = digits  # the digit model, for digits alone in their piece of ink
+                 vote: bool = True, alone_sure: float = ALONE_SURE):
+        self.digits = digits  # the digit model, for digits alone in their piece of ink...
+        self.alone_sure = alone_sure  # ... that the line reader gives less than this (over 1: every one)
         self.vote = vote  # unsure readings read again, squeezed and stretched (`read_strip`)
         self.readers = [r.require("line") for r in ([readers] if isinstance(readers, Checkpoint) else readers)]
         if not self.readers:
@@ -274,11 +279,12 @@ class NumberReader:
 
     def _with_digit_model(self, probs: list[np.ndarray], boxes: list, masks: list[np.ndarray], ink: np.ndarray,
                           digit: list[bool]) -> list[np.ndarray]:
-        """A digit alone in its group is also framed as a single digit and read by the digit model;
-        the two opinions are multiplied (both must agree), which reads clear gaps better than either
-        alone (on validation numbers: 0.975 of 4-digit numbers, reader 0.965, classifier 0.95)."""
+        """A digit alone in its group is also framed as a single digit and read by the digit model,
+        unless the line reader is sure of it (`alone_sure`); the two opinions are multiplied (both
+        must agree), which reads clear gaps better than either alone (on validation numbers: 0.975
+        of 4-digit numbers, reader 0.965, classifier 0.95)."""
         groups = [members[0] for members, _ in boxes]
-        alone = [i for i, g in enumerate(groups) if groups.count(g) == 1 and digit[i]]
+        alone = [i for i, g in enumerate(groups) if groups.count(g) == 1 and digit[i] and probs[i].max() < self.alone_sure]
         if not alone:
             return probs
         own = [np.logical_or.reduce([masks[g] for g in boxes[i][0]]) for i in alone]  # with a lifted-off bar
