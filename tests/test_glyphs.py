@@ -25,23 +25,23 @@ def test_drawings_look_like_mnist_digits():
         assert 0.08 < float((img > 0.5).float().mean()) < 0.35  # a pen stroke, not a blob or a dot
 
 
-def test_a_hooked_9_ends_left_of_its_stem():
-    x = draw_styled(torch.tensor([9] * 40), torch.Generator().manual_seed(1))[:, 0] > 0.5
-    for img in x:
+def _drawn_rows(label: int, seed: int):
+    """40 drawings of `label`'s styles, each as (ink mask (28, 28), its top row, bottom row, height)."""
+    for img in draw_styled(torch.tensor([label] * 40), torch.Generator().manual_seed(seed))[:, 0] > 0.5:
         rows = img.any(1).nonzero()[:, 0]
         top, bottom = int(rows.min()), int(rows.max())
-        h = bottom - top + 1
+        yield img, top, bottom, bottom - top + 1
+
+
+def test_a_hooked_9_ends_left_of_its_stem():
+    for img, top, bottom, h in _drawn_rows(9, seed=1):
         stem = img[top + h // 2:top + 3 * h // 4].nonzero()[:, 1].float().mean()  # below the loop: the stem alone
         tail = img[bottom - h // 8:bottom + 1].nonzero()[:, 1].float().min()  # the last rows: the hook
         assert tail < stem - 3, (float(tail), float(stem))
 
 
 def test_a_lifted_5s_bar_runs_out_past_its_bowl():
-    x = draw_styled(torch.tensor([5] * 40), torch.Generator().manual_seed(2))[:, 0] > 0.5
-    for img in x:
-        rows = img.any(1).nonzero()[:, 0]
-        top, bottom = int(rows.min()), int(rows.max())
-        h = bottom - top + 1
+    for img, top, bottom, h in _drawn_rows(5, seed=2):
         bar = img[top:top + h // 6].nonzero()[:, 1].float().max()  # the top rows: the bar
         bowl = img[top + h // 2:bottom + 1].nonzero()[:, 1].float().max()  # the lower half: the bowl
         assert bar > bowl, (float(bar), float(bowl))
