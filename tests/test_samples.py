@@ -1,13 +1,15 @@
 """The sample images the README's first commands use: they are in the repository and read as it says."""
 
 import csv
+import re
 from pathlib import Path
 
 import pytest
 
 from conftest import run_cli
 
-SAMPLES = Path(__file__).resolve().parents[1] / "samples"
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT / "samples"
 
 
 @pytest.mark.parametrize("command, labels, column", [("predict", "labels.csv", "label"), ("read", "numbers.csv", "text")])
@@ -33,3 +35,28 @@ def test_the_sample_page_is_read_number_by_number_in_reading_order():
     assert proc.returncode == 0, proc.stderr
     assert [ln.split("  ")[0] for ln in proc.stdout.splitlines()] == [
         f"{page} #{k}: {text}" for k, text in enumerate(row["numbers"].split(), 1)]
+
+
+def _words_and_numbers(line: str) -> tuple[list[str], list[float]]:
+    """A line's words, with its confidences (the numbers with a point) taken out to compare loosely."""
+    words = line.replace("(", " ").replace(")", " ").split()
+    numbers = [float(w) for w in words if re.fullmatch(r"\d\.\d+", w)]
+    return [w for w in words if not re.fullmatch(r"\d\.\d+", w)], numbers
+
+
+def test_the_readme_shows_the_samples_as_the_cli_reads_them():
+    shown = re.findall(r"^# (samples/[^:\n]+: .*confidence.*)$", (ROOT / "README.md").read_text(), re.M)
+    assert len(shown) >= 5, shown
+    with_all = [s for s in shown if " #" in s.split(":")[0]]
+    out = []
+    for command, rows, extra in (("predict", "labels.csv", ()), ("read", "numbers.csv", ()), ("read", "page.csv", ("--all",))):
+        with open(SAMPLES / rows, newline="") as f:
+            files = [f"samples/{r['file']}" for r in csv.DictReader(f)]
+        proc = run_cli(command, *files, *extra, cwd=ROOT)
+        assert proc.returncode == 0, proc.stderr
+        out += proc.stdout.splitlines()
+    for line in shown:
+        (ran,) = [o for o in out if o.split(":")[0] == line.split(":")[0]]
+        (words, numbers), (ran_words, ran_numbers) = _words_and_numbers(line), _words_and_numbers(ran)
+        assert words == ran_words and numbers == pytest.approx(ran_numbers, abs=0.011), (line, ran)
+    assert with_all, "the README shows no line of `read --all`"
